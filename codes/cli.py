@@ -1,0 +1,39 @@
+import click
+from flask import current_app
+
+from codes import export, keys
+from codes.models import Batch
+from codes.verify import gs1_fields
+from db import session_scope
+
+
+@click.group("codes", help="Code batches: export for the printing house.")
+def codes_group():
+    pass
+
+
+@codes_group.command("export")
+@click.argument("batch_id")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, writable=True))
+@click.option("--from", "first", type=int, default=None)
+@click.option("--to", "last", type=int, default=None)
+@click.option("--processes", type=int, default=0, help="Worker processes (0: one per core).")
+def export_command(batch_id, out_path, first, last, processes):
+    """Write BATCH_ID's codes as CSV (serial,token,url) to --out, with a progress bar."""
+    with session_scope() as session:
+        batch = session.get(Batch, batch_id)
+        if batch is None:
+            raise click.ClickException(f"no batch {batch_id}")
+        first = batch.serial_from if first is None else first
+        last = batch.serial_to if last is None else last
+        if not batch.serial_from <= first <= last <= batch.serial_to:
+            raise click.ClickException(f"range must lie within {batch.serial_from}..{batch.serial_to}")
+        _, secret = keys.secret_for(session, batch.key_id)
+        gs1, key_id = gs1_fields(session, batch), batch.key_id
+    total = last - first + 1
+    rows = export.csv_rows(secret, key_id, current_app.config["PUBLIC_BASE_URL"], first, last, gs1, processes)
+    with open(out_path, "wb") as fh, click.progressbar(length=total, label=f"Exporting {total:,} codes") as bar:
+        for chunk in rows:
+            fh.write(chunk)
+            bar.update(chunk.count(b"\n") - (1 if chunk.startswith(b"serial,") else 0))
+    click.echo(f"wrote {total:,} codes to {out_path}")

@@ -1,0 +1,129 @@
+from marshmallow import Schema, fields, validate
+
+
+
+class ProductIn(Schema):
+    sku = fields.String(required=True, validate=validate.Length(1, 64))
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    price_fen = fields.Integer(required=True, strict=True, validate=validate.Range(0, 10**10))
+    cost_fen = fields.Integer(load_default=None, strict=True, validate=validate.Range(0, 10**10))
+    gtin = fields.String(load_default=None, validate=validate.Length(1, 14))
+
+
+class ProductOut(Schema):
+    id = fields.String()
+    sku = fields.String()
+    name = fields.String()
+    price_fen = fields.Integer()
+    cost_fen = fields.Integer(allow_none=True)
+    gtin = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class BatchIn(Schema):
+    product_id = fields.String(required=True, validate=validate.Length(1, 32))
+    quantity = fields.Integer(required=True, strict=True, validate=validate.Range(1, 10_000_000))
+    lot = fields.String(required=True, validate=validate.Regexp(
+        r"^[A-Za-z0-9._-]{1,20}$", error="1 to 20 characters of letters, digits, '.', '_' or '-'."))
+    produced_on = fields.Date(required=True)
+    expires_on = fields.Date(load_default=None)
+    kind = fields.String(load_default="item", validate=validate.OneOf(["item", "case"]))
+    format = fields.String(load_default="short", validate=validate.OneOf(["short", "gs1"]))
+    region_codes = fields.List(fields.String(), load_default=None, validate=validate.Length(max=200))
+    distributor = fields.String(load_default=None, validate=validate.Length(1, 200))
+
+
+class BatchOut(Schema):
+    id = fields.String(attribute="batch.id")
+    status = fields.String()
+    product_id = fields.String(attribute="batch.product_id")
+    kind = fields.String(attribute="batch.kind")
+    format = fields.String(attribute="batch.format")
+    quantity = fields.Integer(attribute="batch.quantity")
+    serial_from = fields.Integer(attribute="batch.serial_from")
+    serial_to = fields.Integer(attribute="batch.serial_to")
+    key_id = fields.Integer(attribute="batch.key_id")
+    lot = fields.String(attribute="batch.lot")
+    produced_on = fields.Date(attribute="batch.produced_on")
+    expires_on = fields.Date(attribute="batch.expires_on", allow_none=True)
+    region_codes = fields.List(fields.String(), attribute="batch.region_codes")
+    distributor = fields.String(attribute="batch.distributor", allow_none=True)
+    activated = fields.Integer()
+    voided = fields.Integer()
+    scanned = fields.Integer()
+    created_at = fields.DateTime(attribute="batch.created_at")
+
+
+class BatchPage(Schema):
+    items = fields.List(fields.Nested(BatchOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+class RangeQuery(Schema):
+    from_ = fields.Integer(data_key="from", load_default=None, validate=validate.Range(0))
+    to = fields.Integer(load_default=None, validate=validate.Range(0))
+
+
+class LabelQuery(RangeQuery):
+    format = fields.String(load_default="png", validate=validate.OneOf(["png", "svg"]))
+
+
+class ActivateIn(Schema):
+    from_ = fields.Integer(data_key="from", load_default=None, strict=True, validate=validate.Range(0))
+    to = fields.Integer(load_default=None, strict=True, validate=validate.Range(0))
+
+
+class ActivateOut(Schema):
+    activated = fields.Integer()
+    batch_activated = fields.Integer()
+
+
+class VoidIn(Schema):
+    from_ = fields.Integer(data_key="from", required=True, strict=True, validate=validate.Range(0))
+    to = fields.Integer(required=True, strict=True, validate=validate.Range(0))
+    reason = fields.String(required=True, validate=validate.Length(1, 200))
+
+
+class VoidOut(Schema):
+    voided = fields.Integer()
+    batch_voided = fields.Integer()
+
+
+class AggregationIn(Schema):
+    parent = fields.String(required=True, validate=validate.Length(1, 2048))
+    children = fields.List(fields.String(validate=validate.Length(1, 2048)), required=True)
+    action = fields.String(load_default="pack", validate=validate.OneOf(["pack", "unpack", "repack"]))
+
+
+class AggregationOut(Schema):
+    parent = fields.Integer(metadata={"description": "serial of the case code"})
+    children = fields.List(fields.Integer())
+    action = fields.String()
+    case_contents = fields.Integer()
+
+
+class TraceEvent(Schema):
+    type = fields.String()
+    at = fields.String()
+    detail = fields.Dict()
+
+
+class TraceOut(Schema):
+    token = fields.String()
+    batch_id = fields.String()
+    serial = fields.Integer()
+    verdict = fields.String()
+    case_serial = fields.Integer(allow_none=True)
+    events = fields.List(fields.Nested(TraceEvent))
+
+
+class KeyOut(Schema):
+    key_id = fields.Integer()
+    created_at = fields.DateTime()
+    revoked_at = fields.DateTime(allow_none=True)
+
+
+class KeyRow(Schema):
+    key_id = fields.Integer(attribute="id")
+    created_at = fields.DateTime()
+    revoked_at = fields.DateTime(allow_none=True)

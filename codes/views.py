@@ -1,0 +1,169 @@
+from flask import Response, current_app, stream_with_context
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from codes import aggregation, export, keys, labels, services, tokens
+from codes.schemas import (ActivateIn, ActivateOut, AggregationIn, AggregationOut, BatchIn, BatchOut, BatchPage,
+                           KeyOut, KeyRow, LabelQuery, ProductIn, ProductOut, RangeQuery, TraceOut, VoidIn, VoidOut)
+from codes.verify import code_url, gs1_fields, own_code
+from db import get_session
+from errors import ValidationFailed
+from identity.auth import current_brand
+from pagination import ListArgs
+
+bp = Blueprint("codes", __name__, url_prefix="/api/v1/brand", description="Products, batches, codes, labels, keys")
+
+MAX_LABELS = 10_000
+
+
+@bp.route("/products")
+class Products(MethodView):
+    @bp.arguments(ProductIn)
+    @bp.response(201, ProductOut)
+    def post(self, body):
+        """Add a product to the brand's catalogue (GTIN check digit verified, stored as GTIN-14)."""
+        return services.create_product(get_session(), current_brand(), **body)
+
+    @bp.response(200, ProductOut(many=True))
+    def get(self):
+        return services.list_products(get_session(), current_brand())
+
+
+@bp.route("/batches")
+class Batches(MethodView):
+    @bp.arguments(BatchIn)
+    @bp.response(201, BatchOut)
+    def post(self, body):
+        """Issue a batch of 1..10,000,000 codes: O(1) rows, codes are inactive until activated."""
+        session = get_session()
+        batch = services.create_batch(session, current_brand(), **body)
+        return services.summarize(session, batch)
+
+    @bp.arguments(ListArgs, location="query")
+    @bp.response(200, BatchPage)
+    def get(self, args):
+        session = get_session()
+        rows, cursor = services.list_batches(session, current_brand(), args["limit"], args["cursor"])
+        return {"items": [services.summarize(session, b) for b in rows], "next_cursor": cursor}
+
+
+@bp.route("/batches/<batch_id>")
+class BatchResource(MethodView):
+    @bp.response(200, BatchOut)
+    def get(self, batch_id):
+        session = get_session()
+        return services.summarize(session, services.own_batch(session, current_brand(), batch_id))
+
+
+def _range(batch, args) -> tuple[int, int]:
+    return services._check_range(batch, args.get("from_"), args.get("to"))
+
+
+@bp.route("/batches/<batch_id>/codes.csv")
+class BatchCsv(MethodView):
+    @bp.arguments(RangeQuery, location="query")
+    @bp.response(200, content_type="text/csv")
+    def get(self, args, batch_id):
+        """Stream `serial,token,url` for the batch (or ?from=&to=) with constant memory."""
+        session = get_session()
+        batch = services.own_batch(session, current_brand(), batch_id)
+        first, last = _range(batch, args)
+        _, secret = keys.secret_for(session, batch.key_id)
+        gs1 = gs1_fields(session, batch)
+        processes = current_app.config.get("EXPORT_PROCESSES", 0)
+        body = export.csv_rows(secret, batch.key_id, current_app.config["PUBLIC_BASE_URL"], first, last, gs1, processes)
+        return Response(body, mimetype="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="{batch.id}-{first}-{last}.csv"'})
+
+
+@bp.route("/batches/<batch_id>/labels.zip")
+class BatchLabels(MethodView):
+    @bp.arguments(LabelQuery, location="query")
+    @bp.response(200, content_type="application/zip")
+    def get(self, args, batch_id):
+        """A ZIP of QR labels named `{serial}.{format}`, at most 10,000 per request."""
+        session = get_session()
+        batch = services.own_batch(session, current_brand(), batch_id)
+        first, last = _range(batch, args)
+        if last - first + 1 > MAX_LABELS:
+            raise ValidationFailed({"to": [f"At most {MAX_LABELS:,} labels per request; narrow from/to."]})
+        fmt, base = args["format"], current_app.config["PUBLIC_BASE_URL"]
+        _, secret = keys.secret_for(session, batch.key_id)
+        signer, gs1 = tokens.keyed(secret), gs1_fields(session, batch)
+
+        def items():
+            for serial in range(first, last + 1):
+                url = tokens.code_url(base, signer, batch.key_id, serial, gs1)
+                yield f"{serial}.{fmt}", labels.qr_image(url, fmt)
+
+        return Response(stream_with_context(labels.zip_stream(items())), mimetype="application/zip", headers={
+            "Content-Disposition": f'attachment; filename="{batch.id}-{first}-{last}-{fmt}.zip"'})
+
+
+@bp.route("/codes/<path:token>/qr.<any(png, svg):fmt>")
+class CodeQr(MethodView):
+    @bp.response(200, content_type="image/png")
+    def get(self, token, fmt):
+        """One QR label (token, or the code's full URL percent-encoded)."""
+        session = get_session()
+        found = own_code(session, current_brand(), token)
+        url = code_url(session, current_app.config["PUBLIC_BASE_URL"], found.batch, found.serial)
+        return Response(labels.qr_image(url, fmt), mimetype=labels.FORMATS[fmt])
+
+
+@bp.route("/batches/<batch_id>/activate")
+class Activate(MethodView):
+    @bp.arguments(ActivateIn)
+    @bp.response(200, ActivateOut)
+    def post(self, body, batch_id):
+        """Activate the whole batch or a serial range (when goods leave the factory)."""
+        return services.activate(get_session(), current_brand(), batch_id, body.get("from_"), body.get("to"))
+
+
+@bp.route("/batches/<batch_id>/void")
+class Void(MethodView):
+    @bp.arguments(VoidIn)
+    @bp.response(200, VoidOut)
+    def post(self, body, batch_id):
+        """Void a serial range (recall, damaged labels); voided codes never reward."""
+        return services.void(get_session(), current_brand(), batch_id, body["from_"], body["to"], body["reason"])
+
+
+@bp.route("/aggregations")
+class Aggregations(MethodView):
+    @bp.arguments(AggregationIn)
+    @bp.response(201, AggregationOut)
+    def post(self, body):
+        """Pack item codes into a case code (or unpack, or repack from another case)."""
+        return aggregation.aggregate(get_session(), current_brand(), body["parent"], body["children"], body["action"])
+
+
+@bp.route("/codes/<path:token>/trace")
+class Trace(MethodView):
+    @bp.response(200, TraceOut)
+    def get(self, token):
+        """A code's timeline: issued, activated, voided, packed, received, scanned."""
+        return aggregation.trace(get_session(), current_brand(), token)
+
+
+@bp.route("/keys")
+class Keys(MethodView):
+    @bp.response(200, KeyRow(many=True))
+    def get(self):
+        return keys.list_keys(get_session(), current_brand().id)
+
+
+@bp.route("/keys/rotate")
+class RotateKey(MethodView):
+    @bp.response(201, KeyOut)
+    def post(self):
+        """New batches use the new key; codes under older keys keep verifying."""
+        return keys.rotate(get_session(), current_brand().id)
+
+
+@bp.route("/keys/<int:key_id>/revoke")
+class RevokeKey(MethodView):
+    @bp.response(200, KeyOut)
+    def post(self, key_id):
+        """Codes signed with a revoked key scan as `revoked_key`."""
+        return keys.revoke(get_session(), current_brand().id, key_id)

@@ -1,0 +1,134 @@
+"""Database wiring: the declarative base, one engine per app, a session per request or job."""
+from __future__ import annotations
+
+import os
+import secrets
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Iterator
+
+from flask import current_app, g
+from sqlalchemy import MetaData, create_engine, event, insert
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def utcnow() -> datetime:
+    """Naive UTC: stored the same way on SQLite and PostgreSQL."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def new_id(prefix: str) -> str:
+    """Opaque, unguessable id with a readable prefix (br_..., st_..., ba_...)."""
+    return f"{prefix}_{secrets.token_hex(10)}"
+
+
+def isoformat(value: datetime | None) -> str | None:
+    return None if value is None else value.replace(microsecond=value.microsecond).isoformat() + "Z"
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("sqlite:///", 1)[-1]
+        if path and path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):
+            # Let SQLAlchemy own transactions, and take the write lock at BEGIN so that
+            # read-then-write sequences serialise instead of failing with "database is locked".
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def is_postgres(session_or_engine) -> bool:
+    bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
+    return bind.dialect.name == "postgresql"
+
+
+def insert_ignore(session: Session, table, rows: list[dict], index_elements: list[str]) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING on either dialect."""
+    if not rows:
+        return
+    if is_postgres(session):
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    session.execute(dialect_insert(table).on_conflict_do_nothing(index_elements=index_elements), rows)
+
+
+def _state(app=None):
+    app = app or current_app
+    return app.extensions["db"]
+
+
+def init_app(app) -> None:
+    engine = make_engine(app.config["DATABASE_URL"])
+    app.extensions["db"] = {"engine": engine, "factory": sessionmaker(engine, expire_on_commit=False), "pid": os.getpid()}
+    app.teardown_appcontext(_close_request_session)
+
+
+def engine(app=None) -> Engine:
+    return _ensure_fork_safe(app)["engine"]
+
+
+def _ensure_fork_safe(app=None):
+    state = _state(app)
+    if state["pid"] != os.getpid():  # a forked RQ work-horse or gunicorn worker
+        state["engine"].dispose(close=False)
+        state["pid"] = os.getpid()
+    return state
+
+
+def get_session() -> Session:
+    """The request's session (one per app context), closed on teardown."""
+    if "db_session" not in g:
+        g.db_session = _ensure_fork_safe()["factory"]()
+    return g.db_session
+
+
+def _close_request_session(_exc=None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()
+
+
+@contextmanager
+def session_scope(app=None) -> Iterator[Session]:
+    """A standalone session for jobs, CLI and tests: commit on success, roll back on error."""
+    session = _ensure_fork_safe(app)["factory"]()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+__all__ = ["Base", "utcnow", "new_id", "get_session", "session_scope", "insert", "insert_ignore"]

@@ -1,0 +1,117 @@
+"""One error family, one JSON shape: {"error": {"code", "message", "fields"}}."""
+from __future__ import annotations
+
+import logging
+
+from flask import jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    status = 400
+    code = "bad_request"
+    message = "The request could not be processed."
+
+    def __init__(self, message: str | None = None, *, fields: dict | None = None, headers: dict | None = None):
+        super().__init__(message or self.message)
+        self.message = message or self.message
+        self.fields = fields or {}
+        self.headers = headers or {}
+
+
+class ValidationFailed(DomainError):
+    status, code, message = 422, "validation_error", "Some fields are invalid."
+
+    def __init__(self, fields: dict, message: str | None = None):
+        super().__init__(message or self.message, fields=fields)
+
+
+def invalid(field: str, reason: str) -> ValidationFailed:
+    return ValidationFailed({field: [reason]})
+
+
+class Unauthorized(DomainError):
+    status, code, message = 401, "unauthorized", "Missing or invalid credentials."
+
+
+class Forbidden(DomainError):
+    status, code, message = 403, "forbidden", "This resource is not yours."
+
+
+class NotFound(DomainError):
+    status, code, message = 404, "not_found", "No such resource."
+
+
+class Conflict(DomainError):
+    status, code, message = 409, "conflict", "The resource is in a conflicting state."
+
+
+class InsufficientFunds(Conflict):
+    code, message = "insufficient_funds", "Not enough balance for this amount."
+
+
+class IdempotencyConflict(Conflict):
+    code, message = "idempotency_conflict", "This key was already used with different content."
+
+
+class Throttled(DomainError):
+    status, code, message = 429, "throttled", "Too many requests; slow down."
+
+    def __init__(self, retry_after: int, message: str | None = None):
+        super().__init__(message, headers={"Retry-After": str(max(1, int(retry_after)))})
+
+
+def error_response(status: int, code: str, message: str, fields: dict | None = None, headers: dict | None = None):
+    response = jsonify({"error": {"code": code, "message": message, "fields": fields or {}}})
+    response.status_code = status
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+_HTTP_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+    409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "validation_error", 429: "throttled",
+}
+
+
+def _flatten_webargs(messages) -> dict:
+    """webargs nests messages by location ({"json": {"quantity": [...]}}): clients want the field."""
+    fields: dict = {}
+    if not isinstance(messages, dict):
+        return {"_schema": messages if isinstance(messages, list) else [str(messages)]}
+    for location, by_field in messages.items():
+        if isinstance(by_field, dict):
+            for name, msgs in by_field.items():
+                fields[name] = msgs
+        else:
+            fields[location] = by_field
+    return fields
+
+
+def handle_http_exception(exc: HTTPException):
+    data = getattr(exc, "data", None) or {}
+    status = exc.code or 500
+    fields = _flatten_webargs(data["messages"]) if "messages" in data else {}
+    if fields.get("json") == ["Invalid JSON body."]:
+        return error_response(400, "bad_request", "The body is not valid JSON.", {"body": ["Invalid JSON body."]})
+    code = _HTTP_CODES.get(status, "error")
+    message = "Some fields are invalid." if status == 422 else (exc.description or exc.name)
+    return error_response(status, code, message, fields, dict(data.get("headers") or {}))
+
+
+def handle_domain_error(exc: DomainError):
+    return error_response(exc.status, exc.code, exc.message, exc.fields, exc.headers)
+
+
+def handle_unexpected(exc: Exception):
+    log.exception("unhandled error")
+    return error_response(500, "internal_error", "Something went wrong on our side.")
+
+
+def init_app(app) -> None:
+    app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,108 @@
+"""Who is calling: admin key, brand or store API key (stored hashed), or consumer session token.
+
+Keys carry a prefix that names their kind (`bk_`, `sk_`, consumer tokens `ct_`), so a request
+costs one indexed lookup at most. Every view asks for the role it needs and gets the entity.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from flask import current_app, g, request
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select
+
+from db import get_session
+from errors import Forbidden, Unauthorized
+from identity.models import Brand, Consumer, Store
+
+CONSUMER_TOKEN_MAX_AGE = 30 * 24 * 3600
+
+
+def new_api_key(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_urlsafe(30)}"
+
+
+def hash_key(key: str) -> str:
+    """API keys are 240-bit random strings: a plain SHA-256 is a safe, indexable digest."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _bearer() -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Unauthorized("Send 'Authorization: Bearer <key or token>'.")
+    return secret.strip()
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="consumer-session")
+
+
+def issue_consumer_token(consumer_id: str) -> str:
+    return "ct_" + _serializer().dumps(consumer_id)
+
+
+def _is_admin_secret(secret: str) -> bool:
+    return hmac.compare_digest(secret.encode(), current_app.config["ADMIN_API_KEY"].encode())
+
+
+def principal():
+    """(role, entity) for the request, cached on g. Raises 401 for missing or unknown credentials."""
+    if "principal" in g:
+        return g.principal
+    secret = _bearer()
+    session = get_session()
+    if secret.startswith("bk_"):
+        found = session.scalar(select(Brand).where(Brand.key_hash == hash_key(secret)))
+        role = "brand"
+    elif secret.startswith("sk_"):
+        found = session.scalar(select(Store).where(Store.key_hash == hash_key(secret)))
+        role = "store"
+    elif secret.startswith("ct_"):
+        role = "consumer"
+        try:
+            consumer_id = _serializer().loads(secret[3:], max_age=CONSUMER_TOKEN_MAX_AGE)
+        except SignatureExpired:
+            raise Unauthorized("The session token has expired; sign in again.")
+        except BadSignature:
+            raise Unauthorized()
+        found = session.get(Consumer, consumer_id)
+    elif _is_admin_secret(secret):
+        role, found = "admin", True
+    else:
+        found = None
+    if not found:
+        raise Unauthorized()
+    g.principal = (role, found)
+    return g.principal
+
+
+def _require(role: str):
+    actual, entity = principal()
+    if actual != role:
+        raise Forbidden(f"This endpoint is for {role} credentials.")
+    return entity
+
+
+def require_admin() -> None:
+    _require("admin")
+
+
+def current_brand() -> Brand:
+    return _require("brand")
+
+
+def current_store() -> Store:
+    return _require("store")
+
+
+def current_consumer() -> Consumer:
+    return _require("consumer")
+
+
+def verify_miniapp_signature(openid: str, signature: str) -> bool:
+    expected = hmac.new(current_app.config["MINIAPP_SECRET"].encode(), openid.encode(), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature.lower())

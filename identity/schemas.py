@@ -1,0 +1,54 @@
+from marshmallow import Schema, ValidationError, fields, validate, validates
+
+from identity.regions import is_region_code
+
+
+class BrandIn(Schema):
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+
+
+class BrandCreated(Schema):
+    id = fields.String()
+    name = fields.String()
+    api_key = fields.String()
+
+
+class StoreIn(Schema):
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    lat = fields.Float(required=True, validate=validate.Range(-90, 90))
+    lng = fields.Float(required=True, validate=validate.Range(-180, 180))
+    region_code = fields.String(required=True)
+    owner_phone = fields.String(load_default=None, validate=validate.Regexp(r"^\+?[0-9 \-]{5,20}$"))
+
+    @validates("region_code")
+    def _region(self, value, **_):
+        if not is_region_code(value):
+            raise ValidationError("Must be a six-digit administrative region code, e.g. 310115.")
+
+
+class StoreCreated(Schema):
+    id = fields.String()
+    name = fields.String()
+    region_code = fields.String()
+    api_key = fields.String()
+
+
+class ConsumerAuthIn(Schema):
+    openid = fields.String(required=True, validate=validate.Length(1, 128))
+    signature = fields.String(required=True, validate=validate.Length(1, 128))
+
+
+class ConsumerAuthOut(Schema):
+    token = fields.String()
+    consumer_id = fields.String()
+
+
+class PartnerIn(Schema):
+    store_id = fields.String(required=True, validate=validate.Length(1, 32))
+
+
+class PartnerOut(Schema):
+    brand_id = fields.String()
+    store_id = fields.String()
+    store_name = fields.String()
+    region_code = fields.String()

@@ -1,0 +1,5 @@
+"""Campaigns, draws, coupons, group-buy, referral."""
+
+
+def init_app(app, api):
+    pass

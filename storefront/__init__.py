@@ -1,0 +1,5 @@
+"""Stores' money: ledger, orders, payments, splits, rebates, payouts, pages."""
+
+
+def init_app(app, api):
+    pass
