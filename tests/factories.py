@@ -1,0 +1,103 @@
+"""Helpers that act like the clients: admin, brand tools, store tills, the mini app."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+from dataclasses import dataclass, field
+
+_seq = itertools.count(1)
+
+
+def auth(secret: str) -> dict:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+@dataclass
+class Tenant:
+    id: str
+    key: str
+    data: dict = field(default_factory=dict)
+
+    @property
+    def headers(self) -> dict:
+        return auth(self.key)
+
+
+class Api:
+    def __init__(self, app, client):
+        self.app, self.client = app, client
+        self.admin = auth(app.config["ADMIN_API_KEY"])
+
+    # --- raw calls -------------------------------------------------------------------------
+    def post(self, path, body=None, who=None, expect=None, **kw):
+        r = self.client.post(path, json=body if body is not None else {}, headers=self._h(who), **kw)
+        return self._check(r, expect)
+
+    def get(self, path, who=None, expect=None, **kw):
+        r = self.client.get(path, headers=self._h(who), **kw)
+        return self._check(r, expect)
+
+    def _h(self, who):
+        if who is None:
+            return {}
+        if isinstance(who, dict):
+            return who
+        return who.headers
+
+    @staticmethod
+    def _check(r, expect):
+        if expect is not None:
+            assert r.status_code == expect, f"expected {expect}, got {r.status_code}: {r.get_data(as_text=True)[:500]}"
+        return r
+
+    # --- tenants ---------------------------------------------------------------------------
+    def brand(self, name=None) -> Tenant:
+        r = self.post("/api/v1/admin/brands", {"name": name or f"Brand {next(_seq)}"}, who=self.admin, expect=201)
+        return Tenant(r.json["id"], r.json["api_key"], r.json)
+
+    def store(self, name=None, lat=31.2304, lng=121.4737, region_code="310101", partner_of=None) -> Tenant:
+        r = self.post("/api/v1/admin/stores", {"name": name or f"Store {next(_seq)}", "lat": lat, "lng": lng,
+                                               "region_code": region_code}, who=self.admin, expect=201)
+        store = Tenant(r.json["id"], r.json["api_key"], r.json)
+        for brand in ([partner_of] if isinstance(partner_of, Tenant) else (partner_of or [])):
+            self.post("/api/v1/brand/partners", {"store_id": store.id}, who=brand, expect=201)
+        return store
+
+    def consumer(self, openid=None) -> Tenant:
+        openid = openid or f"openid-{next(_seq)}"
+        sig = hmac.new(self.app.config["MINIAPP_SECRET"].encode(), openid.encode(), hashlib.sha256).hexdigest()
+        r = self.post("/api/v1/auth/consumer", {"openid": openid, "signature": sig}, expect=200)
+        return Tenant(r.json["consumer_id"], r.json["token"], r.json)
+
+    # --- catalogue and codes ---------------------------------------------------------------
+    def product(self, brand, **fields) -> dict:
+        body = {"sku": f"SKU{next(_seq)}", "name": "Fresh milk 1L", "price_fen": 1200, "cost_fen": 700}
+        body.update(fields)
+        return self.post("/api/v1/brand/products", body, who=brand, expect=201).json
+
+    def batch(self, brand, product=None, quantity=10, activate=True, **fields) -> dict:
+        product = product or self.product(brand, **({"gtin": "9506000134352"} if fields.get("format") == "gs1" else {}))
+        body = {"product_id": product["id"], "quantity": quantity, "lot": "L2026A", "produced_on": "2026-11-01"}
+        body.update(fields)
+        batch = self.post("/api/v1/brand/batches", body, who=brand, expect=201).json
+        if activate:
+            self.post(f"/api/v1/brand/batches/{batch['id']}/activate", {}, who=brand, expect=200)
+        batch["product"] = product
+        return batch
+
+    def codes(self, brand, batch, first=None, last=None) -> list[dict]:
+        query = []
+        if first is not None:
+            query.append(f"from={first}")
+        if last is not None:
+            query.append(f"to={last}")
+        path = f"/api/v1/brand/batches/{batch['id']}/codes.csv" + ("?" + "&".join(query) if query else "")
+        r = self.get(path, who=brand, expect=200)
+        lines = r.get_data(as_text=True).splitlines()
+        assert lines[0] == "serial,token,url"
+        rows = []
+        for line in lines[1:]:
+            serial, token, url = line.split(",", 2)
+            rows.append({"serial": int(serial), "token": token, "url": url})
+        return rows
