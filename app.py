@@ -174,4 +174,7 @@ def _register_cli(app: Flask) -> None:
         click.echo(f"  Demo brand key:  {info['brand_key']}")
         click.echo(f"  Demo store key:  {info['store_key']}")
         if not no_serve:
-            app.run(host=host, port=port)
+            from werkzeug.serving import run_simple
+
+            click.echo(f"Serving on http://{host}:{port} (Ctrl+C to stop)")
+            run_simple(host, port, app, threaded=True, use_reloader=False)

@@ -1,0 +1,49 @@
+"""Demo data for `flask --app app demo`: a brand, a partner store, a product and small activated batches.
+
+Keys are shown once, so the demo keeps what it created in instance/demo.json (development only)
+and reuses it on the next run.
+"""
+from __future__ import annotations
+
+import json
+import os
+from datetime import date
+
+from codes import services as codes
+from codes.verify import code_url
+from db import session_scope
+from identity import services
+from identity.models import Brand
+
+
+def seed(app) -> dict:
+    path = os.path.join(app.instance_path, "demo.json")
+    if os.path.exists(path):
+        with open(path) as fh:
+            info = json.load(fh)
+        with session_scope(app) as session:
+            if session.get(Brand, info["brand_id"]) is not None:
+                return info
+    with session_scope(app) as session:
+        brand_info = services.create_brand(session, "Bright Dairy (demo)")
+        store_info = services.create_store(session, "Corner store No. 8 (demo)", 31.2304, 121.4737, "310101")
+        brand = session.get(Brand, brand_info["id"])
+        services.add_partner(session, brand, store_info["id"])
+        product = codes.create_product(session, brand, "MILK-1L", "Fresh milk 1L", 1200, 700, "9506000134352")
+        batch = codes.create_batch(session, brand, product.id, 100, "L2026A", date.today(), region_codes=["310000"])
+        codes.activate(session, brand, batch.id)
+        gs1 = codes.create_batch(session, brand, product.id, 10, "L2026A", date.today(), format="gs1")
+        codes.activate(session, brand, gs1.id)
+        base = app.config["PUBLIC_BASE_URL"]
+        info = {
+            "brand_id": brand.id, "brand_key": brand_info["api_key"],
+            "store_id": store_info["id"], "store_key": store_info["api_key"],
+            "product_id": product.id, "batch_id": batch.id, "gs1_batch_id": gs1.id,
+            "landing_url": code_url(session, base, batch, batch.serial_from),
+            "gs1_url": code_url(session, base, gs1, gs1.serial_from),
+        }
+    os.makedirs(app.instance_path, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(info, fh, indent=2)
+    return info
