@@ -1,0 +1,154 @@
+"""GET /store: the store owner's phone page (balance, statement, payouts, request a payout).
+
+The owner signs in once by pasting the store key into a POST form; the page then keeps only the
+store id in Flask's signed session cookie (HttpOnly, SameSite=Lax), so the key is never in a URL,
+a log line or the cookie. Every form carries a per-session CSRF token. POSTs redirect (303) back
+to /store, so a reload never repeats a payout; each payout form also carries a one-time request
+id used as the payout's idempotency key, so a double tap asks once.
+"""
+from __future__ import annotations
+
+import hmac
+import secrets
+from decimal import Decimal, InvalidOperation
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from sqlalchemy import select
+
+from db import get_session, isoformat
+from errors import DomainError
+from identity.auth import hash_key
+from identity.models import Store
+from storefront import payouts
+from storefront.views import store_balance, store_statement
+
+bp = Blueprint("store_page", __name__, template_folder="templates")
+
+KIND_LABELS = {
+    "deposit": "Deposit", "payout_request": "Payout requested", "payout_paid": "Payout paid",
+    "payout_failed": "Payout returned", "coupon_reimbursement": "Coupon reimbursement",
+    "order_split": "Order commission", "commission": "Commission", "rebate": "Rebate", "refund": "Refund",
+    "settlement": "Settled",
+}
+ACCOUNT_LABELS = {"pending": "Pending", "available": "Available", "in_transit": "In transit", "paid_out": "Paid out"}
+HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+}
+
+
+def yuan(fen: int | None, signed: bool = False) -> str:
+    fen = int(fen or 0)
+    sign = "−" if fen < 0 else ("+" if signed and fen > 0 else "")
+    return f"{sign}¥{abs(fen) // 100:,}.{abs(fen) % 100:02d}"
+
+
+@bp.app_template_filter("yuan")
+def _yuan_filter(fen, signed=False):
+    return yuan(fen, signed)
+
+
+def _csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(24)
+    return session["csrf"]
+
+
+def _csrf_ok() -> bool:
+    """A POST without this session's token (another site's form, a stale tab) does nothing."""
+    sent, expected = request.form.get("csrf", ""), session.get("csrf", "")
+    if expected and hmac.compare_digest(sent.encode(), expected.encode()):
+        return True
+    flash("The form expired; please try again.", "error")
+    return False
+
+
+def _back():
+    return redirect(url_for("store_page.store_page"), 303)
+
+
+def _signed_in_store() -> Store | None:
+    store_id = session.get("store_id")
+    if not store_id:
+        return None
+    store = get_session().get(Store, store_id)
+    if store is None:
+        session.pop("store_id", None)
+    return store
+
+
+def _page(template: str, status: int = 200, **context):
+    return render_template(template, csrf=_csrf_token(), **context), status, HEADERS
+
+
+@bp.get("/store")
+def store_page():
+    store = _signed_in_store()
+    if store is None:
+        return _page("store_login.html")
+    db_session = get_session()
+    statement = store_statement(db_session, store.id, 20, None)["items"]
+    recent_payouts, _ = payouts.list_payouts(db_session, store.id, 10, None)
+    min_fen = current_app.config["PAYOUT_MIN_FEN"]
+    return _page("store_page.html", store=store, balance=store_balance(db_session, store.id), statement=statement,
+                 payouts=recent_payouts, min_fen=min_fen, request_id=secrets.token_urlsafe(12),
+                 kind_label=lambda k: KIND_LABELS.get(k, (k or "").replace("_", " ").capitalize()),
+                 account_label=lambda a: ACCOUNT_LABELS.get(a, a), isoformat=isoformat)
+
+
+@bp.post("/store/login")
+def store_login():
+    if not _csrf_ok():
+        return _back()
+    key = (request.form.get("key") or "").strip()
+    store = None
+    if key.startswith("sk_"):
+        store = get_session().scalar(select(Store).where(Store.key_hash == hash_key(key)))
+    if store is None:
+        return _page("store_login.html", 401, error="That store key is not valid.")
+    session.clear()
+    session.permanent = True
+    session["store_id"] = store.id
+    session["csrf"] = secrets.token_urlsafe(24)   # a fresh token after sign-in
+    return _back()
+
+
+@bp.post("/store/logout")
+def store_logout():
+    if _csrf_ok():
+        session.clear()
+    return _back()
+
+
+def _fen_from_yuan(text: str) -> int | None:
+    try:
+        value = Decimal((text or "").strip().replace(",", "").lstrip("¥"))
+    except InvalidOperation:
+        return None
+    if not value.is_finite() or value <= 0 or value != value.quantize(Decimal("0.01")) or value > 10**10:
+        return None
+    return int(value * 100)
+
+
+@bp.post("/store/payouts")
+def store_request_payout():
+    store = _signed_in_store()
+    if store is None or not _csrf_ok():
+        return _back()
+    amount_fen = _fen_from_yuan(request.form.get("amount", ""))
+    request_id = (request.form.get("request_id") or "")[:40] or None
+    if amount_fen is None:
+        flash("Enter an amount in yuan, like 25 or 25.50.", "error")
+    else:
+        try:
+            payout = payouts.request_payout(get_session(), store.id, amount_fen,
+                                            min_fen=current_app.config["PAYOUT_MIN_FEN"],
+                                            request_key=f"page:{request_id}" if request_id else None)
+            flash(f"Payout of {yuan(payout.amount_fen)} requested. It is on its way.", "ok")
+        except DomainError as exc:
+            reasons = [m for messages in exc.fields.values() for m in messages]
+            flash(" ".join(reasons) if exc.status == 422 and reasons else exc.message, "error")
+    return _back()

@@ -1,0 +1,58 @@
+"""Test helpers for money: fund brands through the API, give stores money through the ledger.
+
+Until orders and coupons move money to stores, a store gets money the way later issues will
+give it: a brand deposit, then a ledger transfer from the brand's budget to the store.
+"""
+from __future__ import annotations
+
+import itertools
+
+from sqlalchemy import text
+
+import db
+from storefront import ledger
+
+_seq = itertools.count(1)
+
+
+def deposit(api, brand, amount_fen: int, reference: str | None = None, expect: int | None = 201):
+    reference = reference or f"bank-{next(_seq)}"
+    return api.post(f"/api/v1/admin/brands/{brand.id}/deposits", {"amount_fen": amount_fen, "reference": reference},
+                    who=api.admin, expect=expect)
+
+
+def give_store(app, store_id: str, available_fen: int = 0, pending_fen: int = 0, brand_id: str = "br_testfunder"):
+    """Deposit into a brand's budget and pay the store from it (available and/or pending)."""
+    n = next(_seq)
+    with db.session_scope(app) as session:
+        ledger.deposit_to_brand(session, brand_id, available_fen + pending_fen, f"test-funding-{n}")
+        legs = [(ledger.brand_budget(brand_id), ("store", store_id, "available"), available_fen),
+                (ledger.brand_budget(brand_id), ("store", store_id, "pending"), pending_fen)]
+        ledger.transfer_many(session, legs, key=f"test-give-{store_id}-{n}", kind="coupon_reimbursement",
+                             reference=f"test-{n}")
+
+
+def store_balance(app, store_id: str, purpose: str) -> int:
+    with db.session_scope(app) as session:
+        return ledger.balance(session, ("store", store_id, purpose))
+
+
+def verify(app) -> list[str]:
+    with db.session_scope(app) as session:
+        return ledger.verify(session)
+
+
+def tamper(app, sql: str, **params) -> None:
+    """Change ledger rows behind the ledger's back, as someone with database access could."""
+    engine = db.engine(app)
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("ALTER TABLE ledger_entries DISABLE TRIGGER ledger_entries_append_only"))
+            conn.execute(text(sql), params)
+            conn.execute(text("ALTER TABLE ledger_entries ENABLE TRIGGER ledger_entries_append_only"))
+        else:
+            trigger = conn.execute(text("SELECT sql FROM sqlite_master WHERE type = 'trigger' "
+                                        "AND name = 'ledger_entries_append_only'")).scalar_one()
+            conn.execute(text("DROP TRIGGER ledger_entries_append_only"))
+            conn.execute(text(sql), params)
+            conn.execute(text(trigger))
