@@ -9,6 +9,7 @@ import secrets
 
 import click
 from flask import Flask, jsonify
+from flask.cli import AppGroup
 from flask_smorest import Api
 
 ENV_SETTINGS = {
@@ -26,6 +27,9 @@ ENV_SETTINGS = {
     "INLINE_SWEEP_SECONDS": (60, int),
     "SWEEP_INTERVAL_SECONDS": (60, int),
     "EXPORT_PROCESSES": (0, int),
+    "SCAN_LIMIT_PER_CONSUMER": (30, int),   # scans per consumer per minute
+    "SCAN_LIMIT_PER_IP": (120, int),        # scans per IP per minute
+    "REPEAT_SCAN_WARNING": (5, int),        # scans of one code before a counterfeit warning
 }
 
 GENERATED_SECRETS = ("CODE_MASTER_KEY", "ADMIN_API_KEY", "MINIAPP_SECRET", "PAYMENT_WEBHOOK_SECRET", "SECRET_KEY")
@@ -138,7 +142,7 @@ def _register_ops(app: Flask) -> None:
 
 
 def _register_cli(app: Flask) -> None:
-    db_group = click.Group("db", help="Database schema (Alembic migrations).")
+    db_group = AppGroup("db", help="Database schema (Alembic migrations).")
 
     @db_group.command("upgrade")
     @click.argument("revision", default="head")

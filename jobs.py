@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -16,6 +17,8 @@ from typing import Callable
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup
+from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +80,11 @@ def _queue(app: Flask):
     return state["queue"]
 
 
+def _safe_id(job_id: str | None) -> str | None:
+    """RQ job ids allow letters, digits, '_' and '-' only."""
+    return None if job_id is None else re.sub(r"[^A-Za-z0-9_-]", "-", job_id)
+
+
 def is_inline(app: Flask | None = None) -> bool:
     return not (app or current_app).config.get("REDIS_URL")
 
@@ -88,12 +96,17 @@ def enqueue(func: Callable, *args, job_id: str | None = None):
         return func(*args)
     from rq import Retry
 
-    queue = _queue(app)
-    if job_id is not None:
-        existing = queue.fetch_job(job_id)
-        if existing is not None and existing.get_status(refresh=True) in ("queued", "started", "scheduled", "deferred"):
-            return existing
-    return queue.enqueue(run_in_app, _dotted(func), *args, job_id=job_id, retry=Retry(max=3, interval=[5, 30, 120]))
+    job_id = _safe_id(job_id)
+    try:
+        queue = _queue(app)
+        if job_id is not None:
+            existing = queue.fetch_job(job_id)
+            if existing is not None and existing.get_status(refresh=True) in ("queued", "started", "scheduled", "deferred"):
+                return existing
+        return queue.enqueue(run_in_app, _dotted(func), *args, job_id=job_id, retry=Retry(max=3, interval=[5, 30, 120]))
+    except RedisError:
+        log.exception("could not enqueue %s; the periodic sweep will catch it", _dotted(func))
+        return None
 
 
 def enqueue_at(when: datetime, func: Callable, *args, job_id: str | None = None):
@@ -105,7 +118,11 @@ def enqueue_at(when: datetime, func: Callable, *args, job_id: str | None = None)
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    return _queue(app).enqueue_at(when, run_in_app, _dotted(func), *args, job_id=job_id)
+    try:
+        return _queue(app).enqueue_at(when, run_in_app, _dotted(func), *args, job_id=_safe_id(job_id))
+    except RedisError:
+        log.exception("could not schedule %s; the periodic sweep will catch it", _dotted(func))
+        return None
 
 
 def sweep_and_reschedule(interval_seconds: int) -> dict:
@@ -163,7 +180,7 @@ def init_app(app: Flask) -> None:
                          job_id=f"sweep-{int(first.timestamp()) // interval}")
         Worker([queue], connection=queue.connection).work(with_scheduler=True, burst=burst)
 
-    jobs_group = click.Group("jobs", help="Background job utilities.")
+    jobs_group = AppGroup("jobs", help="Background job utilities.")
 
     @jobs_group.command("run-due")
     def run_due_command():

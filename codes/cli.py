@@ -1,5 +1,6 @@
 import click
 from flask import current_app
+from flask.cli import AppGroup
 
 from codes import export, keys
 from codes.models import Batch
@@ -7,7 +8,7 @@ from codes.verify import gs1_fields
 from db import session_scope
 
 
-@click.group("codes", help="Code batches: export for the printing house.")
+@click.group("codes", cls=AppGroup, help="Code batches: export for the printing house.")
 def codes_group():
     pass
 

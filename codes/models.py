@@ -94,3 +94,20 @@ class CodeEvent(Base):
     type: Mapped[str] = mapped_column(String(20))
     at: Mapped[datetime] = mapped_column(default=utcnow)
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class Scan(Base):
+    """Every consumer scan, append-only: who, which code, when, where, from which IP, what verdict."""
+    __tablename__ = "scans"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    consumer_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    serial: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    batch_id: Mapped[str | None] = mapped_column(String(32))
+    brand_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    verdict: Mapped[str] = mapped_column(String(16))
+    claimed: Mapped[bool] = mapped_column(default=False)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lng: Mapped[float | None] = mapped_column(Float)
+    region_code: Mapped[str | None] = mapped_column(String(6))
+    ip: Mapped[str | None] = mapped_column(String(45))
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -3,8 +3,8 @@ from alembic import context
 import db
 import identity.models  # noqa: F401
 import codes.models  # noqa: F401
-import storefront  # noqa: F401
-import loyalty  # noqa: F401
+import storefront.models  # noqa: F401
+import loyalty.models  # noqa: F401
 
 config = context.config
 target_metadata = db.Base.metadata

@@ -70,6 +70,8 @@ def app(database_url):
         "SECRET_KEY": "test-secret-key",
         "PUBLIC_BASE_URL": "https://qr.example.com",
         "EXPORT_PROCESSES": 1,
+        "SCAN_LIMIT_PER_CONSUMER": 100_000,   # throttling tests lower these themselves
+        "SCAN_LIMIT_PER_IP": 100_000,
     }
     application = create_app(config)
     yield application

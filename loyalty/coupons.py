@@ -1,0 +1,176 @@
+"""The consumer's wallet and the store till: issue, redeem exactly once, expire.
+
+Redemption is a conditional `UPDATE coupons SET status='redeemed' WHERE id=:id AND status='issued'`:
+of two tills submitting the same coupon at once, one wins and the other gets 409. The winner's
+reimbursement (brand and free-item coupons) moves campaign reserve -> store pending in the same
+transaction, with the coupon as idempotency key.
+"""
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from db import isoformat, new_id, utcnow
+from errors import Conflict, NotFound
+from identity.models import Consumer, Store
+from identity.services import is_partner
+from loyalty.campaigns import brand_budget, reserve_account
+from loyalty.models import Campaign, Coupon
+from pagination import keyset_page
+from storefront import ledger, settlement
+
+CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"   # Crockford base32: no I, L, O, U
+REDEEMABLE = ("brand_coupon", "store_coupon", "free_item")
+BUDGETED = ("brand_coupon", "free_item")
+
+
+class AlreadyRedeemed(Conflict):
+    code, message = "already_redeemed", "This coupon has already been redeemed."
+
+
+class CouponExpired(Conflict):
+    code, message = "expired", "This coupon has expired."
+
+
+class CouponRevoked(Conflict):
+    code, message = "revoked", "This coupon was revoked."
+
+
+class CouponHeld(Conflict):
+    code, message = "held", "This coupon is held by an unpaid order."
+
+
+class WrongStore(Conflict):
+    code, message = "wrong_store", "This coupon is not valid at this store."
+
+
+class NotRedeemable(Conflict):
+    code, message = "not_redeemable", "Points are credited to the wallet; they are not redeemed at a till."
+
+
+def new_coupon_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(12))
+
+
+def make_coupon(*, consumer_id: str, campaign: Campaign, serial: int | None, tier: int | None, kind: str,
+                value_fen: int, budget_fen: int, min_spend_fen: int, valid_days: int, store_id: str | None,
+                product_id: str | None) -> Coupon:
+    now = utcnow()
+    return Coupon(id=new_id("cu"), code=new_coupon_code(), consumer_id=consumer_id, brand_id=campaign.brand_id,
+                  campaign_id=campaign.id, serial=serial, tier=tier, kind=kind, value_fen=value_fen,
+                  budget_fen=budget_fen, min_spend_fen=min_spend_fen, store_id=store_id, product_id=product_id,
+                  status="issued", issued_at=now, expires_at=now + timedelta(days=valid_days), reimbursed_fen=0)
+
+
+def describe(coupon: Coupon) -> dict:
+    return {
+        "coupon_id": coupon.id, "code": coupon.code, "kind": coupon.kind, "value_fen": coupon.value_fen,
+        "min_spend_fen": coupon.min_spend_fen, "status": coupon.status, "issuer": coupon.brand_id,
+        "brand_id": coupon.brand_id, "store_id": coupon.store_id, "campaign_id": coupon.campaign_id,
+        "issued_at": isoformat(coupon.issued_at), "expires_at": isoformat(coupon.expires_at),
+        "redeemed_at": isoformat(coupon.redeemed_at),
+    }
+
+
+def wallet(session: Session, consumer: Consumer, status: str | None, limit: int, cursor: str | None):
+    query = select(Coupon).where(Coupon.consumer_id == consumer.id)
+    if status:
+        query = query.where(Coupon.status == status)
+    rows, next_cursor = keyset_page(session, query, [Coupon.issued_at, Coupon.id], limit, cursor,
+                                    lambda c: [c.issued_at.isoformat(), c.id])
+    return {"items": [describe(c) for c in rows], "next_cursor": next_cursor}
+
+
+def redeem(session: Session, store: Store, coupon_code: str) -> dict:
+    coupon = session.scalar(select(Coupon).where(Coupon.code == coupon_code.strip().upper()))
+    if coupon is None:
+        raise NotFound("No such coupon.", fields={"coupon_code": ["Unknown coupon code."]})
+    if coupon.kind not in REDEEMABLE:
+        raise NotRedeemable()
+    _refuse_unless_issued(coupon)
+    if coupon.expires_at <= utcnow():
+        raise CouponExpired()
+    if coupon.kind == "store_coupon":
+        if coupon.store_id != store.id:
+            raise WrongStore("This store coupon is only valid at the store that issued it.")
+    elif not is_partner(session, coupon.brand_id, store.id):
+        raise WrongStore("This store is not a partner of the coupon's brand.")
+    now = utcnow()
+    won = session.execute(
+        update(Coupon).where(Coupon.id == coupon.id, Coupon.status == "issued")
+        .values(status="redeemed", redeemed_at=now, redeemed_store_id=store.id)
+        .execution_options(synchronize_session=False)).rowcount == 1
+    if not won:
+        session.rollback()
+        raise AlreadyRedeemed()
+    legs = reimbursement_legs(session, coupon, store.id, use="till")
+    if legs:
+        ledger.transfer_many(session, legs, key=reimbursement_key(coupon.id, "till"), kind="coupon_reimbursement",
+                             reference=coupon.code, metadata={"coupon_id": coupon.id, "campaign_id": coupon.campaign_id})
+    session.commit()
+    return {"coupon_id": coupon.id, "kind": coupon.kind, "value_fen": coupon.value_fen,
+            "reimbursed_fen": coupon.reimbursed_fen, "min_spend_fen": coupon.min_spend_fen,
+            "redeemed_at": isoformat(now)}
+
+
+def reimbursement_key(coupon_id: str, use: str) -> str:
+    """The store credit for one use of a coupon ("till", or the order it paid part of)."""
+    return f"coupon:{coupon_id}:reimburse:{use}"
+
+
+def reimbursement_legs(session: Session, coupon: Coupon, store_id: str, use: str) -> list:
+    """For a coupon just used at `store_id`: book the campaign's spend and return the ledger legs
+    (campaign reserve -> store pending) that reimburse the store; the store's credit settles later.
+
+    Lock order everywhere: coupon, then campaign row, then ledger accounts.
+    """
+    if coupon.kind not in BUDGETED or coupon.budget_fen <= 0:
+        return []
+    amount = coupon.budget_fen
+    session.execute(update(Campaign).where(Campaign.id == coupon.campaign_id)
+                    .values(spent_fen=Campaign.spent_fen + amount, committed_fen=Campaign.committed_fen - amount)
+                    .execution_options(synchronize_session=False))
+    session.execute(update(Coupon).where(Coupon.id == coupon.id).values(reimbursed_fen=amount)
+                    .execution_options(synchronize_session=False))
+    coupon.reimbursed_fen = amount
+    settlement.schedule(session, store_id, amount, key=reimbursement_key(coupon.id, use), kind="coupon_reimbursement",
+                        reference=coupon.code)
+    return [(reserve_account(coupon.campaign_id), settlement.store_account(store_id, "pending"), amount)]
+
+
+def _refuse_unless_issued(coupon: Coupon) -> None:
+    refusal = {"redeemed": AlreadyRedeemed, "expired": CouponExpired, "revoked": CouponRevoked,
+               "held": CouponHeld}.get(coupon.status)
+    if refusal:
+        raise refusal()
+
+
+def expire_due(session: Session, batch_size: int = 500) -> int:
+    """Sweep: coupons past expires_at become expired, once; their budget share is released."""
+    expired = 0
+    while True:
+        ids = list(session.scalars(select(Coupon.id).where(Coupon.status == "issued", Coupon.expires_at <= utcnow())
+                                   .order_by(Coupon.expires_at).limit(batch_size)))
+        if not ids:
+            return expired
+        for coupon_id in ids:   # one per transaction: never hold one campaign's rows while taking another's
+            expired += _expire_one(session, coupon_id)
+            session.commit()
+
+
+def _expire_one(session: Session, coupon_id: str) -> int:
+    if session.execute(update(Coupon).where(Coupon.id == coupon_id, Coupon.status == "issued")
+                       .values(status="expired").execution_options(synchronize_session=False)).rowcount != 1:
+        return 0
+    coupon = session.get(Coupon, coupon_id)
+    if coupon.kind in BUDGETED and coupon.budget_fen > 0 and coupon.campaign_id:
+        campaign = session.scalar(select(Campaign).where(Campaign.id == coupon.campaign_id).with_for_update())
+        campaign.committed_fen -= coupon.budget_fen
+        if campaign.status == "ended":   # nothing left to spend it on: back to the brand
+            ledger.transfer(session, reserve_account(campaign.id), brand_budget(campaign.brand_id), coupon.budget_fen,
+                            key=f"coupon:{coupon.id}:release", kind="coupon_expired", reference=coupon.code)
+            campaign.released_fen += coupon.budget_fen
+    return 1

@@ -1,0 +1,13 @@
+"""Sweeps run by `flask jobs run-due`, the RQ worker's scheduler, or the inline timer."""
+from db import session_scope
+from loyalty import campaigns, coupons
+
+
+def expire_coupons() -> int:
+    with session_scope() as session:
+        return coupons.expire_due(session)
+
+
+def end_campaigns() -> int:
+    with session_scope() as session:
+        return campaigns.end_overdue(session)

@@ -1,0 +1,90 @@
+"""Coupons on orders: storefront's order signals, answered here (storefront never imports loyalty).
+
+A coupon used on an order is *held* while the order awaits payment, *redeemed* when it is paid
+(a brand coupon then reimburses the store from the campaign reserve, in the payment's own
+ledger transfer), back to *issued* if the order expires, and back to *issued* with the
+reimbursement reversed if the order is refunded.
+"""
+from __future__ import annotations
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from db import utcnow
+from errors import Conflict, ValidationFailed
+from loyalty.campaigns import reserve_account
+from loyalty.coupons import reimbursement_key, reimbursement_legs
+from loyalty.models import Campaign, Coupon
+from storefront import settlement, signals
+
+ORDER_KINDS = ("brand_coupon", "store_coupon")
+
+
+def hold_for_order(session: Session, *, consumer_id, coupon_id, brand_id, store_id, subtotal_fen, order_id) -> int:
+    coupon = session.get(Coupon, coupon_id)
+    if coupon is None or coupon.consumer_id != consumer_id:
+        raise ValidationFailed({"coupon_id": ["Not a coupon in your wallet."]})
+    problems = []
+    if coupon.kind not in ORDER_KINDS:
+        problems.append("Only brand and store coupons apply to orders.")
+    elif coupon.brand_id != brand_id:
+        problems.append("This coupon is for another brand's products.")
+    elif coupon.kind == "store_coupon" and coupon.store_id != store_id:
+        problems.append("This store coupon is only valid at its own store.")
+    elif subtotal_fen < coupon.min_spend_fen:
+        problems.append(f"Needs a minimum spend of {coupon.min_spend_fen} fen.")
+    elif coupon.value_fen >= subtotal_fen:
+        problems.append("The coupon is worth more than the order.")
+    if problems:
+        raise ValidationFailed({"coupon_id": problems})
+    won = session.execute(update(Coupon).where(Coupon.id == coupon.id, Coupon.status == "issued",
+                                               Coupon.expires_at > utcnow())
+                          .values(status="held", order_id=order_id)
+                          .execution_options(synchronize_session=False)).rowcount == 1
+    if not won:
+        raise Conflict("This coupon is used, expired or held by another order.", fields={"coupon_id": [coupon.status]})
+    return coupon.value_fen
+
+
+def use_on_paid_order(session: Session, *, order) -> list:
+    if not order.coupon_id:
+        return []
+    won = session.execute(update(Coupon).where(Coupon.id == order.coupon_id, Coupon.status == "held",
+                                               Coupon.order_id == order.id)
+                          .values(status="redeemed", redeemed_at=utcnow(), redeemed_store_id=order.store_id)
+                          .execution_options(synchronize_session=False)).rowcount == 1
+    if not won:
+        return []
+    return reimbursement_legs(session, session.get(Coupon, order.coupon_id), order.store_id, use=order.id)
+
+
+def release_for_order(session: Session, *, order, refunded: bool) -> list:
+    if not order.coupon_id:
+        return []
+    coupon = session.get(Coupon, order.coupon_id)
+    if not refunded:
+        session.execute(update(Coupon).where(Coupon.id == coupon.id, Coupon.status == "held",
+                                             Coupon.order_id == order.id)
+                        .values(status="issued", order_id=None).execution_options(synchronize_session=False))
+        return []
+    won = session.execute(update(Coupon).where(Coupon.id == coupon.id, Coupon.status == "redeemed",
+                                               Coupon.order_id == order.id)
+                          .values(status="issued", order_id=None, redeemed_at=None, redeemed_store_id=None,
+                                  reimbursed_fen=0)
+                          .execution_options(synchronize_session=False)).rowcount == 1
+    if not won or not coupon.reimbursed_fen:
+        return []
+    amount = coupon.reimbursed_fen
+    session.execute(update(Campaign).where(Campaign.id == coupon.campaign_id)
+                    .values(spent_fen=Campaign.spent_fen - amount, committed_fen=Campaign.committed_fen + amount)
+                    .execution_options(synchronize_session=False))
+    legs, _ = settlement.reversal_legs(session, reimbursement_key(coupon.id, order.id), amount,
+                                       reserve_account(coupon.campaign_id),
+                                       [("brand", coupon.brand_id, "revenue"), ("brand", coupon.brand_id, "budget")])
+    return legs
+
+
+def connect() -> None:
+    signals.coupon_for_order.connect(hold_for_order)
+    signals.order_paid.connect(use_on_paid_order)
+    signals.order_released.connect(release_for_order)

@@ -1,0 +1,158 @@
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from loyalty.campaigns import REWARD_KINDS
+
+
+class RewardIn(Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(REWARD_KINDS))
+    value_fen = fields.Integer(load_default=None, strict=True, validate=validate.Range(1, 10**8))
+    min_spend_fen = fields.Integer(load_default=0, strict=True, validate=validate.Range(0, 10**9))
+    valid_days = fields.Integer(load_default=30, strict=True, validate=validate.Range(1, 366))
+
+
+class TierIn(Schema):
+    probability = fields.Float(required=True, validate=validate.Range(0, 1, min_inclusive=False))
+    reward = fields.Nested(RewardIn, required=True)
+    max_count = fields.Integer(load_default=None, strict=True, validate=validate.Range(0))
+
+
+class CampaignIn(Schema):
+    type = fields.String(required=True, validate=validate.OneOf(["scan_reward", "group_buy", "referral"]))
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    starts_at = fields.AwareDateTime(required=True, default_timezone=None)
+    ends_at = fields.AwareDateTime(required=True, default_timezone=None)
+    product_ids = fields.List(fields.String(validate=validate.Length(1, 32)), required=True,
+                              validate=validate.Length(1, 500))
+    region_codes = fields.List(fields.String(), load_default=None, validate=validate.Length(max=500))
+    budget_fen = fields.Integer(required=True, strict=True, validate=validate.Range(1, 10**12))
+    max_rewards = fields.Integer(load_default=None, strict=True, validate=validate.Range(1))
+    per_consumer_daily = fields.Integer(load_default=None, strict=True, validate=validate.Range(1))
+    per_consumer_total = fields.Integer(load_default=None, strict=True, validate=validate.Range(1))
+    tiers = fields.List(fields.Nested(TierIn), required=True, validate=validate.Length(1, 20))
+
+    @validates_schema
+    def _only_scan_reward(self, data, **_):
+        if data.get("type") != "scan_reward":
+            raise ValidationError("Only scan_reward campaigns are available so far.", "type")
+
+
+class CampaignOut(Schema):
+    id = fields.String()
+    type = fields.String()
+    name = fields.String()
+    status = fields.String()
+    live = fields.Boolean()
+    starts_at = fields.String()
+    ends_at = fields.String()
+    product_ids = fields.List(fields.String())
+    region_codes = fields.List(fields.String())
+    budget_fen = fields.Integer()
+    max_rewards = fields.Integer(allow_none=True)
+    per_consumer_daily = fields.Integer(allow_none=True)
+    per_consumer_total = fields.Integer(allow_none=True)
+    tiers = fields.List(fields.Dict())
+    issued = fields.Integer()
+    committed_fen = fields.Integer()
+    spent_fen = fields.Integer()
+    released_fen = fields.Integer()
+    remaining_budget_fen = fields.Integer()
+    seed_sha256 = fields.String()
+    seed = fields.String(allow_none=True, metadata={"description": "revealed once the campaign has ended"})
+    created_at = fields.String()
+    ended_at = fields.String(allow_none=True)
+
+
+class ScanIn(Schema):
+    code = fields.String(required=True, validate=validate.Length(1, 2048))
+    lat = fields.Float(load_default=None, validate=validate.Range(-90, 90))
+    lng = fields.Float(load_default=None, validate=validate.Range(-180, 180))
+
+    @validates_schema
+    def _both_or_neither(self, data, **_):
+        if (data.get("lat") is None) != (data.get("lng") is None):
+            raise ValidationError("Send both lat and lng, or neither.", "lng" if data.get("lng") is None else "lat")
+
+
+class CouponOut(Schema):
+    coupon_id = fields.String()
+    code = fields.String()
+    kind = fields.String()
+    value_fen = fields.Integer()
+    min_spend_fen = fields.Integer()
+    status = fields.String()
+    issuer = fields.String()
+    brand_id = fields.String()
+    store_id = fields.String(allow_none=True)
+    campaign_id = fields.String(allow_none=True)
+    issued_at = fields.String()
+    expires_at = fields.String()
+    redeemed_at = fields.String(allow_none=True)
+
+
+class ScanOut(Schema):
+    verdict = fields.String()
+    scan_count = fields.Integer()
+    first_scanned_at = fields.String(allow_none=True)
+    first_scan_place = fields.Dict(allow_none=True)
+    product = fields.Dict(allow_none=True)
+    store = fields.Dict(allow_none=True)
+    rewards = fields.List(fields.Nested(CouponOut))
+    warning = fields.Dict(allow_none=True)
+    notice = fields.String()
+
+
+class CouponListArgs(Schema):
+    status = fields.String(load_default=None, validate=validate.OneOf(["issued", "redeemed", "expired", "revoked", "held"]))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+    cursor = fields.String(load_default=None)
+
+
+class CouponPage(Schema):
+    items = fields.List(fields.Nested(CouponOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+class RedemptionIn(Schema):
+    coupon_code = fields.String(required=True, validate=validate.Length(1, 32))
+
+
+class RedemptionOut(Schema):
+    coupon_id = fields.String()
+    kind = fields.String()
+    value_fen = fields.Integer()
+    reimbursed_fen = fields.Integer()
+    min_spend_fen = fields.Integer()
+    redeemed_at = fields.String()
+
+
+class NearbyArgs(Schema):
+    lat = fields.Float(required=True, validate=validate.Range(-90, 90))
+    lng = fields.Float(required=True, validate=validate.Range(-180, 180))
+    radius_m = fields.Integer(load_default=3000, validate=validate.Range(1, 50_000))
+    brand_id = fields.String(load_default=None)
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+
+
+class NearbyStore(Schema):
+    id = fields.String()
+    name = fields.String()
+    lat = fields.Float()
+    lng = fields.Float()
+    region_code = fields.String()
+    distance_m = fields.Integer()
+
+
+class NearbyPage(Schema):
+    items = fields.List(fields.Nested(NearbyStore))
+    next_cursor = fields.String(allow_none=True)
+
+
+class BlacklistIn(Schema):
+    consumer_id = fields.String(required=True, validate=validate.Length(1, 32))
+    reason = fields.String(load_default=None, validate=validate.Length(1, 200))
+
+
+class BlacklistOut(Schema):
+    consumer_id = fields.String()
+    reason = fields.String(allow_none=True)
+    created_at = fields.String()

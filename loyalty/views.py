@@ -1,0 +1,119 @@
+from flask import request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from db import get_session, insert_ignore, isoformat
+from errors import NotFound
+from identity.auth import current_brand, current_consumer, current_store
+from identity.models import Consumer
+from loyalty import campaigns, coupons, scan_rewards
+from loyalty.models import Blacklist
+from loyalty.schemas import (BlacklistIn, BlacklistOut, CampaignIn, CampaignOut, CouponListArgs, CouponPage,
+                             NearbyArgs, NearbyPage, RedemptionIn, RedemptionOut, ScanIn, ScanOut)
+
+bp = Blueprint("loyalty", __name__, url_prefix="/api/v1", description="Scans, campaigns, coupons and redemption")
+
+
+@bp.route("/scans")
+class Scans(MethodView):
+    @bp.arguments(ScanIn)
+    @bp.response(200, ScanOut)
+    def post(self, body):
+        """Scan a code: verdict, scan count, and the rewards the first valid scan claims."""
+        consumer = current_consumer()
+        return scan_rewards.scan(get_session(), consumer, body["code"], body["lat"], body["lng"], request.remote_addr)
+
+
+@bp.route("/brand/campaigns")
+class Campaigns(MethodView):
+    @bp.arguments(CampaignIn)
+    @bp.response(201, CampaignOut)
+    def post(self, body):
+        """Create a scan-reward campaign; its whole budget is reserved from the brand's balance."""
+        body.pop("type")
+        session = get_session()
+        return campaigns.describe(campaigns.create_scan_reward(session, current_brand(), **body))
+
+
+@bp.route("/brand/campaigns/<campaign_id>")
+class CampaignResource(MethodView):
+    @bp.response(200, CampaignOut)
+    def get(self, campaign_id):
+        return campaigns.describe(campaigns.own_campaign(get_session(), current_brand(), campaign_id))
+
+
+@bp.route("/brand/campaigns/<campaign_id>/<any(pause, resume, end):action>")
+class CampaignAction(MethodView):
+    @bp.response(200, CampaignOut)
+    def post(self, campaign_id, action):
+        """Pause, resume, or end (ending returns the unreserved budget to the brand)."""
+        session = get_session()
+        return campaigns.describe(campaigns.set_status(session, current_brand(), campaign_id, action))
+
+
+@bp.route("/me/coupons")
+class MyCoupons(MethodView):
+    @bp.arguments(CouponListArgs, location="query")
+    @bp.response(200, CouponPage)
+    def get(self, args):
+        """The consumer's wallet, newest first; ?status= filters."""
+        return coupons.wallet(get_session(), current_consumer(), args["status"], args["limit"], args["cursor"])
+
+
+@bp.route("/store/redemptions")
+class Redemptions(MethodView):
+    @bp.arguments(RedemptionIn)
+    @bp.response(200, RedemptionOut)
+    def post(self, body):
+        """Redeem a consumer's coupon at the till, exactly once."""
+        return coupons.redeem(get_session(), current_store(), body["coupon_code"])
+
+
+@bp.route("/stores/nearby")
+class NearbyStores(MethodView):
+    @bp.arguments(NearbyArgs, location="query")
+    @bp.response(200, NearbyPage)
+    def get(self, args):
+        """Stores near a location, nearest first (optionally only a brand's partners)."""
+        current_consumer()
+        found = scan_rewards.stores_near(get_session(), args["lat"], args["lng"], args["radius_m"], args["brand_id"],
+                                         args["limit"])
+        return {"items": [{"id": s.id, "name": s.name, "lat": s.lat, "lng": s.lng, "region_code": s.region_code,
+                           "distance_m": round(d)} for s, d in found], "next_cursor": None}
+
+
+@bp.route("/brand/blacklist")
+class BrandBlacklist(MethodView):
+    @bp.arguments(BlacklistIn)
+    @bp.response(201, BlacklistOut)
+    def post(self, body):
+        """Blacklist a consumer: their scans are recorded but earn no rewards from this brand."""
+        brand, session = current_brand(), get_session()
+        if session.get(Consumer, body["consumer_id"]) is None:
+            raise NotFound("No such consumer.", fields={"consumer_id": ["Unknown consumer."]})
+        insert_ignore(session, Blacklist.__table__, [{"brand_id": brand.id, "consumer_id": body["consumer_id"],
+                                                      "reason": body["reason"]}], ["brand_id", "consumer_id"])
+        session.commit()
+        row = session.scalar(select(Blacklist).where(Blacklist.brand_id == brand.id,
+                                                     Blacklist.consumer_id == body["consumer_id"]))
+        return {"consumer_id": row.consumer_id, "reason": row.reason, "created_at": isoformat(row.created_at)}
+
+    @bp.response(200, BlacklistOut(many=True))
+    def get(self):
+        brand, session = current_brand(), get_session()
+        rows = session.scalars(select(Blacklist).where(Blacklist.brand_id == brand.id).order_by(Blacklist.id))
+        return [{"consumer_id": r.consumer_id, "reason": r.reason, "created_at": isoformat(r.created_at)} for r in rows]
+
+
+@bp.route("/brand/blacklist/<consumer_id>")
+class BrandBlacklistEntry(MethodView):
+    @bp.response(204)
+    def delete(self, consumer_id):
+        brand, session = current_brand(), get_session()
+        row = session.scalar(select(Blacklist).where(Blacklist.brand_id == brand.id,
+                                                     Blacklist.consumer_id == consumer_id))
+        if row is None:
+            raise NotFound("This consumer is not on the blacklist.")
+        session.delete(row)
+        session.commit()

@@ -1,0 +1,177 @@
+"""Scanning through the consumer API: verdicts, claims, rewards, warnings, abuse limits."""
+import threading
+import uuid
+
+import pytest
+
+from tests.factories import fund, scan, scan_campaign
+
+
+@pytest.fixture
+def shop(api):
+    """A funded brand with an activated item batch and a live 'every scan wins 5 yuan' campaign."""
+    brand = api.brand()
+    fund(api, brand, 1_000_000)
+    batch = api.batch(brand, quantity=60)
+    campaign = scan_campaign(api, brand, [batch["product"]["id"]], budget_fen=100_000)
+    return brand, batch, api.codes(brand, batch), campaign
+
+
+def test_first_scan_is_genuine_and_claims_a_brand_coupon(api, shop):
+    brand, batch, codes, campaign = shop
+    consumer = api.consumer()
+    body = scan(api, consumer, codes[0]["url"], lat=31.23, lng=121.47).json
+    assert body["verdict"] == "genuine" and body["scan_count"] == 1
+    assert body["product"]["name"] == "Fresh milk 1L"
+    assert [(r["kind"], r["value_fen"]) for r in body["rewards"]] == [("brand_coupon", 500)]
+    assert body["first_scan_place"] == {"lat": 31.23, "lng": 121.47}
+    wallet = api.get("/api/v1/me/coupons", who=consumer, expect=200).json["items"]
+    assert [c["coupon_id"] for c in wallet] == [body["rewards"][0]["coupon_id"]]
+
+
+def test_the_same_consumer_rescanning_sees_the_same_rewards_not_new_ones(api, shop):
+    _, _, codes, _ = shop
+    consumer = api.consumer()
+    first = scan(api, consumer, codes[0]["token"]).json
+    again = scan(api, consumer, codes[0]["token"]).json
+    assert again["verdict"] == "genuine_repeat" and again["scan_count"] == 2
+    assert [r["coupon_id"] for r in again["rewards"]] == [r["coupon_id"] for r in first["rewards"]]
+    assert len(api.get("/api/v1/me/coupons", who=consumer).json["items"]) == 1
+
+
+def test_a_second_phone_scanning_the_same_code_gets_no_reward(api, shop):
+    _, _, codes, _ = shop
+    scan(api, api.consumer(), codes[0]["token"])
+    other = api.consumer()
+    body = scan(api, other, codes[0]["token"]).json
+    assert body["verdict"] == "genuine_repeat" and body["rewards"] == []
+    assert body["first_scanned_at"] is not None
+    assert api.get("/api/v1/me/coupons", who=other).json["items"] == []
+
+
+def test_gs1_uris_scan_like_short_codes(api):
+    brand = api.brand()
+    batch = api.batch(brand, quantity=2, format="gs1")
+    url = api.codes(brand, batch)[0]["url"]
+    assert scan(api, api.consumer(), url).json["verdict"] == "genuine"
+
+
+def test_every_verdict_through_the_scan_endpoint(api, app):
+    brand = api.brand()
+    batch = api.batch(brand, quantity=10, activate=False)
+    codes = api.codes(brand, batch)
+    consumer = api.consumer()
+    s0 = batch["serial_from"]
+    api.post(f"/api/v1/brand/batches/{batch['id']}/activate", {"from": s0, "to": s0 + 4}, who=brand, expect=200)
+    api.post(f"/api/v1/brand/batches/{batch['id']}/void", {"from": s0 + 1, "to": s0 + 1, "reason": "damaged"},
+             who=brand, expect=200)
+    assert scan(api, consumer, codes[0]["token"]).json["verdict"] == "genuine"
+    assert scan(api, consumer, codes[0]["token"]).json["verdict"] == "genuine_repeat"
+    assert scan(api, consumer, codes[1]["token"]).json["verdict"] == "voided"
+    assert scan(api, consumer, codes[7]["token"]).json["verdict"] == "inactive"
+    forged = codes[2]["token"][:-2] + ("AA" if codes[2]["token"][-2:] != "AA" else "BB")
+    assert scan(api, consumer, forged).json["verdict"] == "forged"
+    assert scan(api, consumer, "hello world").json["verdict"] == "forged"
+    from codes import keys, tokens
+    import db
+
+    with app.app_context(), db.session_scope(app) as session:
+        _, secret = keys.secret_for(session, batch["key_id"])
+    unknown = tokens.short_token(secret, batch["key_id"], batch["serial_to"] + 10_000)
+    assert scan(api, consumer, unknown).json["verdict"] == "unknown"
+    api.post(f"/api/v1/brand/keys/{batch['key_id']}/revoke", who=brand, expect=200)
+    assert scan(api, consumer, codes[3]["token"]).json["verdict"] == "revoked_key"
+
+
+def test_dead_codes_never_reward(api, shop):
+    brand, batch, codes, _ = shop
+    api.post(f"/api/v1/brand/batches/{batch['id']}/void", {"from": codes[5]["serial"], "to": codes[5]["serial"],
+                                                           "reason": "recall"}, who=brand, expect=200)
+    assert scan(api, api.consumer(), codes[5]["token"]).json["rewards"] == []
+
+
+def test_many_scans_of_one_code_warn_of_a_copy(api, shop):
+    _, _, codes, _ = shop
+    for _ in range(4):
+        assert scan(api, api.consumer(), codes[0]["token"]).json["warning"] is None
+    body = scan(api, api.consumer(), codes[0]["token"]).json
+    assert body["warning"]["code"] == "many_scans"
+
+
+def test_scans_far_apart_within_two_days_warn_of_a_copy(api, shop):
+    _, _, codes, _ = shop
+    scan(api, api.consumer(), codes[0]["token"], lat=31.23, lng=121.47)           # Shanghai
+    body = scan(api, api.consumer(), codes[0]["token"], lat=39.90, lng=116.40).json  # Beijing
+    assert body["warning"]["code"] == "far_apart"
+
+
+def test_blacklisted_consumers_are_recorded_but_get_no_reward_and_do_not_claim(api, shop):
+    brand, _, codes, _ = shop
+    farmer = api.consumer()
+    api.post("/api/v1/brand/blacklist", {"consumer_id": farmer.id, "reason": "scan farm"}, who=brand, expect=201)
+    body = scan(api, farmer, codes[0]["token"]).json
+    assert body["verdict"] == "genuine" and body["rewards"] == []
+    honest = scan(api, api.consumer(), codes[0]["token"]).json
+    assert len(honest["rewards"]) == 1, "the blacklisted scan must not have taken the claim"
+    assert [b["consumer_id"] for b in api.get("/api/v1/brand/blacklist", who=brand).json] == [farmer.id]
+
+
+def test_per_consumer_scan_limit_answers_429_with_retry_after(api, app, shop, monkeypatch):
+    _, _, codes, _ = shop
+    monkeypatch.setitem(app.config, "SCAN_LIMIT_PER_CONSUMER", 3)
+    consumer = api.consumer()
+    for i in range(3):
+        scan(api, consumer, codes[i]["token"])
+    r = scan(api, consumer, codes[3]["token"], expect=429)
+    assert r.json["error"]["code"] == "throttled" and int(r.headers["Retry-After"]) >= 1
+    assert scan(api, api.consumer(), codes[3]["token"]).json["rewards"], "the throttled scan claimed nothing"
+
+
+def test_per_ip_scan_limit_applies_across_consumers(api, app, shop, monkeypatch):
+    _, _, codes, _ = shop
+    monkeypatch.setitem(app.config, "SCAN_LIMIT_PER_IP", 2)
+    ip = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.7"
+    for i in range(2):
+        api.post("/api/v1/scans", {"code": codes[i]["token"]}, who=api.consumer(), expect=200,
+                 environ_base={"REMOTE_ADDR": ip})
+    r = api.post("/api/v1/scans", {"code": codes[2]["token"]}, who=api.consumer(), environ_base={"REMOTE_ADDR": ip})
+    assert r.status_code == 429
+
+
+@pytest.mark.parametrize("body,field", [({}, "code"), ({"code": ""}, "code"), ({"code": "x", "lat": 91, "lng": 0}, "lat"),
+                                        ({"code": "x", "lat": 30}, "lng"), ({"code": 5}, "code")])
+def test_invalid_scan_requests_name_the_field(api, body, field):
+    r = api.post("/api/v1/scans", body, who=api.consumer(), expect=422)
+    assert field in r.json["error"]["fields"]
+
+
+def test_scanning_needs_a_consumer_session(api, shop):
+    brand, _, codes, _ = shop
+    assert api.post("/api/v1/scans", {"code": codes[0]["token"]}).status_code == 401
+    assert api.post("/api/v1/scans", {"code": codes[0]["token"]}, who=brand).status_code == 403
+
+
+def test_fifty_phones_scanning_one_code_at_once_make_exactly_one_claim(api, app, shop):
+    _, _, codes, campaign = shop
+    consumers = [api.consumer() for _ in range(50)]
+    barrier = threading.Barrier(50)
+    results = [None] * 50
+
+    def phone(i):
+        client = app.test_client()
+        barrier.wait()
+        r = client.post("/api/v1/scans", json={"code": codes[0]["token"]}, headers=consumers[i].headers)
+        results[i] = (r.status_code, r.json)
+
+    threads = [threading.Thread(target=phone, args=(i,)) for i in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(status == 200 for status, _ in results), [r for r in results if r[0] != 200][:2]
+    winners = [body for _, body in results if body["rewards"]]
+    assert len(winners) == 1
+    assert sorted(body["scan_count"] for _, body in results) == list(range(1, 51))
+    assert [body["verdict"] for _, body in results].count("genuine") == 1
+    got = api.get(f"/api/v1/brand/campaigns/{campaign['id']}", who=shop[0]).json
+    assert got["issued"] == 1 and got["committed_fen"] == 500
