@@ -101,3 +101,42 @@ class Api:
             serial, token, url = line.split(",", 2)
             rows.append({"serial": int(serial), "token": token, "url": url})
         return rows
+
+
+def fund(api: Api, brand: Tenant, amount_fen: int, reference: str | None = None) -> dict:
+    """Deposit into a brand's budget through the admin API."""
+    reference = reference or f"dep-{next(_seq)}"
+    return api.post(f"/api/v1/admin/brands/{brand.id}/deposits", {"amount_fen": amount_fen, "reference": reference},
+                    who=api.admin, expect=201).json
+
+
+def scan_campaign(api: Api, brand: Tenant, product_ids: list[str], tiers: list[dict] | None = None,
+                  budget_fen: int = 100_000, **fields) -> dict:
+    """A live scan-reward campaign; by default every scan wins a 5-yuan brand coupon."""
+    from datetime import datetime, timedelta, timezone
+
+    now = datetime.now(timezone.utc)
+    body = {"type": "scan_reward", "name": "Scan and win", "starts_at": (now - timedelta(minutes=1)).isoformat(),
+            "ends_at": (now + timedelta(days=30)).isoformat(), "product_ids": product_ids, "budget_fen": budget_fen,
+            "tiers": tiers or [{"probability": 1.0, "reward": {"kind": "brand_coupon", "value_fen": 500, "valid_days": 30}}]}
+    body.update(fields)
+    return api.post("/api/v1/brand/campaigns", body, who=brand, expect=201).json
+
+
+def scan(api: Api, consumer: Tenant, code: str, expect: int | None = 200, **fields):
+    return api.post("/api/v1/scans", {"code": code, **fields}, who=consumer, expect=expect)
+
+
+def notify_payment(api: Api, order: dict, transaction_id: str | None = None, amount_fen: int | None = None,
+                   secret: str | None = None, expect: int | None = None):
+    """What the payment provider sends: the raw JSON body signed with the webhook secret."""
+    import json as _json
+
+    body = _json.dumps({"order_id": order["id"], "transaction_id": transaction_id or f"tx-{order['id']}",
+                        "amount_fen": order["amount_fen"] if amount_fen is None else amount_fen,
+                        "status": "paid"}).encode()
+    key = (secret or api.app.config["PAYMENT_WEBHOOK_SECRET"]).encode()
+    signature = hmac.new(key, body, hashlib.sha256).hexdigest()
+    r = api.client.post("/api/v1/payments/notify", data=body, headers={"X-Signature": signature,
+                                                                       "Content-Type": "application/json"})
+    return Api._check(r, expect)

@@ -1,0 +1,222 @@
+"""Orders through a store, split rules, refunds and unpaid-order expiry.
+
+Prices come from the catalogue, never from the client. An order is of one brand's products, at
+one of that brand's partner stores. The paid amount is split by the brand's rules (per product
+when a product has its own) into store, platform, referrer, second-level referrer and brand
+shares that sum exactly to it, posted as one multi-leg ledger transfer keyed by the order.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+import jobs
+from codes.models import Product
+from db import isoformat, new_id, utcnow
+from errors import Conflict, Forbidden, NotFound, ValidationFailed
+from identity.models import Brand, Consumer, Store
+from identity.services import is_partner
+from storefront import ledger, settlement, signals, splits
+from storefront.models import Order, SplitRule
+
+CLEARING: ledger.AccountRef = ("platform", None, "clearing")
+FEES: ledger.AccountRef = ("platform", None, "fees")
+
+
+class OrderStateConflict(Conflict):
+    code = "order_state"
+
+
+# --- split rules -------------------------------------------------------------------------------
+
+def set_split_rule(session: Session, brand: Brand, store_percent, platform_percent, referrer_percent,
+                   referrer2_percent, product_id: str | None = None) -> SplitRule:
+    bps = {}
+    for name, value in (("store_percent", store_percent), ("platform_percent", platform_percent),
+                        ("referrer_percent", referrer_percent), ("referrer2_percent", referrer2_percent)):
+        try:
+            bps[name] = splits.percent_to_bp(value)
+        except ValueError:
+            raise ValidationFailed({name: ["At most two decimals."]})
+    if sum(bps.values()) > 10_000:
+        raise ValidationFailed({"store_percent": ["The shares add up to more than 100%."]})
+    if product_id is not None:
+        product = session.get(Product, product_id)
+        if product is None or product.brand_id != brand.id:
+            raise ValidationFailed({"product_id": ["Not a product of this brand."]})
+    rule = SplitRule(brand_id=brand.id, product_id=product_id, store_bp=bps["store_percent"],
+                     platform_bp=bps["platform_percent"], referrer_bp=bps["referrer_percent"],
+                     referrer2_bp=bps["referrer2_percent"])
+    session.add(rule)
+    session.commit()
+    return rule
+
+
+def describe_rule(rule: SplitRule) -> dict:
+    return {"id": rule.id, "product_id": rule.product_id, "store_percent": rule.store_bp / 100,
+            "platform_percent": rule.platform_bp / 100, "referrer_percent": rule.referrer_bp / 100,
+            "referrer2_percent": rule.referrer2_bp / 100, "brand_percent": (10_000 - rule.store_bp - rule.platform_bp
+                                                                            - rule.referrer_bp - rule.referrer2_bp) / 100,
+            "created_at": isoformat(rule.created_at)}
+
+
+def rule_for(session: Session, brand_id: str, product_id: str) -> splits.Rule:
+    rows = session.scalars(select(SplitRule).where(SplitRule.brand_id == brand_id,
+                                                   (SplitRule.product_id == product_id) | SplitRule.product_id.is_(None))
+                           .order_by(SplitRule.product_id.is_(None), SplitRule.id.desc()).limit(1))
+    row = next(iter(rows), None)
+    if row is None:
+        return splits.DEFAULT_RULE
+    return splits.Rule(row.store_bp, row.platform_bp, row.referrer_bp, row.referrer2_bp)
+
+
+# --- orders ------------------------------------------------------------------------------------
+
+def create_order(session: Session, consumer: Consumer, store_id: str, items: list[dict],
+                 coupon_id: str | None = None) -> Order:
+    store = session.get(Store, store_id)
+    if store is None:
+        raise NotFound("No such store.", fields={"store_id": ["Unknown store."]})
+    quantities: dict[str, int] = {}
+    for line in items:
+        quantities[line["product_id"]] = quantities.get(line["product_id"], 0) + line["quantity"]
+    products = {p.id: p for p in session.scalars(select(Product).where(Product.id.in_(list(quantities))))}
+    unknown = [pid for pid in quantities if pid not in products]
+    if unknown:
+        raise ValidationFailed({"items": [f"Unknown products: {', '.join(unknown[:5])}."]})
+    brands = {p.brand_id for p in products.values()}
+    if len(brands) != 1:
+        raise ValidationFailed({"items": ["An order holds one brand's products; place one order per brand."]})
+    brand_id = brands.pop()
+    if not is_partner(session, brand_id, store.id):
+        raise ValidationFailed({"store_id": ["This store does not sell this brand's products."]})
+    lines = [{"product_id": pid, "name": products[pid].name, "quantity": qty, "unit_price_fen": products[pid].price_fen,
+              "line_fen": products[pid].price_fen * qty} for pid, qty in quantities.items()]
+    subtotal = sum(line["line_fen"] for line in lines)
+    if subtotal <= 0:
+        raise ValidationFailed({"items": ["The order's total must be above zero."]})
+    now = utcnow()
+    order = Order(id=new_id("or"), consumer_id=consumer.id, store_id=store.id, brand_id=brand_id,
+                  status="pending_payment", items=lines, subtotal_fen=subtotal, discount_fen=0, amount_fen=subtotal,
+                  coupon_id=None, split={}, refund={}, created_at=now,
+                  expires_at=now + timedelta(seconds=int(current_app.config.get("ORDER_PAYMENT_SECONDS", 1800))))
+    session.add(order)
+    session.flush()
+    if coupon_id:
+        answers = [value for _, value in signals.coupon_for_order.send(
+            session, consumer_id=consumer.id, coupon_id=coupon_id, brand_id=brand_id, store_id=store.id,
+            subtotal_fen=subtotal, order_id=order.id) if value is not None]
+        if not answers:
+            raise ValidationFailed({"coupon_id": ["Coupons cannot be used on orders here."]})
+        order.coupon_id, order.discount_fen = coupon_id, answers[0]
+        order.amount_fen = subtotal - answers[0]
+    session.commit()
+    jobs.enqueue_at(order.expires_at, expire_order_job, order.id, job_id=f"order-expiry:{order.id}")
+    return order
+
+
+def own_order(session: Session, consumer: Consumer, order_id: str) -> Order:
+    order = session.get(Order, order_id)
+    if order is None:
+        raise NotFound("No such order.")
+    if order.consumer_id != consumer.id:
+        raise Forbidden("This order belongs to someone else.")
+    return order
+
+
+def describe(order: Order) -> dict:
+    return {"id": order.id, "status": order.status, "store_id": order.store_id, "brand_id": order.brand_id,
+            "items": order.items, "subtotal_fen": order.subtotal_fen, "discount_fen": order.discount_fen,
+            "amount_fen": order.amount_fen, "coupon_id": order.coupon_id, "created_at": isoformat(order.created_at),
+            "expires_at": isoformat(order.expires_at), "paid_at": isoformat(order.paid_at),
+            "refunded_at": isoformat(order.refunded_at)}
+
+
+# --- payment and split -------------------------------------------------------------------------
+
+def receivers(order: Order) -> dict[str, ledger.AccountRef | None]:
+    return {"store": settlement.store_account(order.store_id, "pending"), "platform": FEES,
+            "referrer": ("consumer", order.referrer_id, "pending") if order.referrer_id else None,
+            "referrer2": ("consumer", order.referrer2_id, "pending") if order.referrer2_id else None,
+            "brand": ("brand", order.brand_id, "revenue")}
+
+
+def mark_paid(session: Session, order: Order, transaction_id: str) -> bool:
+    """Pay the order and post its split; False if another notice got there first (nothing moved).
+
+    Lock order, as everywhere: the order row, then coupon and campaign rows (the order_paid
+    receivers), then every ledger account the payment touches, in one multi-leg transfer.
+    """
+    now = utcnow()
+    won = session.execute(update(Order).where(Order.id == order.id, Order.status == "pending_payment")
+                          .values(status="paid", transaction_id=transaction_id, paid_at=now)
+                          .execution_options(synchronize_session=False)).rowcount == 1
+    if not won:
+        return False
+    session.refresh(order)
+    lines = [(line["line_fen"], rule_for(session, order.brand_id, line["product_id"])) for line in order.items]
+    shares = splits.split_order(order.amount_fen, lines, bool(order.referrer_id), bool(order.referrer2_id))
+    accounts = receivers(order)
+    legs = [(CLEARING, accounts[name], fen) for name, fen in shares.items() if fen]
+    for _, extra in signals.order_paid.send(session, order=order):
+        legs += extra or []
+    ledger.transfer_many(session, legs, key=f"order:{order.id}:paid", kind="order_split", reference=order.id,
+                         metadata={"transaction_id": transaction_id})
+    if shares["store"]:
+        settlement.schedule(session, order.store_id, shares["store"], key=f"order:{order.id}:split:store",
+                            kind="order_split", reference=order.id)
+    order.split = shares
+    return True
+
+
+def refund(session: Session, consumer: Consumer, order_id: str) -> Order:
+    """Refund a paid order in full: every share goes back to the clearing account (to the payer)."""
+    order = own_order(session, consumer, order_id)
+    won = session.execute(update(Order).where(Order.id == order.id, Order.status == "paid")
+                          .values(status="refunded", refunded_at=utcnow())
+                          .execution_options(synchronize_session=False)).rowcount == 1
+    if not won:
+        session.rollback()
+        raise OrderStateConflict(f"Only a paid order can be refunded; this one is {order.status}.")
+    session.refresh(order)
+    shares, accounts = order.split or {}, receivers(order)
+    cover = [("brand", order.brand_id, "revenue"), ("brand", order.brand_id, "budget")]
+    legs, record = settlement.reversal_legs(session, f"order:{order.id}:split:store", shares.get("store", 0),
+                                            CLEARING, cover, {ledger.account_name(cover[0]): shares.get("brand", 0)})
+    legs += [(accounts[name], CLEARING, shares[name]) for name in ("platform", "referrer", "referrer2", "brand")
+             if shares.get(name)]
+    for _, extra in signals.order_released.send(session, order=order, refunded=True):
+        legs += extra or []
+    if legs:
+        ledger.transfer_many(session, legs, key=f"order:{order.id}:refund", kind="order_refund", reference=order.id)
+    order.refund = {"store": record}
+    session.commit()
+    return order
+
+
+# --- expiry ------------------------------------------------------------------------------------
+
+def expire_order(session: Session, order_id: str) -> bool:
+    won = session.execute(update(Order).where(Order.id == order_id, Order.status == "pending_payment",
+                                              Order.expires_at <= utcnow())
+                          .values(status="expired").execution_options(synchronize_session=False)).rowcount == 1
+    if won:
+        signals.order_released.send(session, order=session.get(Order, order_id), refunded=False)
+    session.commit()
+    return won
+
+
+def expire_order_job(order_id: str) -> bool:
+    from db import session_scope
+
+    with session_scope() as session:
+        return expire_order(session, order_id)
+
+
+def expire_due(session: Session) -> int:
+    ids = list(session.scalars(select(Order.id).where(Order.status == "pending_payment", Order.expires_at <= utcnow())
+                               .limit(1000)))
+    return sum(1 for order_id in ids if expire_order(session, order_id))

@@ -1,0 +1,15 @@
+"""What storefront tells the packages above it (loyalty) about orders, without importing them.
+
+Receivers take the session as sender and work inside the caller's transaction.
+- coupon_for_order: validate and hold a consumer's coupon for a new order; the receiver returns
+  the discount in fen (or raises a domain error). No receiver answering means no coupon support.
+- order_paid: the order's held coupon is now used (and the store reimbursed where the brand pays).
+- order_released: the order expired (coupon back to the wallet) or was refunded (coupon back,
+  reimbursement reversed).
+"""
+from blinker import Namespace
+
+_signals = Namespace()
+coupon_for_order = _signals.signal("coupon-for-order")
+order_paid = _signals.signal("order-paid")
+order_released = _signals.signal("order-released")
