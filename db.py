@@ -36,7 +36,8 @@ def new_id(prefix: str) -> str:
 
 
 def isoformat(value: datetime | None) -> str | None:
-    return None if value is None else value.replace(microsecond=value.microsecond).isoformat() + "Z"
+    """ISO 8601 UTC with a Z, from the naive UTC datetimes we store."""
+    return None if value is None else value.isoformat() + "Z"
 
 
 def make_engine(url: str) -> Engine:

@@ -1,6 +1,5 @@
 """Scan-reward campaigns: validation, budget reservation, draws, caps and the budget race."""
 import threading
-from datetime import datetime, timedelta, timezone
 
 import pytest
 
