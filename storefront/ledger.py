@@ -186,10 +186,13 @@ def _lock_account_ids(session: Session, ids: list[int]) -> dict[int, _Book]:
 
 def _save(session: Session, books) -> None:
     """Write the locked rows' new totals and chain heads (outside `_write`: the expiry sweep)."""
-    session.connection().execute(_SAVE_BOOK, [
-        {"b_id": b.id, "b_balance": b.balance_fen, "b_pending_debits": b.pending_debits_fen,
-         "b_pending_credits": b.pending_credits_fen, "b_seq": b.entry_seq, "b_head": b.head_hash} for b in books])
+    session.connection().execute(_SAVE_BOOK, _save_params(books))
     _expire_held(session, books)
+
+
+def _save_params(books) -> list[dict]:
+    return [{"b_id": b.id, "b_balance": b.balance_fen, "b_pending_debits": b.pending_debits_fen,
+             "b_pending_credits": b.pending_credits_fen, "b_seq": b.entry_seq, "b_head": b.head_hash} for b in books]
 
 
 def _expire_held(session: Session, books) -> None:
@@ -303,9 +306,9 @@ def _write(session: Session, transfer: dict, entries: list[dict], books) -> Tran
         params["metadata"] = json.dumps(params["metadata"])
         params["entries"] = json.dumps(entries)
         params["book_ids"] = [b.id for b in books]
-        params["books"] = json.dumps([{"id": b.id, "balance_fen": b.balance_fen, "pending_debits_fen": b.pending_debits_fen,
-                                       "pending_credits_fen": b.pending_credits_fen, "entry_seq": b.entry_seq,
-                                       "head_hash": b.head_hash} for b in books])
+        params["books"] = json.dumps([{"id": b.id, "balance_fen": b.balance_fen, "entry_seq": b.entry_seq,
+                                       "pending_debits_fen": b.pending_debits_fen, "head_hash": b.head_hash,
+                                       "pending_credits_fen": b.pending_credits_fen} for b in books])
         if connection.execute(_WRITE_POSTGRES, params).first() is None:
             return None
     else:
@@ -315,10 +318,7 @@ def _write(session: Session, transfer: dict, entries: list[dict], books) -> Tran
             connection.execute(_INSERT_ENTRIES, [{**e, "transfer_id": row["id"], "at": row["created_at"]}
                                                  for e in entries])
         if books:
-            connection.execute(_SAVE_BOOK, [
-                {"b_id": b.id, "b_balance": b.balance_fen, "b_pending_debits": b.pending_debits_fen,
-                 "b_pending_credits": b.pending_credits_fen, "b_seq": b.entry_seq, "b_head": b.head_hash}
-                for b in books])
+            connection.execute(_SAVE_BOOK, _save_params(books))
     _expire_held(session, books)
     t = Transfer(**row)
     make_transient_to_detached(t)   # persistent without a flush: the row is already written
