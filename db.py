@@ -82,6 +82,16 @@ def insert_ignore(session: Session, table, rows: list[dict], index_elements: lis
     session.execute(dialect_insert(table).on_conflict_do_nothing(index_elements=index_elements), rows)
 
 
+def insert_new(session: Session, table, row: dict, index_elements: list[str], returning):
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING `returning`: the row if this call created it, else None."""
+    if is_postgres(session):
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    stmt = dialect_insert(table).values(**row).on_conflict_do_nothing(index_elements=index_elements).returning(returning)
+    return session.execute(stmt).first()
+
+
 def _state(app=None):
     app = app or current_app
     return app.extensions["db"]

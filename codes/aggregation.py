@@ -8,8 +8,8 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from codes.models import Code, CodeEvent, CodeRange
-from codes.verify import Verification, own_code, verify
+from codes.models import Code, CodeEvent, CodeRange, Scan
+from codes.verify import LIVE, Verification, own_code, verify
 from db import insert_ignore, isoformat, utcnow
 from errors import Conflict, ValidationFailed
 from identity.models import Brand
@@ -101,6 +101,11 @@ def trace(session: Session, brand: Brand, code: str) -> dict:
         events.append({"type": "activated" if row.action == "activate" else "voided", "at": row.at, "detail": detail})
     for row in session.scalars(select(CodeEvent).where(CodeEvent.serial == serial)):
         events.append({"type": row.type, "at": row.at, "detail": row.detail or {}})
+    scans = session.scalars(select(Scan).where(Scan.serial == serial, Scan.verdict.in_(LIVE))
+                            .order_by(Scan.id.desc()).limit(100))
+    for row in scans:
+        events.append({"type": "scanned", "at": row.at, "detail": {"first": row.claimed, "region_code": row.region_code,
+                                                                   "consumer": bool(row.consumer_id)}})
     if found.code is not None and found.code.parent_serial is not None:
         # Events of the case this item is in (shipped to distributor, received by store) are the item's too.
         for row in session.scalars(select(CodeEvent).where(CodeEvent.serial == found.code.parent_serial,

@@ -8,6 +8,7 @@ against a double reward.
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from datetime import timedelta
 
 from flask import current_app
@@ -115,7 +116,9 @@ def _grant(session: Session, consumer_id: str, found, lat, lng, region, bound_st
             store_id = store.id
         cost = _budget_cost(reward, product)
         try:
-            with session.begin_nested():
+            # Only a campaign with several limits needs a savepoint to undo the ones already taken.
+            guarded = session.begin_nested() if _limit_count(campaign, tier) > 1 else nullcontext()
+            with guarded:
                 _take_limits(session, campaign, consumer_id, tier, cost)
                 coupon = make_coupon(
                     consumer_id=consumer_id, campaign=campaign, serial=found.serial, tier=tier, kind=reward["kind"],
@@ -128,6 +131,11 @@ def _grant(session: Session, consumer_id: str, found, lat, lng, region, bound_st
         except _NoPrize:
             continue
     return granted
+
+
+def _limit_count(campaign: Campaign, tier: int) -> int:
+    return (1 + (campaign.per_consumer_daily is not None) + (campaign.per_consumer_total is not None)
+            + (campaign.tiers[tier].get("max_count") is not None))
 
 
 def _budget_cost(reward: dict, product: Product) -> int:

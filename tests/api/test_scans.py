@@ -175,3 +175,27 @@ def test_fifty_phones_scanning_one_code_at_once_make_exactly_one_claim(api, app,
     assert [body["verdict"] for _, body in results].count("genuine") == 1
     got = api.get(f"/api/v1/brand/campaigns/{campaign['id']}", who=shop[0]).json
     assert got["issued"] == 1 and got["committed_fen"] == 500
+
+
+def test_trace_lists_consumer_scans_with_the_claiming_one_first(api, shop):
+    brand, _, codes, _ = shop
+    scan(api, api.consumer(), codes[0]["token"], lat=31.23, lng=121.47)
+    scan(api, api.consumer(), codes[0]["token"])
+    trace = api.get(f"/api/v1/brand/codes/{codes[0]['token']}/trace", who=brand, expect=200).json
+    scanned = [e for e in trace["events"] if e["type"] == "scanned"]
+    assert [e["detail"]["first"] for e in scanned] == [True, False]
+    assert trace["verdict"] == "genuine_repeat"
+
+
+def test_a_code_packed_before_its_first_scan_is_still_claimed_exactly_once(api):
+    brand = api.brand()
+    fund(api, brand, 100_000)
+    case = api.codes(brand, api.batch(brand, quantity=1, kind="case"))[0]
+    batch = api.batch(brand, quantity=2)
+    items = api.codes(brand, batch)
+    api.post("/api/v1/brand/aggregations", {"parent": case["token"], "children": [items[0]["token"]]}, who=brand, expect=201)
+    scan_campaign(api, brand, [batch["product"]["id"]], budget_fen=5_000)
+    first = scan(api, api.consumer(), items[0]["token"]).json
+    second = scan(api, api.consumer(), items[0]["token"]).json
+    assert (first["verdict"], len(first["rewards"])) == ("genuine", 1)
+    assert (second["verdict"], second["rewards"]) == ("genuine_repeat", [])
