@@ -9,7 +9,9 @@ Campaigns publish sha256(seed) when they start and reveal the seed when they end
 from __future__ import annotations
 
 import hashlib
+import math
 from fractions import Fraction
+from functools import lru_cache
 
 from cryptography.hazmat.primitives import hashes, hmac
 
@@ -23,12 +25,20 @@ def uniform(seed: bytes, serial: int) -> int:
     return int.from_bytes(h.finalize()[:8], "big")
 
 
-def pick_tier(u: int, probabilities: list[float]) -> int | None:
-    """Index of the tier the draw lands in, exact (no float drift at the boundaries)."""
-    bound = Fraction(0)
-    for index, p in enumerate(probabilities):
-        bound += Fraction(p).limit_denominator(10**9)
-        if Fraction(u, SCALE) < bound:
+@lru_cache(maxsize=1024)
+def thresholds(probabilities: tuple[float, ...]) -> tuple[int, ...]:
+    """Cumulative tier bounds as integers on the 2**64 scale, computed exactly once per tier table."""
+    bounds, total = [], Fraction(0)
+    for p in probabilities:
+        total += Fraction(p).limit_denominator(10**9)
+        bounds.append(math.ceil(total * SCALE))
+    return tuple(bounds)
+
+
+def pick_tier(u: int, probabilities) -> int | None:
+    """Index of the tier the draw lands in: the first whose cumulative bound exceeds u."""
+    for index, bound in enumerate(thresholds(tuple(probabilities))):
+        if u < bound:
             return index
     return None
 

@@ -38,9 +38,8 @@ class _NoPrize(Exception):
 def scan(session: Session, consumer: Consumer, code: str, lat: float | None, lng: float | None,
          ip: str | None) -> dict:
     config = current_app.config
-    throttle.hit(f"consumer:{consumer.id}", config.get("SCAN_LIMIT_PER_CONSUMER", 30))
-    if ip:
-        throttle.hit(f"ip:{ip}", config.get("SCAN_LIMIT_PER_IP", 120))
+    throttle.hit((f"consumer:{consumer.id}", config.get("SCAN_LIMIT_PER_CONSUMER", 30)),
+                 (f"ip:{ip}", config.get("SCAN_LIMIT_PER_IP", 120) if ip else 0))
     found = verify(session, code)
     brand_id = found.batch.brand_id if found.batch else None
     blacklisted = bool(brand_id) and session.scalar(select(Blacklist.id).where(
@@ -55,8 +54,9 @@ def scan(session: Session, consumer: Consumer, code: str, lat: float | None, lng
     elif outcome.claimed_by == consumer.id and found.verdict in LIVE:
         rewards = list(session.scalars(select(Coupon).where(Coupon.serial == found.serial,
                                                             Coupon.consumer_id == consumer.id)))
-    session.commit()
-    return _response(session, found, outcome, rewards, lat, lng, bound_store, blacklisted)
+    body = _response(session, found, outcome, rewards, lat, lng, bound_store, blacklisted)
+    session.commit()   # after building the response: reading after commit would open a second transaction
+    return body
 
 
 def _after_claim(session: Session, found, outcome, consumer_id: str) -> None:

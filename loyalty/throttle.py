@@ -13,31 +13,42 @@ _lock = threading.Lock()
 
 
 def _redis():
+    """One client per app and process, created under a lock: threads racing on the first requests
+    must not each build one and close the other's connection."""
     state = current_app.extensions.setdefault("throttle", {})
-    if "redis" not in state:
-        from redis import Redis
+    client = state.get("redis")
+    if client is None:
+        with _lock:
+            client = state.get("redis")
+            if client is None:
+                from redis import Redis
 
-        state["redis"] = Redis.from_url(current_app.config["REDIS_URL"])
-    return state["redis"]
+                client = state["redis"] = Redis.from_url(current_app.config["REDIS_URL"])
+    return client
 
 
-def hit(name: str, limit: int, window_seconds: int = 60) -> None:
-    """Count one hit for `name`; raise Throttled (429 with Retry-After) past `limit` in the window."""
-    if limit <= 0:
+def hit(*limits: tuple[str, int], window_seconds: int = 60) -> None:
+    """Count one hit for each (name, limit); raise Throttled (429 with Retry-After) past any limit."""
+    limits = tuple((name, limit) for name, limit in limits if limit > 0)
+    if not limits:
         return
     now = time.time()
     window = int(now // window_seconds)
-    key = f"throttle:{name}:{window}"
+    keys = [f"throttle:{name}:{window}" for name, _ in limits]
     if current_app.config.get("REDIS_URL"):
-        pipe = _redis().pipeline()
-        pipe.incr(key)
-        pipe.expire(key, window_seconds + 5)
-        count = pipe.execute()[0]
+        pipe = _redis().pipeline(transaction=False)
+        for key in keys:
+            pipe.incr(key)
+            pipe.expire(key, window_seconds + 5)
+        counts = pipe.execute()[::2]
     else:
         with _lock:
             if len(_local) > 100_000:
                 _local.clear()
-            count = _local[key] = _local.get(key, 0) + 1
-    if count > limit:
+            counts = []
+            for key in keys:
+                _local[key] = _local.get(key, 0) + 1
+                counts.append(_local[key])
+    if any(count > limit for count, (_, limit) in zip(counts, limits)):
         retry_after = int((window + 1) * window_seconds - now) + 1
         raise Throttled(retry_after, f"Too many scans; try again in {retry_after} s.")
