@@ -1,0 +1,385 @@
+"""python -m bench.scan_profile: where one POST /api/v1/scans spends its time, on PostgreSQL.
+
+Same data and configuration as bench.scan (scratch database, 30%/10% campaign, Redis throttles).
+1. In-process, one thread: N sequential scans of distinct codes through app.test_client(), with
+   SQLAlchemy cursor-execute listeners: statements per scan (by kind and by statement), wall and
+   CPU ms per scan, ms per scan spent inside cursor.execute (round trips to PostgreSQL).
+2. Sampled (needs py-spy in the venv: .venv/bin/pip install py-spy): py-spy record --gil on the
+   in-process loop, then (BENCH_PROFILE_LOAD=1, default) on every gunicorn worker under bench.scan's
+   wrk load.  --gil keeps only samples of the thread holding the GIL, so the split is the
+   server's Python CPU time by stage of the scan path.
+
+3. BENCH_PROFILE_AB=brand,noping (see bench/scan_whatif.py): baseline and the variant alternate in
+   chunks in one process; wall, app CPU and PostgreSQL CPU per scan for each.  BENCH_WHATIF sets
+   the variants in force for everything else (the baseline of the A/B, and the load run).
+
+Knobs: BENCH_PROFILE_SCANS (1000), BENCH_PROFILE_LOAD (1), BENCH_PROFILE_SECONDS (15),
+BENCH_PROFILE_TOP (20), BENCH_PROFILE_AB, BENCH_PROFILE_AB_ROUNDS (8), BENCH_PROFILE_AB_CHUNK (80),
+plus bench.scan's BENCH_SCAN_* server/client knobs.
+"""
+from __future__ import annotations
+
+import collections
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from bench import scan as bench
+
+N = bench.env_int("BENCH_PROFILE_SCANS", 1000)
+TOP = bench.env_int("BENCH_PROFILE_TOP", 20)
+SPY = os.path.join(bench.VENV_BIN, "py-spy")
+
+
+def _normalize(statement: str) -> str:
+    s = " ".join(statement.split())
+    s = re.sub(r"%\(\w+\)s", "?", s)
+    return s[:150]
+
+
+# --- stage attribution of sampled stacks ----------------------------------------------------
+REPO_FILES = {
+    "identity/auth.py": "auth: bearer token + consumer row",
+    "loyalty/throttle.py": "throttle: Redis INCR+EXPIRE x2",
+    "codes/verify.py": "verify: parse, MAC, key/batch/product/code/range reads",
+    "codes/scans.py": "record + claim: codes upserts/updates, scan + event rows",
+    "loyalty/draw.py": "grant: campaigns, draw, limits, coupon",
+    "loyalty/coupons.py": "grant: campaigns, draw, limits, coupon",
+    "db.py": None,   # helpers: attribute to the caller
+}
+SCAN_REWARDS = {
+    "_grant": "grant: campaigns, draw, limits, coupon", "_take_limits": "grant: campaigns, draw, limits, coupon",
+    "live_campaigns": "grant: campaigns, draw, limits, coupon", "_bump": "grant: campaigns, draw, limits, coupon",
+    "_budget_cost": "grant: campaigns, draw, limits, coupon",
+    "_response": "response dict (+ brand row)", "_warning": "response dict (+ brand row)",
+    "_after_claim": "after-claim hooks", "_region_near": "region lookup",
+}
+
+
+def _frame(frame: str) -> tuple[str, str]:
+    """'func (path:line)' -> (func, path)."""
+    func, _, rest = frame.partition(" (")
+    return func, rest.rsplit(":", 1)[0]
+
+
+_repo_cache: dict[str, str | None] = {}
+
+
+def _repo_path(path: str) -> str | None:
+    """The repository-relative path of a frame's file, or None for libraries (py-spy shortens paths)."""
+    if path not in _repo_cache:
+        rel = os.path.relpath(path, bench.ROOT) if os.path.isabs(path) else path
+        inside = not rel.startswith(("..", ".venv")) and os.path.isfile(os.path.join(bench.ROOT, rel))
+        _repo_cache[path] = rel if inside else None
+    return _repo_cache[path]
+
+
+def bucket(frames: list[str]) -> str:
+    """Stage of one sample; frames run root..leaf."""
+    text = ";".join(frames)
+    if "loyalty/views.py" not in text and "/scans" not in text:
+        in_request = any(x in text for x in ("handle_request", "run_wsgi_app", "full_dispatch_request"))
+        if not in_request:
+            return "outside requests (gunicorn accept/poll, py-spy, ...)"
+    for i in range(len(frames) - 1, -1, -1):
+        func, path = _frame(frames[i])
+        rel = _repo_path(path)
+        if rel is None:
+            continue
+        if rel in REPO_FILES:
+            if REPO_FILES[rel] is None:
+                continue
+            return REPO_FILES[rel]
+        if rel == "loyalty/scan_rewards.py":
+            if func in SCAN_REWARDS:
+                return SCAN_REWARDS[func]
+            if func == "scan":
+                below = ";".join(frames[i + 1:i + 3])
+                if "commit (" in below:
+                    return "commit (flush + COMMIT)"
+                return "scan(): blacklist query, bound store, region"
+            return f"scan_rewards.{func}"
+        if rel == "loyalty/views.py":
+            return "view: other"
+        if rel.startswith("bench/"):
+            break
+    if "webargs" in text or "flask_smorest/arguments.py" in text:
+        return "request body parse + validate (webargs/marshmallow)"
+    if "marshmallow" in text or "flask_smorest/response.py" in text:
+        return "response serialize (marshmallow dump + JSON)"
+    if "_close_request_session" in text or "do_teardown" in text:
+        return "teardown (session close: ROLLBACK/return to pool)"
+    return "framework: gunicorn/werkzeug/flask request + response"
+
+
+def _package(frames: list[str]) -> str:
+    if not frames:
+        return "?"
+    _, path = _frame(frames[-1])
+    if _repo_path(path) is not None:
+        return "our code (repository)"
+    top = path.split("/", 1)[0]
+    return {"sqlalchemy": "SQLAlchemy", "psycopg": "psycopg", "redis": "redis-py", "marshmallow": "marshmallow",
+            "werkzeug": "werkzeug", "flask": "flask", "flask_smorest": "flask-smorest", "webargs": "webargs",
+            "gunicorn": "gunicorn", "itsdangerous": "itsdangerous", "json": "json (stdlib)",
+            "cryptography": "cryptography"}.get(top, f"other: {top}")
+
+
+def spy(pid: int, seconds: int, out: str) -> subprocess.Popen:
+    return subprocess.Popen([SPY, "record", "--pid", str(pid), "--duration", str(seconds), "--gil", "--rate", "250",
+                             "--format", "raw", "--output", out, "--nonblocking"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def summarize(outs: list[str], title: str) -> None:
+    stages: collections.Counter = collections.Counter()
+    leaves: collections.Counter = collections.Counter()
+    packages: collections.Counter = collections.Counter()
+    for out in outs:
+        if not os.path.exists(out):
+            continue
+        with open(out) as fh:
+            for line in fh:
+                stack_text, _, count = line.rstrip("\n").rpartition(" ")
+                if not stack_text or not count.isdigit():
+                    continue
+                frames = [f for f in stack_text.split(";") if " (" in f]
+                stage = bucket(frames)
+                stages[stage] += int(count)
+                if not stage.startswith("outside"):
+                    packages[_package(frames)] += int(count)
+                if frames:
+                    func, path = _frame(frames[-1])
+                    short = path.split("site-packages/")[-1].replace(bench.ROOT + "/", "")
+                    leaves[f"{func} ({short})"] += int(count)
+        keep = os.environ.get("BENCH_PROFILE_RAW_DIR")
+        if keep:
+            os.makedirs(keep, exist_ok=True)
+            shutil.move(out, os.path.join(keep, os.path.basename(out)))
+        else:
+            os.unlink(out)
+    total = sum(stages.values())
+    if not total:
+        print(f"{title}: no samples (is ptrace allowed?)")
+        return
+    inside = sum(v for k, v in stages.items() if not k.startswith("outside"))
+    print(f"\n{title}: {total} GIL-holding samples, {inside} inside requests; share of in-request Python CPU:")
+    for stage, count in stages.most_common():
+        share = f"{count / inside * 100:5.1f}%" if not stage.startswith("outside") else "   -  "
+        print(f"  {share}  {count:6d}  {stage}")
+    print("  by package of the leaf frame (in-request samples):")
+    for package, count in packages.most_common(12):
+        print(f"    {count / inside * 100:5.1f}%  {package}")
+    print("  top leaf functions (own time, all samples):")
+    for frame, count in leaves.most_common(TOP):
+        print(f"    {count / total * 100:5.1f}%  {frame}")
+
+
+def _xacts(url: str) -> tuple[int, int]:
+    import psycopg
+
+    name = url.rpartition("/")[2]
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://").rpartition("/")[0] + "/postgres",
+                         autocommit=True) as conn:
+        return conn.execute("SELECT xact_commit, xact_rollback FROM pg_stat_database WHERE datname = %s",
+                            (name,)).fetchone()
+
+
+# --- 1. in-process --------------------------------------------------------------------------
+def in_process(url: str, seeded: bench.Seed, settings: bench.Settings, codes: bench.Codes) -> None:
+    from sqlalchemy import event
+
+    import db
+    from app import create_app
+    from bench import scan_whatif
+
+    app = create_app(bench.app_config(url, settings))
+    chosen = scan_whatif.apply(app)
+    if chosen:
+        print(f"what-if variants applied: {sorted(chosen)}")
+    client = app.test_client()
+    engine = db.engine(app)
+    counts: collections.Counter = collections.Counter()
+    kinds: collections.Counter = collections.Counter()
+    sql = {"time": 0.0, "commits": 0, "start": 0.0}
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before(conn, cursor, statement, parameters, context, executemany):
+        sql["start"] = time.perf_counter()
+        counts[_normalize(statement)] += 1
+        kinds[statement.split(None, 1)[0].upper()] += 1
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _after(conn, cursor, statement, parameters, context, executemany):
+        sql["time"] += time.perf_counter() - sql["start"]
+
+    @event.listens_for(engine, "commit")
+    def _commit(conn):
+        sql["commits"] += 1
+
+    def one(token, code):
+        r = client.post("/api/v1/scans", json={"code": code}, headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200, r.get_data(as_text=True)[:300]
+        return r.json
+
+    pings = [0]
+    original_ping = engine.dialect.do_ping
+
+    def counting_ping(dbapi_connection):   # pool_pre_ping: a hidden SELECT 1 per pool checkout
+        pings[0] += 1
+        return original_ping(dbapi_connection)
+
+    engine.dialect.do_ping = counting_ping
+    checkouts = [0]
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(*_):
+        checkouts[0] += 1
+
+    for token, code in codes.take(200):
+        one(token, code)
+    counts.clear(), kinds.clear()
+    sql.update(time=0.0, commits=0)
+    pings[0] = checkouts[0] = 0
+    before = _xacts(url)
+    measured = codes.take(N)
+    won = 0
+    start, cpu_start = time.perf_counter(), time.process_time()
+    for token, code in measured:
+        won += bool(one(token, code)["rewards"])
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    n = len(measured)
+    time.sleep(1.5)     # backends report their transaction counts to pg_stat_database within ~1 s
+    after = _xacts(url)
+    print(f"in-process, one thread, {n} scans ({won} won a reward):")
+    print(f"  per scan, PostgreSQL side (pg_stat_database): {(after[0] - before[0]) / n:.2f} commits, "
+          f"{(after[1] - before[1]) / n:.2f} rollbacks; pool checkouts {checkouts[0] / n:.2f}, "
+          f"pre-ping SELECT 1 {pings[0] / n:.2f} (not in the statement counts below)")
+    print(f"  {wall / n * 1000:.2f} ms wall and {cpu / n * 1000:.2f} ms CPU per scan; "
+          f"{sql['time'] / n * 1000:.2f} ms per scan inside cursor.execute; "
+          f"{kinds.total() / n:.2f} statements + {sql['commits'] / n:.2f} COMMIT per scan "
+          f"(+ BEGIN implicit, + ROLLBACK on session close)")
+    print("  by kind: " + ", ".join(f"{k} {v / n:.2f}" for k, v in kinds.most_common()))
+    for statement, c in counts.most_common():
+        print(f"  {c / n:5.2f}  {statement}")
+
+    ab = os.environ.get("BENCH_PROFILE_AB")
+    if ab:
+        a_b(app, one, codes, url.rpartition("/")[2], scan_whatif.variants(ab), chosen)
+    event.remove(engine, "before_cursor_execute", _before)
+    event.remove(engine, "after_cursor_execute", _after)
+    event.remove(engine, "commit", _commit)
+    have_spy = shutil.which(SPY) or os.path.exists(SPY)
+    if os.environ.get("BENCH_PROFILE_SPY", "1") == "1" and have_spy:
+        fd, out = tempfile.mkstemp(prefix="bench-scan-spy-self-", suffix=".txt")
+        os.close(fd)
+        seconds = max(5, int(wall / n * N / 1000 * 1.0) + 5)
+        proc = spy(os.getpid(), seconds, out)
+        time.sleep(1.0)
+        deadline = time.time() + seconds - 2
+        scanned = 0
+        for token, code in codes.take(20_000):
+            one(token, code)
+            scanned += 1
+            if time.time() > deadline:
+                break
+        proc.wait(timeout=60)
+        summarize([out], f"py-spy --gil, in-process loop ({scanned} scans)")
+    elif not have_spy:
+        print("py-spy not installed: .venv/bin/pip install py-spy for the sampled breakdown")
+    engine.dispose()
+
+
+def a_b(app, one, codes: bench.Codes, dbname: str, variant: set[str], baseline: set[str]) -> None:
+    """Alternate baseline and variant in chunks in this one process so that machine noise hits both:
+    wall, this process's CPU and PostgreSQL's CPU (our database's backends) per scan."""
+    from bench import scan_whatif
+
+    rounds, chunk = bench.env_int("BENCH_PROFILE_AB_ROUNDS", 8), bench.env_int("BENCH_PROFILE_AB_CHUNK", 80)
+    totals = {name: {"n": 0, "wall": 0.0, "app": 0.0, "pg": 0.0} for name in ("baseline", "variant")}
+    for _ in range(rounds):
+        for name, chosen in (("baseline", baseline), ("variant", variant | baseline)):
+            scan_whatif.switch(app, chosen)
+            for token, code in codes.take(5):       # let the pool and psycopg settle into this mode
+                one(token, code)
+            meter = bench.CpuMeter([os.getpid()], dbname)
+            meter.start()
+            start = time.perf_counter()
+            for token, code in codes.take(chunk):
+                one(token, code)
+            wall = time.perf_counter() - start
+            cpu = meter.stop()
+            t = totals[name]
+            t["n"] += chunk
+            t["wall"] += wall
+            t["app"] += cpu["server"]
+            t["pg"] += cpu["postgres"]
+    scan_whatif.switch(app, baseline)
+    print(f"\nA/B in one process, {rounds} x {chunk} scans each, baseline {sorted(baseline) or 'as is'} vs "
+          f"+{sorted(variant)}:")
+    for name, t in totals.items():
+        n = t["n"]
+        print(f"  {name:8s}  wall {t['wall'] / n * 1000:6.2f} ms  app CPU {t['app'] / n * 1000:6.2f} ms  "
+              f"PostgreSQL CPU {t['pg'] / n * 1000:5.2f} ms  per scan")
+    b, v = totals["baseline"], totals["variant"]
+    cost_b, cost_v = (b["app"] + b["pg"]) / b["n"], (v["app"] + v["pg"]) / v["n"]
+    print(f"  app+PostgreSQL CPU per scan {cost_b * 1000:.2f} -> {cost_v * 1000:.2f} ms: when CPU-bound, "
+          f"throughput x{cost_b / cost_v:.2f}")
+
+
+# --- 2. under load --------------------------------------------------------------------------
+def under_load(url: str, settings: bench.Settings, codes: bench.Codes) -> None:
+    seconds = bench.env_int("BENCH_PROFILE_SECONDS", 15)
+    env = {k: str(v) for k, v in bench.app_config(url, settings).items()}
+    server = bench.Server(settings.app_spec if not os.environ.get("BENCH_WHATIF") else "bench.scan_whatif:create_app()",
+                          env, settings, "app")
+    outs, procs = [], []
+    try:
+        bench.load(settings, server.port, codes.take(4000), 2, None)
+        for pid in server.worker_pids():
+            fd, out = tempfile.mkstemp(prefix=f"bench-scan-spy-{pid}-", suffix=".txt")
+            os.close(fd)
+            outs.append(out)
+            procs.append(spy(pid, seconds, out))
+        time.sleep(1)
+        result = bench.load(settings, server.port, codes.take(), seconds - 3,
+                            bench.CpuMeter(server.worker_pids(), url.rpartition("/")[2]))
+        print("\n" + bench.describe(f"scans under py-spy ({settings.server()}, {settings.connections} conns)",
+                                    result))
+        print(bench.cpu_line("scan", result))
+        for p in procs:
+            p.wait(timeout=seconds + 60)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        server.stop()
+    summarize(outs, "py-spy --gil, gunicorn workers under load")
+
+
+def main() -> int:
+    settings = bench.Settings()
+    if not os.environ.get("BENCH_SCAN_CODES"):
+        settings.codes = 60_000
+    url = bench.scratch_url()
+    try:
+        bench.create_database(url)
+        from migrations import upgrade
+
+        upgrade(url)
+        seeded = bench.seed(url, settings)
+        codes = bench.Codes(seeded.pairs)
+        in_process(url, seeded, settings, codes)
+        if os.environ.get("BENCH_PROFILE_LOAD", "1") == "1" and settings.client == "wrk":
+            under_load(url, settings, codes)
+    finally:
+        bench.drop_database(url)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
