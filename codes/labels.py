@@ -5,15 +5,15 @@ import io
 import zipfile
 from typing import Iterable, Iterator
 
-import qrcode
-import qrcode.image.svg
-from qrcode.constants import ERROR_CORRECT_M
-
 FORMATS = {"png": "image/png", "svg": "image/svg+xml"}
 
 
 def qr_image(url: str, fmt: str) -> bytes:
     """Error correction M survives a scuffed cap; a 4-module quiet zone as the standard asks."""
+    import qrcode   # imported on first use: Pillow and qrcode cost every process ~4 MB otherwise
+    import qrcode.image.svg
+    from qrcode.constants import ERROR_CORRECT_M
+
     qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M, box_size=8 if fmt == "png" else 10, border=4)
     qr.add_data(url)
     qr.make(fit=True)

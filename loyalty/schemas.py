@@ -156,3 +156,8 @@ class BlacklistOut(Schema):
     consumer_id = fields.String()
     reason = fields.String(allow_none=True)
     created_at = fields.String()
+
+
+class ConsumerBalance(Schema):
+    pending_fen = fields.Integer()
+    available_fen = fields.Integer()

@@ -9,7 +9,9 @@ from identity.auth import current_brand, current_consumer, current_store
 from identity.models import Consumer
 from loyalty import campaigns, coupons, scan_rewards
 from loyalty.models import Blacklist
-from loyalty.schemas import (BlacklistIn, BlacklistOut, CampaignIn, CampaignOut, CouponListArgs, CouponPage,
+from storefront import ledger
+from loyalty.schemas import (BlacklistIn, BlacklistOut, CampaignIn, CampaignOut, ConsumerBalance, CouponListArgs,
+                             CouponPage,
                              NearbyArgs, NearbyPage, RedemptionIn, RedemptionOut, ScanIn, ScanOut)
 
 bp = Blueprint("loyalty", __name__, url_prefix="/api/v1", description="Scans, campaigns, coupons and redemption")
@@ -59,6 +61,16 @@ class MyCoupons(MethodView):
     def get(self, args):
         """The consumer's wallet, newest first; ?status= filters."""
         return coupons.wallet(get_session(), current_consumer(), args["status"], args["limit"], args["cursor"])
+
+
+@bp.route("/me/balance")
+class MyBalance(MethodView):
+    @bp.response(200, ConsumerBalance)
+    def get(self):
+        """The consumer's referral earnings: pending until the refund window passes, then available."""
+        consumer, session = current_consumer(), get_session()
+        return {purpose + "_fen": ledger.balance(session, ("consumer", consumer.id, purpose))
+                for purpose in ("pending", "available")}
 
 
 @bp.route("/store/redemptions")

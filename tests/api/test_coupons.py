@@ -164,3 +164,9 @@ def test_nearby_stores_are_sorted_by_distance(api):
     assert ids.index(near.id) < ids.index(far.id)
     assert body["items"][0]["distance_m"] <= body["items"][-1]["distance_m"]
     assert api.get("/api/v1/stores/nearby?lat=95&lng=0", who=api.consumer()).status_code == 422
+
+
+def test_a_new_consumers_referral_balance_is_zero_and_private(api):
+    consumer = api.consumer()
+    assert api.get("/api/v1/me/balance", who=consumer, expect=200).json == {"pending_fen": 0, "available_fen": 0}
+    assert api.get("/api/v1/me/balance", who=api.store()).status_code == 403
