@@ -76,12 +76,13 @@ def test_only_admins_deposit(api):
     brand = api.brand()
     store = api.store(partner_of=brand)
     body = {"amount_fen": 100, "reference": "x"}
-    api.post(f"/api/v1/admin/brands/{brand.id}/deposits", body, who=brand, expect=403)
-    api.post(f"/api/v1/admin/brands/{brand.id}/deposits", body, who=store, expect=403)
-    api.post(f"/api/v1/admin/brands/{brand.id}/deposits", body, expect=401)
+    assert api.post(f"/api/v1/admin/brands/{brand.id}/deposits", body, who=brand).status_code == 403
+    assert api.post(f"/api/v1/admin/brands/{brand.id}/deposits", body, who=store).status_code == 403
+    assert api.post(f"/api/v1/admin/brands/{brand.id}/deposits", body).status_code == 401
+    assert api.get("/api/v1/brand/balance", who=brand).json["balance_fen"] == 0
 
 
 def test_brand_balance_needs_a_brand_key(api):
     store = api.store()
-    api.get("/api/v1/brand/balance", who=store, expect=403)
-    api.get("/api/v1/brand/balance", expect=401)
+    assert api.get("/api/v1/brand/balance", who=store).status_code == 403
+    assert api.get("/api/v1/brand/balance").status_code == 401

@@ -88,7 +88,8 @@ def test_store_endpoints_need_a_store_key(api, method, path):
 
 
 def test_unknown_payout_is_not_found(api):
-    api.get(f"{PAYOUTS}/po_nope", who=api.store(), expect=404)
+    r = api.get(f"{PAYOUTS}/po_nope", who=api.store())
+    assert r.status_code == 404 and r.json["error"]["code"] == "not_found"
 
 
 def test_openapi_lists_the_money_endpoints(client):
