@@ -58,7 +58,7 @@ def use_on_paid_order(session: Session, *, order) -> list:
     return reimbursement_legs(session, session.get(Coupon, order.coupon_id), order.store_id, use=order.id)
 
 
-def release_for_order(session: Session, *, order, refunded: bool) -> list:
+def release_for_order(session: Session, *, order, refunded: bool, planned: dict[str, int]) -> list:
     if not order.coupon_id:
         return []
     coupon = session.get(Coupon, order.coupon_id)
@@ -80,7 +80,8 @@ def release_for_order(session: Session, *, order, refunded: bool) -> list:
                     .execution_options(synchronize_session=False))
     legs, _ = settlement.reversal_legs(session, reimbursement_key(coupon.id, order.id), amount,
                                        reserve_account(coupon.campaign_id),
-                                       [("brand", coupon.brand_id, "revenue"), ("brand", coupon.brand_id, "budget")])
+                                       [("brand", coupon.brand_id, "revenue"), ("brand", coupon.brand_id, "budget")],
+                                       planned)
     return legs
 
 

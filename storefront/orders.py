@@ -184,11 +184,15 @@ def refund(session: Session, consumer: Consumer, order_id: str) -> Order:
     session.refresh(order)
     shares, accounts = order.split or {}, receivers(order)
     cover = [("brand", order.brand_id, "revenue"), ("brand", order.brand_id, "budget")]
+    others = [(accounts[name], CLEARING, shares[name]) for name in ("platform", "referrer", "referrer2", "brand")
+              if shares.get(name)]
+    planned: dict[str, int] = {}   # what this refund's one transfer takes from each account, so far
+    for debit, _, fen in others:
+        planned[ledger.account_name(debit)] = planned.get(ledger.account_name(debit), 0) + fen
     legs, record = settlement.reversal_legs(session, f"order:{order.id}:split:store", shares.get("store", 0),
-                                            CLEARING, cover, {ledger.account_name(cover[0]): shares.get("brand", 0)})
-    legs += [(accounts[name], CLEARING, shares[name]) for name in ("platform", "referrer", "referrer2", "brand")
-             if shares.get(name)]
-    for _, extra in signals.order_released.send(session, order=order, refunded=True):
+                                            CLEARING, cover, planned)
+    legs += others
+    for _, extra in signals.order_released.send(session, order=order, refunded=True, planned=planned):
         legs += extra or []
     if legs:
         ledger.transfer_many(session, legs, key=f"order:{order.id}:refund", kind="order_refund", reference=order.id)
@@ -204,7 +208,7 @@ def expire_order(session: Session, order_id: str) -> bool:
                                               Order.expires_at <= utcnow())
                           .values(status="expired").execution_options(synchronize_session=False)).rowcount == 1
     if won:
-        signals.order_released.send(session, order=session.get(Order, order_id), refunded=False)
+        signals.order_released.send(session, order=session.get(Order, order_id), refunded=False, planned={})
     session.commit()
     return won
 

@@ -75,15 +75,18 @@ def settle_due(session: Session, now: datetime | None = None, batch_size: int = 
 
 
 def reversal_legs(session: Session, source_key: str, amount_fen: int, to: ledger.AccountRef,
-                  cover: list[ledger.AccountRef], already_debited: dict[str, int] | None = None) -> tuple[list, dict]:
+                  cover: list[ledger.AccountRef], planned: dict[str, int] | None = None) -> tuple[list, dict]:
     """Legs that take back `amount_fen` of the store credit recorded under `source_key` and send it to `to`.
 
     Unsettled: from the store's pending balance (the row is marked reversed). Settled: from the
     store's available balance as far as it goes, the rest from the first of `cover` that can pay.
     The caller posts the legs in its own single transfer; the ledger re-checks every bound under
     its locks, so a balance that moved meanwhile refuses the whole transfer rather than overdraw.
-    `already_debited` names what the caller's transfer takes from a cover account anyway.
+    `planned` ({account name: fen}) is what the caller's one transfer already takes from accounts;
+    it is read to leave that money alone and updated with what these legs take, so several
+    reversals planned for the same transfer never count the same fen twice.
     """
+    planned = {} if planned is None else planned
     record = {"from_pending": 0, "from_available": 0, "covered_by": {}}
     if amount_fen <= 0:
         return [], record
@@ -97,14 +100,18 @@ def reversal_legs(session: Session, source_key: str, amount_fen: int, to: ledger
     if unsettled:
         record["from_pending"] = amount_fen
         return [(store_account(store, "pending"), to, amount_fen)], record
-    take = min(max(0, ledger.spendable(session, store_account(store, "available"))), amount_fen)
-    legs = [(store_account(store, "available"), to, take)] if take else []
+    available = store_account(store, "available")
+    available_name = ledger.account_name(available)
+    take = min(max(0, ledger.spendable(session, available) - planned.get(available_name, 0)), amount_fen)
+    legs = [(available, to, take)] if take else []
+    planned[available_name] = planned.get(available_name, 0) + take
     record["from_available"] = take
     short = amount_fen - take
     for payer in cover if short else []:
         name = ledger.account_name(payer)
-        if ledger.spendable(session, payer) - (already_debited or {}).get(name, 0) >= short:
+        if ledger.spendable(session, payer) - planned.get(name, 0) >= short:
             legs.append((payer, to, short))
+            planned[name] = planned.get(name, 0) + short
             record["covered_by"][name] = short
             return legs, record
     if short:

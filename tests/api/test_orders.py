@@ -355,3 +355,25 @@ def test_daily_dynamic_rebates_credit_once_per_store_and_day_and_catch_up(api, a
     assert second == {"days": 0, "credited_fen": 0}
     assert balance(api, store)["pending_fen"] == 29
     ledger_ok(app)
+
+
+def test_refunding_a_coupon_order_after_the_store_withdrew_its_earnings_succeeds(api, app, chain):
+    """Both the order share and the coupon reimbursement come back; the brand covers what the store lacks."""
+    brand, store, product = chain["brand"], chain["store"], chain["product"]
+    scan_campaign(api, brand, [product["id"]], budget_fen=10_000)
+    api.post("/api/v1/store/receipts", {"code": chain["cases"][0]["token"]}, who=store, expect=200)
+    consumer = api.consumer()
+    coupon = scan(api, consumer, chain["items"][0]["token"]).json["rewards"][0]
+    before = clearing(app)
+    order = api.post("/api/v1/orders", {"store_id": store.id, "items": [{"product_id": product["id"], "quantity": 2}],
+                                        "coupon_id": coupon["coupon_id"]}, who=consumer, expect=201).json
+    notify_payment(api, order, expect=200)
+    settle_everything(app)
+    available = balance(api, store)["available_fen"]
+    api.post("/api/v1/store/payouts", {"amount_fen": available - 70}, who=store, expect=201)
+    refunded = api.post(f"/api/v1/orders/{order['id']}/refund", who=consumer, expect=200).json
+    assert refunded["status"] == "refunded"
+    assert balance(api, store)["available_fen"] == 0
+    assert clearing(app) == before, "the payer got back exactly what was paid"
+    assert api.get("/api/v1/me/coupons?status=issued", who=consumer).json["items"][0]["coupon_id"] == coupon["coupon_id"]
+    ledger_ok(app)
