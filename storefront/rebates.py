@@ -112,6 +112,7 @@ def run_daily(session: Session, today: date | None = None) -> dict:
                 amount = rate_for(policy.daily_tiers, items) * items
                 got = try_credit(session, store_id, brand_id, amount, key=f"daily-rebate:{brand_id}:{store_id}:{day}",
                                  kind="daily_rebate", reference=f"{day} x{items}")
+                session.commit()   # one store per transaction: never hold the brand budget across stores
                 credited += got
                 stores += 1 if got else 0
             insert_ignore(session, DailyRebateRun.__table__, [{"brand_id": brand_id, "day": day, "stores": stores,
