@@ -2,6 +2,8 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from loyalty.campaigns import REWARD_KINDS
 
+MAX_INT = 2**31 - 1   # counters are 32-bit columns
+
 
 class RewardIn(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(REWARD_KINDS))
@@ -13,7 +15,7 @@ class RewardIn(Schema):
 class TierIn(Schema):
     probability = fields.Float(required=True, validate=validate.Range(0, 1, min_inclusive=False))
     reward = fields.Nested(RewardIn, required=True)
-    max_count = fields.Integer(load_default=None, strict=True, validate=validate.Range(0))
+    max_count = fields.Integer(load_default=None, strict=True, validate=validate.Range(0, MAX_INT))
 
 
 class CampaignIn(Schema):
@@ -25,9 +27,9 @@ class CampaignIn(Schema):
                               validate=validate.Length(1, 500))
     region_codes = fields.List(fields.String(), load_default=None, validate=validate.Length(max=500))
     budget_fen = fields.Integer(required=True, strict=True, validate=validate.Range(1, 10**12))
-    max_rewards = fields.Integer(load_default=None, strict=True, validate=validate.Range(1))
-    per_consumer_daily = fields.Integer(load_default=None, strict=True, validate=validate.Range(1))
-    per_consumer_total = fields.Integer(load_default=None, strict=True, validate=validate.Range(1))
+    max_rewards = fields.Integer(load_default=None, strict=True, validate=validate.Range(1, MAX_INT))
+    per_consumer_daily = fields.Integer(load_default=None, strict=True, validate=validate.Range(1, MAX_INT))
+    per_consumer_total = fields.Integer(load_default=None, strict=True, validate=validate.Range(1, MAX_INT))
     tiers = fields.List(fields.Nested(TierIn), required=True, validate=validate.Length(1, 20))
 
     @validates_schema

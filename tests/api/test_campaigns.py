@@ -227,3 +227,25 @@ def test_more_winners_than_budget_never_overspends_and_the_ledger_is_exact(api, 
     with db.session_scope(app) as session:
         assert ledger.balance(session, ("campaign", campaign["id"], "reserve")) == 2_000
         assert ledger.verify(session) == []
+
+
+@pytest.mark.parametrize("field,value", [("max_rewards", 2**31), ("per_consumer_daily", 2**40),
+                                         ("per_consumer_total", 2**31)])
+def test_limits_beyond_the_counters_range_are_refused(api, field, value):
+    brand = api.brand()
+    fund(api, brand, 10_000)
+    product = api.product(brand)
+    body = {"type": "scan_reward", "name": "x", "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z",
+            "product_ids": [product["id"]], "budget_fen": 1_000, field: value,
+            "tiers": [{"probability": 0.5, "reward": {"kind": "brand_coupon", "value_fen": 100}}]}
+    assert field in api.post("/api/v1/brand/campaigns", body, who=brand, expect=422).json["error"]["fields"]
+
+
+def test_a_tier_stock_beyond_the_counters_range_is_refused(api):
+    brand = api.brand()
+    fund(api, brand, 10_000)
+    product = api.product(brand)
+    body = {"type": "scan_reward", "name": "x", "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z",
+            "product_ids": [product["id"]], "budget_fen": 1_000,
+            "tiers": [{"probability": 0.5, "max_count": 2**63, "reward": {"kind": "brand_coupon", "value_fen": 100}}]}
+    assert "tiers" in api.post("/api/v1/brand/campaigns", body, who=brand, expect=422).json["error"]["fields"]
