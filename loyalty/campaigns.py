@@ -96,7 +96,7 @@ def create_scan_reward(session: Session, brand: Brand, *, name: str, starts_at: 
 def own_campaign(session: Session, brand: Brand, campaign_id: str, lock: bool = False) -> Campaign:
     query = select(Campaign).where(Campaign.id == campaign_id)
     if lock:
-        query = query.with_for_update()
+        query = query.with_for_update().execution_options(populate_existing=True)
     campaign = session.scalar(query)
     if campaign is None:
         raise NotFound("No such campaign.")
@@ -152,7 +152,8 @@ def end_overdue(session: Session) -> int:
     ended = 0
     for campaign_id in list(session.scalars(select(Campaign.id).where(Campaign.status != "ended",
                                                                       Campaign.ends_at <= utcnow()))):
-        campaign = session.scalar(select(Campaign).where(Campaign.id == campaign_id).with_for_update())
+        campaign = session.scalar(select(Campaign).where(Campaign.id == campaign_id).with_for_update()
+                                  .execution_options(populate_existing=True))
         if campaign.status != "ended":
             _end(session, campaign)
             ended += 1

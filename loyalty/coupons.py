@@ -100,12 +100,14 @@ def redeem(session: Session, store: Store, coupon_code: str) -> dict:
         raise WrongStore("This store is not a partner of the coupon's brand.")
     now = utcnow()
     won = session.execute(
-        update(Coupon).where(Coupon.id == coupon.id, Coupon.status == "issued")
+        update(Coupon).where(Coupon.id == coupon.id, Coupon.status == "issued", Coupon.expires_at > now)
         .values(status="redeemed", redeemed_at=now, redeemed_store_id=store.id)
         .execution_options(synchronize_session=False)).rowcount == 1
-    if not won:
+    if not won:   # another till, an order or the expiry sweep got there first: say which
         session.rollback()
-        raise AlreadyRedeemed()
+        session.refresh(coupon)
+        _refuse_unless_issued(coupon)
+        raise CouponExpired()
     legs = reimbursement_legs(session, coupon, store.id, use="till")
     if legs:
         ledger.transfer_many(session, legs, key=reimbursement_key(coupon.id, "till"), kind="coupon_reimbursement",
@@ -167,7 +169,8 @@ def _expire_one(session: Session, coupon_id: str) -> int:
         return 0
     coupon = session.get(Coupon, coupon_id)
     if coupon.kind in BUDGETED and coupon.budget_fen > 0 and coupon.campaign_id:
-        campaign = session.scalar(select(Campaign).where(Campaign.id == coupon.campaign_id).with_for_update())
+        campaign = session.scalar(select(Campaign).where(Campaign.id == coupon.campaign_id).with_for_update()
+                                  .execution_options(populate_existing=True))
         campaign.committed_fen -= coupon.budget_fen
         if campaign.status == "ended":   # nothing left to spend it on: back to the brand
             ledger.transfer(session, reserve_account(campaign.id), brand_budget(campaign.brand_id), coupon.budget_fen,
