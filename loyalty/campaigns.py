@@ -36,8 +36,7 @@ def reserve_account(campaign_id: str) -> ledger.AccountRef:
     return ("campaign", campaign_id, "reserve")
 
 
-def brand_budget(brand_id: str) -> ledger.AccountRef:
-    return ("brand", brand_id, "budget")
+brand_budget = ledger.brand_budget
 
 
 def _validate(session: Session, brand: Brand, starts_at, ends_at, product_ids, region_codes, tiers) -> None:

@@ -56,7 +56,8 @@ UNBOUNDED_OWNER_TYPES = frozenset({PLATFORM})   # the platform's books may go ne
 MAX_AMOUNT_FEN = 10**15
 
 __all__ = ["AccountRef", "account", "transfer", "transfer_many", "post_pending", "void_pending", "expire_pending",
-           "balance", "spendable", "verify", "account_name", "entry_hash", "statement"]
+           "balance", "spendable", "verify", "account_name", "entry_hash", "statement", "CLEARING", "brand_budget",
+           "store_account"]
 
 
 # --- accounts --------------------------------------------------------------------------------
@@ -505,8 +506,16 @@ def expire_pending(session: Session, now: datetime | None = None, limit: int = 1
 
 # --- owners' money ------------------------------------------------------------------------------
 
+CLEARING: AccountRef = (PLATFORM, None, "clearing")   # the outside world: payers, payees, providers
+
+
 def brand_budget(brand_id: str) -> AccountRef:
     return ("brand", brand_id, "budget")
+
+
+def store_account(store_id: str, purpose: str) -> AccountRef:
+    """A store's pending, available, in_transit or paid_out account."""
+    return ("store", store_id, purpose)
 
 
 def deposit_to_brand(session: Session, brand_id: str, amount_fen: int, reference: str) -> Transfer:

@@ -22,7 +22,7 @@ from identity.services import is_partner
 from storefront import ledger, settlement, signals, splits
 from storefront.models import Order, SplitRule
 
-CLEARING: ledger.AccountRef = ("platform", None, "clearing")
+CLEARING = ledger.CLEARING
 FEES: ledger.AccountRef = ("platform", None, "fees")
 
 

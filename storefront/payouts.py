@@ -41,8 +41,7 @@ REQUESTED, PROCESSING, PAID, FAILED = "requested", "processing", "paid", "failed
 DEFAULT_LEASE_SECONDS = 300
 
 
-def store_account(store_id: str, purpose: str) -> ledger.AccountRef:
-    return ("store", store_id, purpose)
+store_account = ledger.store_account
 
 
 # --- the store's side ------------------------------------------------------------------------

@@ -22,8 +22,7 @@ from storefront.models import DailyRebateRun, RebatePolicy
 from storefront.settlement import credit_store
 
 
-def brand_budget(brand_id: str) -> ledger.AccountRef:
-    return ("brand", brand_id, "budget")
+brand_budget = ledger.brand_budget
 
 
 def current_policy(session: Session, brand_id: str) -> RebatePolicy | None:

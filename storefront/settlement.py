@@ -25,8 +25,7 @@ from storefront import ledger
 from storefront.models import Settlement
 
 
-def store_account(store_id: str, purpose: str) -> ledger.AccountRef:
-    return ("store", store_id, purpose)
+store_account = ledger.store_account
 
 
 def _delay() -> timedelta:
