@@ -10,6 +10,7 @@ import secrets
 import click
 from flask import Flask, jsonify
 from flask.cli import AppGroup
+from flask.sessions import SecureCookieSessionInterface
 from flask_smorest import Api
 
 ENV_SETTINGS = {
@@ -73,8 +74,19 @@ def _fill_development_secrets(app: Flask, missing: list[str]) -> None:
         logging.getLogger(__name__).warning("generated development secrets into %s", path)
 
 
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, minus the work for the API's requests, which carry no cookie:
+    the stock interface builds its signing serializer (a key derivation) before looking for one."""
+
+    def open_session(self, app, request):
+        if not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
+    app.session_interface = CookieSessions()
     _load_settings(app, config)
     app.config.update(
         API_TITLE="QR trace: one item, one code",

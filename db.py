@@ -71,25 +71,19 @@ def is_postgres(session_or_engine) -> bool:
     return bind.dialect.name == "postgresql"
 
 
+def dialect_insert(session: Session, table):
+    """The dialect's INSERT (with on_conflict_do_nothing / on_conflict_do_update) for this session."""
+    if is_postgres(session):
+        from sqlalchemy.dialects.postgresql import insert as chosen
+    else:
+        from sqlalchemy.dialects.sqlite import insert as chosen
+    return chosen(table)
+
+
 def insert_ignore(session: Session, table, rows: list[dict], index_elements: list[str]) -> None:
     """INSERT ... ON CONFLICT DO NOTHING on either dialect."""
-    if not rows:
-        return
-    if is_postgres(session):
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    session.execute(dialect_insert(table).on_conflict_do_nothing(index_elements=index_elements), rows)
-
-
-def insert_new(session: Session, table, row: dict, index_elements: list[str], returning):
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING `returning`: the row if this call created it, else None."""
-    if is_postgres(session):
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    stmt = dialect_insert(table).values(**row).on_conflict_do_nothing(index_elements=index_elements).returning(returning)
-    return session.execute(stmt).first()
+    if rows:
+        session.execute(dialect_insert(session, table).on_conflict_do_nothing(index_elements=index_elements), rows)
 
 
 def _state(app=None):

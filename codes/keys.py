@@ -12,6 +12,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from codes import catalog
 from codes.models import SigningKey
 from codes.tokens import MAX_KEY_ID
 from db import utcnow
@@ -85,6 +86,7 @@ def revoke(session: Session, brand_id: str, key_id: int) -> dict:
     if row.revoked_at is not None:
         raise Conflict("This key is already revoked.")
     row.revoked_at = utcnow()
+    catalog.bump(session, "keys")
     session.commit()
     return {"key_id": row.id, "created_at": row.created_at, "revoked_at": row.revoked_at}
 

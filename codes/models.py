@@ -111,3 +111,11 @@ class Scan(Base):
     region_code: Mapped[str | None] = mapped_column(String(6))
     ip: Mapped[str | None] = mapped_column(String(45))
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class CacheVersion(Base):
+    """A counter per area of cached rows (keys, ranges, campaigns, blacklist), bumped in the same
+    transaction as every change to that area; see codes/catalog.py."""
+    __tablename__ = "cache_versions"
+    area: Mapped[str] = mapped_column(String(20), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)

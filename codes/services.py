@@ -7,7 +7,7 @@ from datetime import date
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from codes import keys, ranges
+from codes import catalog, keys, ranges
 from codes.models import Batch, Code, CodeRange, Product, SerialCounter
 from codes.tokens import LOT_RE, MAX_SERIAL, normalize_gtin
 from db import new_id
@@ -163,6 +163,7 @@ def activate(session: Session, brand: Brand, batch_id: str, first: int | None = 
     batch = own_batch(session, brand, batch_id)
     first, last = _check_range(batch, first, last)
     session.add(CodeRange(batch_id=batch.id, action="activate", serial_from=first, serial_to=last))
+    catalog.bump(session, "ranges")
     session.commit()
     activated, voided = _range_sets(session, batch.id)
     live = ranges.subtract(activated, voided)
@@ -173,6 +174,7 @@ def void(session: Session, brand: Brand, batch_id: str, first: int, last: int, r
     batch = own_batch(session, brand, batch_id)
     first, last = _check_range(batch, first, last)
     session.add(CodeRange(batch_id=batch.id, action="void", serial_from=first, serial_to=last, reason=reason))
+    catalog.bump(session, "ranges")
     session.commit()
     _, voided = _range_sets(session, batch.id)
     return {"voided": ranges.size(ranges.clip(voided, first, last)), "batch_voided": ranges.size(voided)}

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from codes import keys, tokens
-from codes.models import Batch, Code, CodeRange, Product, SigningKey
+from codes.catalog import Snapshot, catalog
+from codes.models import Batch, Code, Product
 from errors import Forbidden, NotFound
 from identity.models import Brand
 
@@ -21,8 +21,8 @@ LIVE = ("genuine", "genuine_repeat")
 class Verification:
     verdict: str
     parsed: tokens.ParsedCode | None = None
-    batch: Batch | None = None
-    product: Product | None = None
+    batch: Snapshot | None = None      # read-only copies (codes/catalog.py)
+    product: Snapshot | None = None
     code: Code | None = None
 
     @property
@@ -34,20 +34,10 @@ class Verification:
         return self.code.scan_count if self.code else 0
 
 
-def batch_for_serial(session: Session, serial: int) -> Batch | None:
-    batch = session.scalar(select(Batch).where(Batch.serial_from <= serial)
-                           .order_by(Batch.serial_from.desc()).limit(1))
-    return batch if batch is not None and serial <= batch.serial_to else None
-
-
-def range_state(session: Session, batch_id: str, serial: int) -> tuple[bool, bool]:
-    """(activated, voided) for one serial, from the batch's ranges."""
-    actions = set(session.scalars(select(CodeRange.action).where(
-        CodeRange.batch_id == batch_id, CodeRange.serial_from <= serial, CodeRange.serial_to >= serial)))
-    return "activate" in actions, "void" in actions
-
-
-def verify(session: Session, code: str) -> Verification:
+def verify(session: Session, code: str, *, refresh: bool = True, load_code: bool = True) -> Verification:
+    """The verdict for a code string. Reads through the process's catalog (refreshed first unless the
+    caller already did in this transaction); the code's own row is read unless load_code is False
+    (the scan path claims and counts it in one statement instead, and sets the verdict from that)."""
     try:
         parsed = tokens.parse(code)
     except tokens.Malformed:
@@ -55,20 +45,24 @@ def verify(session: Session, code: str) -> Verification:
     found = keys.secret_for(session, parsed.key_id)
     if found is None or not tokens.mac_ok(found[1], parsed):
         return Verification("forged")
-    batch = batch_for_serial(session, parsed.serial)
+    cached = catalog()
+    if refresh:
+        cached.refresh(session)
+    batch = cached.batch_for_serial(session, parsed.serial)
     if batch is not None and (batch.key_id != parsed.key_id or batch.format != parsed.form):
         return Verification("forged")
-    product = session.get(Product, batch.product_id) if batch else None
+    product = cached.product(session, batch.product_id) if batch else None
     if parsed.form == "gs1" and batch is not None and (product.gtin != parsed.gtin or batch.lot != parsed.lot):
         return Verification("forged")
     result = Verification("unknown", parsed, batch, product)
-    if session.get(SigningKey, parsed.key_id).revoked_at is not None:
+    if cached.key_revoked(session, parsed.key_id):
         result.verdict = "revoked_key"
         return result
     if batch is None:
         return result
-    result.code = session.get(Code, parsed.serial)
-    activated, voided = range_state(session, batch.id, parsed.serial)
+    activated, voided = cached.range_state(session, batch.id, parsed.serial)
+    if load_code or voided or not activated:
+        result.code = session.get(Code, parsed.serial)
     if voided:
         result.verdict = "voided"
     elif not activated:

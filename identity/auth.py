@@ -38,7 +38,12 @@ def _bearer() -> str:
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="consumer-session")
+    """One per app: building it derives the signing key, which every consumer request would repeat."""
+    found = current_app.extensions.get("consumer_tokens")
+    if found is None:
+        found = current_app.extensions["consumer_tokens"] = URLSafeTimedSerializer(
+            current_app.config["SECRET_KEY"], salt="consumer-session")
+    return found
 
 
 def issue_consumer_token(consumer_id: str) -> str:

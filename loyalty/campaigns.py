@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from codes import catalog
 from codes.models import Product
 from db import isoformat, new_id, utcnow
 from errors import Conflict, Forbidden, InsufficientFunds, NotFound, ValidationFailed
@@ -88,6 +89,7 @@ def create_scan_reward(session: Session, brand: Brand, *, name: str, starts_at: 
         session.rollback()
         raise InsufficientFunds("The brand's funded balance is below this budget; deposit first.",
                                 fields={"budget_fen": ["Exceeds the brand's available balance."]})
+    catalog.bump(session, "campaigns")
     session.commit()
     return campaign
 
@@ -132,6 +134,7 @@ def set_status(session: Session, brand: Brand, campaign_id: str, action: str) ->
         campaign.status = "active"
     else:
         _end(session, campaign)
+    catalog.bump(session, "campaigns")
     session.commit()
     return campaign
 
@@ -140,6 +143,7 @@ def _end(session: Session, campaign: Campaign) -> None:
     """End now and return the unreserved budget; outstanding coupons keep their share until used or expired."""
     unused = campaign.budget_fen - campaign.committed_fen - campaign.spent_fen - campaign.released_fen
     campaign.status, campaign.ended_at = "ended", utcnow()
+    catalog.bump(session, "campaigns")
     if unused > 0:
         ledger.transfer(session, reserve_account(campaign.id), brand_budget(campaign.brand_id), unused,
                         key=f"campaign:{campaign.id}:end", kind="campaign_release", reference=campaign.id)

@@ -1,68 +1,165 @@
 """POST /scans: verify, count, claim, and grant the brand's scan rewards to the first scanner.
 
-Every limit is decided by the database inside one transaction (per campaign, a SAVEPOINT):
-per-consumer daily/total counters, a tier's max_count, the campaign's count cap and budget are
-conditional UPDATEs; the first that refuses turns that campaign's prize into "no prize" and
-rolls back the others' increments. A unique (campaign, serial, kind) on coupons is the last line
-against a double reward.
+Concurrent scans in one process are written together (groupcommit.py): one transaction and one
+commit for every scan that queued while the previous batch was in the database. Inside it:
+1. the throttle counts every scan of the batch in one Redis round trip;
+2. verification reads through the process's catalog (codes/catalog.py), whose versions are
+   checked once for the batch;
+3. one multi-row INSERT claims the codes scanned for the first time (codes/scans.py);
+4. each winning draw is granted by conditional UPDATEs: per campaign, one UPDATE takes the whole
+   batch's prizes when the budget and count cap allow them all; otherwise each winner's caps
+   (per-consumer daily/total, tier max_count, count cap, budget) are taken one at a time, and
+   the first that refuses turns that prize into "no prize". A unique (campaign, serial, kind)
+   on coupons is the last line against a double reward;
+5. one multi-row INSERT appends the scans.
+Locks are taken codes (by serial), then campaigns (by id), then ledger accounts (T+0 hooks).
 """
 from __future__ import annotations
 
-from contextlib import nullcontext
-from datetime import timedelta
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from itertools import groupby
 
 from flask import current_app
 from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
 from codes import scans
-from codes.models import Product
-from codes.verify import LIVE, verify
-from db import insert_ignore, isoformat, utcnow
-from identity.models import Brand, Consumer, Partnership, Store
+from codes.catalog import Snapshot, catalog
+from codes.verify import LIVE, Verification, verify
+from db import insert_ignore, isoformat, session_scope, utcnow
+from groupcommit import GroupCommit, Job
+from identity.models import Partnership, Store
 from identity.regions import covered_by_any, distance_m
 from loyalty import draw, throttle
 from loyalty.coupons import describe, make_coupon
-from loyalty.models import Blacklist, Campaign, ConsumerCount, Coupon, TierCount
+from loyalty.models import Campaign, ConsumerCount, Coupon, TierCount
 
 REGION_RADIUS_M = 30_000       # the nearest store within this distance tells the consumer's region
 STORE_COUPON_RADIUS_M = 10_000
 FAR_APART_M = 100_000
 FAR_APART_WINDOW = timedelta(hours=48)
+_start_lock = threading.Lock()
 
 
 class _NoPrize(Exception):
-    """Raised inside a campaign's savepoint to undo its counter increments."""
+    """Raised inside a winner's savepoint to undo the counter increments already taken."""
 
 
-def scan(session: Session, consumer: Consumer, code: str, lat: float | None, lng: float | None,
-         ip: str | None) -> dict:
+@dataclass
+class ScanRequest:
+    consumer_id: str
+    code: str
+    lat: float | None
+    lng: float | None
+    ip: str | None
+    at: datetime
+
+
+@dataclass
+class _Scan:
+    """One scan's state through a batch."""
+    request: ScanRequest
+    found: Verification
+    blacklisted: bool = False
+    outcome: scans.ScanOutcome | None = None
+    bound_store: Snapshot | None = None
+    region: str | None = None
+    rewards: list[Coupon] = field(default_factory=list)
+
+
+@dataclass
+class _Win:
+    scan: _Scan
+    campaign: Snapshot
+    tier: int
+    reward: dict
+    cost: int
+    store_id: str | None
+
+
+def scan(consumer_id: str, code: str, lat: float | None, lng: float | None, ip: str | None) -> dict:
+    """The scan's response body; raises Throttled past a limit. Waits for the batch it joins."""
+    request = ScanRequest(consumer_id, code, lat, lng, ip, utcnow())
+    return _group().run(request, key=_code_key(code))
+
+
+def _group() -> GroupCommit:
+    state = current_app.extensions
+    found = state.get("scan_commit")
+    if found is None:
+        with _start_lock:
+            found = state.get("scan_commit") or state.setdefault("scan_commit", GroupCommit(_flush))
+    return found
+
+
+def _code_key(code: str) -> str:
+    """Scans of one code go to different batches, so that the later sees the earlier's claim."""
+    from codes import tokens
+
+    try:
+        return str(tokens.parse(code).serial)
+    except tokens.Malformed:
+        return None
+
+
+def _flush(jobs: list[Job]) -> None:
     config = current_app.config
-    throttle.hit((f"consumer:{consumer.id}", config.get("SCAN_LIMIT_PER_CONSUMER", 30)),
-                 (f"ip:{ip}", config.get("SCAN_LIMIT_PER_IP", 120) if ip else 0))
-    found = verify(session, code)
-    brand_id = found.batch.brand_id if found.batch else None
-    blacklisted = bool(brand_id) and session.scalar(select(Blacklist.id).where(
-        Blacklist.brand_id == brand_id, Blacklist.consumer_id == consumer.id)) is not None
-    bound_store = session.get(Store, found.code.bound_store_id) if found.code and found.code.bound_store_id else None
-    region = bound_store.region_code if bound_store else _region_near(session, lat, lng)
-    outcome = scans.scan(session, found, consumer.id, lat, lng, ip, region, may_claim=not blacklisted)
-    rewards: list[Coupon] = []
-    if outcome.claimed_now:
-        rewards = _grant(session, consumer.id, found, lat, lng, region, bound_store)
-        _after_claim(session, found, outcome, consumer.id)
-    elif outcome.claimed_by == consumer.id and found.verdict in LIVE:
-        rewards = list(session.scalars(select(Coupon).where(Coupon.serial == found.serial,
-                                                            Coupon.consumer_id == consumer.id)))
-    body = _response(session, found, outcome, rewards, lat, lng, bound_store, blacklisted)
-    session.commit()   # after building the response: reading after commit would open a second transaction
-    return body
+    refused = throttle.hit_many([
+        ((f"consumer:{job.payload.consumer_id}", config.get("SCAN_LIMIT_PER_CONSUMER", 30)),
+         (f"ip:{job.payload.ip}", config.get("SCAN_LIMIT_PER_IP", 120) if job.payload.ip else 0)) for job in jobs])
+    for job, error in zip(jobs, refused):
+        job.error = error
+    admitted = [job for job in jobs if job.error is None]
+    if not admitted:
+        return
+    with session_scope() as session:
+        bodies = _scan_batch(session, [job.payload for job in admitted])
+    for job, body in zip(admitted, bodies):
+        job.result = body
+
+
+def _scan_batch(session: Session, requests: list[ScanRequest]) -> list[dict]:
+    cached = catalog()
+    cached.refresh(session)
+    batch = []
+    for r in requests:
+        found = verify(session, r.code, refresh=False, load_code=False)
+        brand_id = found.batch.brand_id if found.batch else None
+        batch.append(_Scan(r, found, bool(brand_id) and cached.blacklisted(session, brand_id, r.consumer_id)))
+    sightings = [scans.Sighting(s.found, s.request.consumer_id, not s.blacklisted, s.request.lat, s.request.lng,
+                                s.request.ip, s.request.at) for s in batch]
+    for s, outcome in zip(batch, scans.count_and_claim(session, sightings)):
+        s.outcome = outcome
+        store_id = outcome.bound_store_id
+        s.bound_store = cached.store(session, store_id) if store_id else None
+        s.region = s.bound_store.region_code if s.bound_store else _region_near(session, s.request.lat, s.request.lng)
+    claimed = [s for s in batch if s.outcome.claimed_now]
+    _grant(session, claimed)
+    for s in claimed:
+        _after_claim(session, s.found, s.outcome, s.request.consumer_id)
+    _earlier_rewards(session, [s for s in batch if not s.outcome.claimed_now and s.found.verdict in LIVE
+                               and s.outcome.claimed_by == s.request.consumer_id])
+    scans.record(session, sightings, [s.outcome for s in batch], [s.region for s in batch])
+    return [_response(session, s) for s in batch]
 
 
 def _after_claim(session: Session, found, outcome, consumer_id: str) -> None:
     """Hook for what else a first scan earns (the bound store's T+0 commission, referral rewards)."""
     for receiver in current_app.extensions.get("on_first_scan", []):
         receiver(session, found=found, outcome=outcome, consumer_id=consumer_id)
+
+
+def _earlier_rewards(session: Session, repeats: list[_Scan]) -> None:
+    """A claimer's rescan shows the rewards its first scan earned."""
+    if not repeats:
+        return
+    by_serial = {s.found.serial: s for s in repeats}
+    for coupon in session.scalars(select(Coupon).where(Coupon.serial.in_(list(by_serial))).order_by(Coupon.issued_at)):
+        s = by_serial[coupon.serial]
+        if coupon.consumer_id == s.request.consumer_id:
+            s.rewards.append(coupon)
 
 
 def _region_near(session: Session, lat: float | None, lng: float | None) -> str | None:
@@ -91,54 +188,76 @@ def stores_near(session: Session, lat, lng, radius_m: float, brand_id: str | Non
     return found[:limit]
 
 
-def live_campaigns(session: Session, brand_id: str, product_id: str, region: str | None) -> list[Campaign]:
+def live_campaigns(session: Session, brand_id: str, product_id: str, region: str | None) -> list[Snapshot]:
     now = utcnow()
-    rows = session.scalars(select(Campaign).where(
-        Campaign.brand_id == brand_id, Campaign.type == "scan_reward", Campaign.status == "active",
-        Campaign.starts_at <= now, Campaign.ends_at > now).order_by(Campaign.created_at))
-    return [c for c in rows if product_id in c.product_ids and (not c.region_codes or
-                                                                (region and covered_by_any(c.region_codes, region)))]
+    return [c for c in catalog().live_campaigns(session, brand_id)
+            if c.starts_at <= now < c.ends_at and product_id in c.product_ids
+            and (not c.region_codes or (region and covered_by_any(c.region_codes, region)))]
 
 
-def _grant(session: Session, consumer_id: str, found, lat, lng, region, bound_store: Store | None) -> list[Coupon]:
-    granted = []
-    product: Product = found.product
-    for campaign in live_campaigns(session, found.batch.brand_id, product.id, region):
-        tier = draw.draw(campaign.seed, found.serial, [t["probability"] for t in campaign.tiers])
-        if tier is None:
+def _grant(session: Session, claimed: list[_Scan]) -> None:
+    """Draw every claimed scan in every live campaign of its product, then take the winners' limits
+    campaign by campaign (in id order) and issue the coupons that got through."""
+    wins: list[_Win] = []
+    for s in claimed:
+        product = s.found.product
+        for campaign in live_campaigns(session, s.found.batch.brand_id, product.id, s.region):
+            tier = draw.draw(campaign.seed, s.found.serial, [t["probability"] for t in campaign.tiers])
+            if tier is None:
+                continue
+            reward = campaign.tiers[tier]["reward"]
+            store_id = None
+            if reward["kind"] == "store_coupon":
+                store = s.bound_store or nearest_store(session, s.request.lat, s.request.lng, STORE_COUPON_RADIUS_M,
+                                                       campaign.brand_id)
+                if store is None:
+                    continue   # no store to honour it: no prize rather than a coupon nobody can redeem
+                store_id = store.id
+            wins.append(_Win(s, campaign, tier, reward, _budget_cost(reward, product), store_id))
+    granted: list[_Win] = []
+    wins.sort(key=lambda w: w.campaign.id)
+    for _, group in groupby(wins, key=lambda w: w.campaign.id):
+        group = list(group)
+        if all(_limit_count(w.campaign, w.tier) == 1 for w in group) and _take_all(session, group):
+            granted += group
             continue
-        reward = campaign.tiers[tier]["reward"]
-        store_id = None
-        if reward["kind"] == "store_coupon":
-            store = bound_store or nearest_store(session, lat, lng, STORE_COUPON_RADIUS_M, campaign.brand_id)
-            if store is None:
-                continue   # no store to honour it: no prize rather than a coupon nobody can redeem
-            store_id = store.id
-        cost = _budget_cost(reward, product)
-        try:
-            # Only a campaign with several limits needs a savepoint to undo the ones already taken.
-            guarded = session.begin_nested() if _limit_count(campaign, tier) > 1 else nullcontext()
-            with guarded:
-                _take_limits(session, campaign, consumer_id, tier, cost)
-                coupon = make_coupon(
-                    consumer_id=consumer_id, campaign=campaign, serial=found.serial, tier=tier, kind=reward["kind"],
-                    value_fen=reward.get("value_fen") or cost, budget_fen=cost,
-                    min_spend_fen=reward.get("min_spend_fen") or 0, valid_days=reward.get("valid_days") or 30,
-                    store_id=store_id, product_id=product.id if reward["kind"] == "free_item" else None)
-                session.add(coupon)
-                session.flush()
-            granted.append(coupon)
-        except _NoPrize:
-            continue
-    return granted
+        for w in group:
+            try:
+                # Only a winner with several limits needs a savepoint to undo the ones already taken.
+                with session.begin_nested() if _limit_count(w.campaign, w.tier) > 1 else _NoSavepoint():
+                    _take_limits(session, w.campaign, w.scan.request.consumer_id, w.tier, w.cost)
+                granted.append(w)
+            except _NoPrize:
+                continue
+    coupons = []
+    for w in sorted(granted, key=lambda w: w.scan.request.at):
+        reward, product = w.reward, w.scan.found.product
+        coupon = make_coupon(
+            consumer_id=w.scan.request.consumer_id, campaign=w.campaign, serial=w.scan.found.serial, tier=w.tier,
+            kind=reward["kind"], value_fen=reward.get("value_fen") or w.cost, budget_fen=w.cost,
+            min_spend_fen=reward.get("min_spend_fen") or 0, valid_days=reward.get("valid_days") or 30,
+            store_id=w.store_id, product_id=product.id if reward["kind"] == "free_item" else None)
+        w.scan.rewards.append(coupon)
+        coupons.append(coupon)
+    if coupons:
+        session.add_all(coupons)
+        session.flush()
 
 
-def _limit_count(campaign: Campaign, tier: int) -> int:
+class _NoSavepoint:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _limit_count(campaign: Snapshot, tier: int) -> int:
     return (1 + (campaign.per_consumer_daily is not None) + (campaign.per_consumer_total is not None)
             + (campaign.tiers[tier].get("max_count") is not None))
 
 
-def _budget_cost(reward: dict, product: Product) -> int:
+def _budget_cost(reward: dict, product: Snapshot) -> int:
     if reward["kind"] == "brand_coupon":
         return reward["value_fen"]
     if reward["kind"] == "free_item":
@@ -152,7 +271,24 @@ def _bump(session: Session, model, where, column, limit: int | None) -> bool:
     return session.execute(stmt).rowcount == 1
 
 
-def _take_limits(session: Session, campaign: Campaign, consumer_id: str, tier: int, cost: int) -> None:
+def _take_campaign(session: Session, campaign: Snapshot, count: int, cost: int) -> bool:
+    """`count` more rewards costing `cost` in all, if the campaign is active and its count cap and
+    uncommitted budget allow them all: one conditional UPDATE."""
+    conditions = [Campaign.id == campaign.id, Campaign.status == "active",
+                  Campaign.budget_fen - Campaign.committed_fen - Campaign.spent_fen - Campaign.released_fen >= cost]
+    if campaign.max_rewards is not None:
+        conditions.append(Campaign.issued + count <= campaign.max_rewards)
+    return session.execute(update(Campaign).where(*conditions)
+                           .values(issued=Campaign.issued + count, committed_fen=Campaign.committed_fen + cost)
+                           .execution_options(synchronize_session=False)).rowcount == 1
+
+
+def _take_all(session: Session, group: list[_Win]) -> bool:
+    """The whole batch's prizes of one campaign (whose only limits are its count cap and budget) at once."""
+    return _take_campaign(session, group[0].campaign, len(group), sum(w.cost for w in group))
+
+
+def _take_limits(session: Session, campaign: Snapshot, consumer_id: str, tier: int, cost: int) -> None:
     """Per-consumer caps, tier stock, then count cap and budget: all conditional, in this order."""
     day = utcnow().date().isoformat()
     for period, limit in ((day, campaign.per_consumer_daily), ("total", campaign.per_consumer_total)):
@@ -172,20 +308,14 @@ def _take_limits(session: Session, campaign: Campaign, consumer_id: str, tier: i
         where = and_(TierCount.campaign_id == campaign.id, TierCount.tier == tier)
         if not _bump(session, TierCount, where, TierCount.issued, max_count):
             raise _NoPrize()
-    conditions = [Campaign.id == campaign.id, Campaign.status == "active",
-                  Campaign.budget_fen - Campaign.committed_fen - Campaign.spent_fen - Campaign.released_fen >= cost]
-    if campaign.max_rewards is not None:
-        conditions.append(Campaign.issued < campaign.max_rewards)
-    won = session.execute(update(Campaign).where(*conditions)
-                          .values(issued=Campaign.issued + 1, committed_fen=Campaign.committed_fen + cost)
-                          .execution_options(synchronize_session=False)).rowcount == 1
-    if not won:
+    if not _take_campaign(session, campaign, 1, cost):
         raise _NoPrize()
 
 
-def _response(session: Session, found, outcome, rewards, lat, lng, bound_store, blacklisted) -> dict:
+def _response(session: Session, s: _Scan) -> dict:
+    found, outcome = s.found, s.outcome
     product = found.product if found.verdict in LIVE or found.verdict in ("inactive", "voided") else None
-    brand = session.get(Brand, product.brand_id) if product else None
+    brand = catalog().brand(session, product.brand_id) if product else None
     body = {
         "verdict": outcome.verdict,
         "scan_count": outcome.scan_count,
@@ -193,11 +323,11 @@ def _response(session: Session, found, outcome, rewards, lat, lng, bound_store, 
         "first_scan_place": _coarse(outcome.first_scan_lat, outcome.first_scan_lng),
         "product": {"id": product.id, "name": product.name, "brand_id": brand.id, "brand_name": brand.name}
         if product else None,
-        "store": {"id": bound_store.id, "name": bound_store.name} if bound_store else None,
-        "rewards": [describe(c) for c in rewards],
-        "warning": _warning(outcome, lat, lng),
+        "store": {"id": s.bound_store.id, "name": s.bound_store.name} if s.bound_store else None,
+        "rewards": [describe(c) for c in s.rewards],
+        "warning": _warning(outcome, s.request.lat, s.request.lng),
     }
-    if blacklisted:
+    if s.blacklisted:
         body["notice"] = "Rewards are not available for this account."
     return body
 

@@ -29,26 +29,35 @@ def _redis():
 
 def hit(*limits: tuple[str, int], window_seconds: int = 60) -> None:
     """Count one hit for each (name, limit); raise Throttled (429 with Retry-After) past any limit."""
-    limits = tuple((name, limit) for name, limit in limits if limit > 0)
-    if not limits:
-        return
+    refused = hit_many([limits], window_seconds)[0]
+    if refused is not None:
+        raise refused
+
+
+def hit_many(requests: list[tuple[tuple[str, int], ...]], window_seconds: int = 60) -> list[Throttled | None]:
+    """Count the hits of many requests in one Redis round trip: per request, None or the Throttled to answer."""
     now = time.time()
     window = int(now // window_seconds)
-    keys = [f"throttle:{name}:{window}" for name, _ in limits]
+    wanted = [[(f"throttle:{name}:{window}", limit) for name, limit in limits if limit > 0] for limits in requests]
+    keys = [key for limits in wanted for key, _ in limits]
+    if not keys:
+        return [None] * len(requests)
     if current_app.config.get("REDIS_URL"):
         pipe = _redis().pipeline(transaction=False)
         for key in keys:
             pipe.incr(key)
             pipe.expire(key, window_seconds + 5)
-        counts = pipe.execute()[::2]
+        counts = iter(pipe.execute()[::2])
     else:
         with _lock:
             if len(_local) > 100_000:
                 _local.clear()
-            counts = []
             for key in keys:
                 _local[key] = _local.get(key, 0) + 1
-                counts.append(_local[key])
-    if any(count > limit for count, (_, limit) in zip(counts, limits)):
-        retry_after = int((window + 1) * window_seconds - now) + 1
-        raise Throttled(retry_after, f"Too many scans; try again in {retry_after} s.")
+            counts = iter([_local[key] for key in keys])
+    retry_after = int((window + 1) * window_seconds - now) + 1
+    verdicts = []
+    for limits in wanted:
+        over = [next(counts) > limit for _, limit in limits]
+        verdicts.append(Throttled(retry_after, f"Too many scans; try again in {retry_after} s.") if any(over) else None)
+    return verdicts

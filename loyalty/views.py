@@ -3,6 +3,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
+from codes import catalog
 from db import get_session, insert_ignore, isoformat
 from errors import NotFound
 from identity.auth import current_brand, current_consumer, current_store
@@ -19,12 +20,12 @@ bp = Blueprint("loyalty", __name__, url_prefix="/api/v1", description="Scans, ca
 
 @bp.route("/scans")
 class Scans(MethodView):
-    @bp.arguments(ScanIn)
+    @bp.arguments(ScanIn())   # an instance: given the class, webargs builds a schema per request
     @bp.response(200, ScanOut)
     def post(self, body):
         """Scan a code: verdict, scan count, and the rewards the first valid scan claims."""
         consumer = current_consumer()
-        return scan_rewards.scan(get_session(), consumer, body["code"], body["lat"], body["lng"], request.remote_addr)
+        return scan_rewards.scan(consumer.id, body["code"], body["lat"], body["lng"], request.remote_addr)
 
 
 @bp.route("/brand/campaigns")
@@ -106,6 +107,7 @@ class BrandBlacklist(MethodView):
             raise NotFound("No such consumer.", fields={"consumer_id": ["Unknown consumer."]})
         insert_ignore(session, Blacklist.__table__, [{"brand_id": brand.id, "consumer_id": body["consumer_id"],
                                                       "reason": body["reason"]}], ["brand_id", "consumer_id"])
+        catalog.bump(session, "blacklist")
         session.commit()
         row = session.scalar(select(Blacklist).where(Blacklist.brand_id == brand.id,
                                                      Blacklist.consumer_id == body["consumer_id"]))
@@ -128,4 +130,5 @@ class BrandBlacklistEntry(MethodView):
         if row is None:
             raise NotFound("This consumer is not on the blacklist.")
         session.delete(row)
+        catalog.bump(session, "blacklist")
         session.commit()

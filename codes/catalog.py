@@ -1,0 +1,187 @@
+"""Per-process copies of the rows every scan reads, kept exact by version counters.
+
+A scan reads the same few rows again and again: the signing key, the batch its serial falls in,
+the product and brand, the batch's activation and void ranges, the brand's live campaigns and
+its blacklist. Batches, products, brands and stores never change once written, so their copies
+live as long as the process. Keys (revocation), ranges, campaigns and blacklists do change:
+every change bumps its area's counter in `cache_versions` in the same transaction, and a reader
+compares the counters once per transaction (`refresh`, one small SELECT) and drops the areas
+that moved. So a scan never acts on a revoked key, a void, a pause or a blacklisting that had
+committed before its transaction began; what commits later is ordered after that scan.
+
+Copies are read-only `Snapshot`s of the rows' columns, never ORM instances, so they are safe to
+share between threads and sessions. A load that raced a drop is not stored (generation check),
+so a stale read can never outlive the version that invalidated it. (Restoring the database from a
+backup rewinds the counters: restart the app servers after a restore.)
+"""
+from __future__ import annotations
+
+import bisect
+import threading
+from types import SimpleNamespace
+
+from flask import current_app
+from sqlalchemy import inspect, select, update
+from sqlalchemy.orm import Session
+
+from codes.models import Batch, CacheVersion, CodeRange, Product, SigningKey
+from db import insert_ignore, utcnow
+from identity.models import Brand, Store
+
+AREAS = ("keys", "ranges", "campaigns", "blacklist")
+MAX_ENTRIES = 50_000   # per dict; past it the dict starts again (immutable rows reload on demand)
+
+
+class Snapshot(SimpleNamespace):
+    """A read-only copy of a row's columns."""
+
+
+def snapshot(row) -> Snapshot:
+    return Snapshot(**{attr.key: getattr(row, attr.key) for attr in inspect(type(row)).column_attrs})
+
+
+def bump(session: Session, area: str) -> None:
+    """Record a change to `area` in the caller's transaction: every process drops its copies once it commits."""
+    assert area in AREAS, area
+    if session.execute(update(CacheVersion).where(CacheVersion.area == area)
+                       .values(version=CacheVersion.version + 1)).rowcount == 0:
+        insert_ignore(session, CacheVersion.__table__, [{"area": area, "version": 0}], ["area"])
+        session.execute(update(CacheVersion).where(CacheVersion.area == area).values(version=CacheVersion.version + 1))
+
+
+class Catalog:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._versions: dict[str, int] = {}
+        self._generation = dict.fromkeys(AREAS, 0)
+        self._batch_starts: list[int] = []
+        self._batches: list[Snapshot] = []
+        self._products: dict[str, Snapshot] = {}
+        self._brands: dict[str, Snapshot] = {}
+        self._stores: dict[str, Snapshot] = {}
+        self._revoked: dict[int, bool] = {}
+        self._ranges: dict[str, tuple[tuple[str, int, int], ...]] = {}
+        self._campaigns: dict[str, tuple[Snapshot, ...]] = {}
+        self._blacklists: dict[str, frozenset[str]] = {}
+
+    # --- freshness -------------------------------------------------------------------------------
+    def refresh(self, session: Session) -> None:
+        """Drop every area whose counter moved since this process last looked."""
+        for area, version in session.execute(select(CacheVersion.area, CacheVersion.version)):
+            if self._versions.get(area) != version:
+                with self._lock:
+                    self._generation[area] = self._generation.get(area, 0) + 1
+                    self._area_dict(area).clear()
+                    self._versions[area] = version
+
+    def _area_dict(self, area: str) -> dict:
+        return {"keys": self._revoked, "ranges": self._ranges, "campaigns": self._campaigns,
+                "blacklist": self._blacklists}[area]
+
+    def _store(self, area: str, generation: int, key, value) -> None:
+        with self._lock:
+            target = self._area_dict(area)
+            if self._generation[area] == generation:
+                if len(target) > MAX_ENTRIES:
+                    target.clear()
+                target[key] = value
+
+    # --- rows that never change -------------------------------------------------------------------
+    def batch_for_serial(self, session: Session, serial: int) -> Snapshot | None:
+        index = bisect.bisect_right(self._batch_starts, serial) - 1
+        if index >= 0 and self._batches[index].serial_from <= serial <= self._batches[index].serial_to:
+            return self._batches[index]
+        row = session.scalar(select(Batch).where(Batch.serial_from <= serial)
+                             .order_by(Batch.serial_from.desc()).limit(1))
+        if row is None or serial > row.serial_to:
+            return None
+        found = snapshot(row)
+        with self._lock:
+            if len(self._batches) > MAX_ENTRIES:
+                self._batch_starts, self._batches = [], []
+            at = bisect.bisect_left(self._batch_starts, found.serial_from)
+            if at == len(self._batch_starts) or self._batch_starts[at] != found.serial_from:
+                self._batch_starts = self._batch_starts[:at] + [found.serial_from] + self._batch_starts[at:]
+                self._batches = self._batches[:at] + [found] + self._batches[at:]
+        return found
+
+    def _immutable(self, target: dict, model, session: Session, key: str) -> Snapshot | None:
+        found = target.get(key)
+        if found is None:
+            row = session.get(model, key)
+            if row is None:
+                return None
+            found = snapshot(row)
+            if len(target) > MAX_ENTRIES:
+                target.clear()
+            target[key] = found
+        return found
+
+    def product(self, session: Session, product_id: str) -> Snapshot | None:
+        return self._immutable(self._products, Product, session, product_id)
+
+    def brand(self, session: Session, brand_id: str) -> Snapshot | None:
+        return self._immutable(self._brands, Brand, session, brand_id)
+
+    def store(self, session: Session, store_id: str) -> Snapshot | None:
+        return self._immutable(self._stores, Store, session, store_id)
+
+    # --- rows that change (versioned) ---------------------------------------------------------------
+    def key_revoked(self, session: Session, key_id: int) -> bool:
+        found = self._revoked.get(key_id)
+        if found is None:
+            generation = self._generation["keys"]
+            found = session.scalar(select(SigningKey.revoked_at).where(SigningKey.id == key_id)) is not None
+            self._store("keys", generation, key_id, found)
+        return found
+
+    def ranges(self, session: Session, batch_id: str) -> tuple[tuple[str, int, int], ...]:
+        found = self._ranges.get(batch_id)
+        if found is None:
+            generation = self._generation["ranges"]
+            found = tuple(tuple(row) for row in session.execute(
+                select(CodeRange.action, CodeRange.serial_from, CodeRange.serial_to).where(CodeRange.batch_id == batch_id)))
+            self._store("ranges", generation, batch_id, found)
+        return found
+
+    def range_state(self, session: Session, batch_id: str, serial: int) -> tuple[bool, bool]:
+        """(activated, voided) for one serial."""
+        activated = voided = False
+        for action, lo, hi in self.ranges(session, batch_id):
+            if lo <= serial <= hi:
+                activated, voided = activated or action == "activate", voided or action == "void"
+        return activated, voided
+
+    def live_campaigns(self, session: Session, brand_id: str) -> tuple[Snapshot, ...]:
+        """The brand's active scan-reward campaigns that have not ended, oldest first (windows are
+        checked at use; status and budget again by the conditional UPDATE that grants a reward)."""
+        from loyalty.models import Campaign
+
+        found = self._campaigns.get(brand_id)
+        if found is None:
+            generation = self._generation["campaigns"]
+            found = tuple(snapshot(c) for c in session.scalars(select(Campaign).where(
+                Campaign.brand_id == brand_id, Campaign.type == "scan_reward", Campaign.status == "active",
+                Campaign.ends_at > utcnow()).order_by(Campaign.created_at)))
+            self._store("campaigns", generation, brand_id, found)
+        return found
+
+    def blacklisted(self, session: Session, brand_id: str, consumer_id: str) -> bool:
+        from loyalty.models import Blacklist
+
+        found = self._blacklists.get(brand_id)
+        if found is None:
+            generation = self._generation["blacklist"]
+            found = frozenset(session.scalars(select(Blacklist.consumer_id).where(Blacklist.brand_id == brand_id)))
+            self._store("blacklist", generation, brand_id, found)
+        return consumer_id in found
+
+
+def catalog(app=None) -> Catalog:
+    """The app's catalog in this process (a forked worker starts with its parent's copies, which the
+    first refresh validates like any other)."""
+    app = app or current_app
+    found = app.extensions.get("catalog")
+    if found is None:
+        found = app.extensions.setdefault("catalog", Catalog())
+    return found
