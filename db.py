@@ -63,7 +63,42 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=10, max_overflow=20)
+    _ping_when_idle(engine)
+    return engine
+
+
+IDLE_PING_SECONDS = 10
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """pool_pre_ping, but only for a connection that sat in the pool for IDLE_PING_SECONDS: a busy
+    server's connections were just used, and a ping per checkout is a round trip per request. A
+    connection found dead is replaced (the pool retries the checkout); one that dies while in use
+    raises a disconnect error, and SQLAlchemy then invalidates the whole pool."""
+    import time
+
+    from sqlalchemy import exc
+
+    @event.listens_for(engine, "connect")
+    def _connected(_dbapi_conn, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn, record, _proxy):
+        if time.monotonic() - record.info.get("idle_since", 0.0) < IDLE_PING_SECONDS:
+            return
+        try:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+            dbapi_conn.rollback()
+        except Exception as error:   # noqa: BLE001 - any failure means this connection is unusable
+            raise exc.DisconnectionError() from error
 
 
 def is_postgres(session_or_engine) -> bool:
@@ -73,7 +108,11 @@ def is_postgres(session_or_engine) -> bool:
 
 def dialect_insert(session: Session, table):
     """The dialect's INSERT (with on_conflict_do_nothing / on_conflict_do_update) for this session."""
-    if is_postgres(session):
+    return insert_for(session.get_bind().dialect.name, table)
+
+
+def insert_for(dialect: str, table):
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as chosen
     else:
         from sqlalchemy.dialects.sqlite import insert as chosen

@@ -36,8 +36,8 @@ Knobs (environment): BENCH_SCAN_SECONDS (20, scan load over all rounds), BENCH_S
 (10), BENCH_SCAN_ROUNDS (2), BENCH_SCAN_WARMUP (3), BENCH_SCAN_CONNECTIONS (16),
 BENCH_SCAN_WORKER_CLASS (gthread), BENCH_SCAN_WORKERS (2), BENCH_SCAN_THREADS (4),
 BENCH_SCAN_CONSUMERS (200), BENCH_SCAN_CODES (100000), BENCH_SCAN_REDIS_DB (14),
-BENCH_SCAN_FLOOR (1), BENCH_SCAN_APP (gunicorn app spec, default "app:create_app()"; see
-bench/scan_whatif.py for measuring proposed changes), BENCH_SCAN_KEEP_DB=1 (leave the scratch database for inspection).
+BENCH_SCAN_FLOOR (1), BENCH_SCAN_APP (gunicorn app spec, default "app:create_app()", for measuring a
+proposed variant of the app), BENCH_SCAN_KEEP_DB=1 (leave the scratch database for inspection).
 Prints progress lines, then one JSON object on the last line.  bench.scan_profile breaks the
 scan path down (statements per scan, py-spy by stage).
 """
@@ -747,7 +747,7 @@ def main() -> int:
             "pg_backends": pg.summary(),
             "other_cpu_cores": other,
             "rounds": settings.rounds,
-            **({"app": settings.app_spec, "whatif": os.environ.get("BENCH_WHATIF", "")}
+            **({"app": settings.app_spec}
                if settings.app_spec != "app:create_app()" else {}),
             **({"db_floor_per_s": round(floor.ok_per_s, 1), "db_floor_p99_ms": round(floor.p99_ms, 1),
                 "db_floor_ratio": round(floor.ok_per_s / bare.ok_per_s, 3)} if floor else {}),

@@ -9,13 +9,8 @@ Same data and configuration as bench.scan (scratch database, 30%/10% campaign, R
    wrk load.  --gil keeps only samples of the thread holding the GIL, so the split is the
    server's Python CPU time by stage of the scan path.
 
-3. BENCH_PROFILE_AB=brand,noping (see bench/scan_whatif.py): baseline and the variant alternate in
-   chunks in one process; wall, app CPU and PostgreSQL CPU per scan for each.  BENCH_WHATIF sets
-   the variants in force for everything else (the baseline of the A/B, and the load run).
-
 Knobs: BENCH_PROFILE_SCANS (1000), BENCH_PROFILE_LOAD (1), BENCH_PROFILE_SECONDS (15),
-BENCH_PROFILE_TOP (20), BENCH_PROFILE_AB, BENCH_PROFILE_AB_ROUNDS (8), BENCH_PROFILE_AB_CHUNK (80),
-plus bench.scan's BENCH_SCAN_* server/client knobs.
+BENCH_PROFILE_TOP (20), plus bench.scan's BENCH_SCAN_* server/client knobs.
 """
 from __future__ import annotations
 
@@ -43,20 +38,24 @@ def _normalize(statement: str) -> str:
 
 # --- stage attribution of sampled stacks ----------------------------------------------------
 REPO_FILES = {
-    "identity/auth.py": "auth: bearer token + consumer row",
-    "loyalty/throttle.py": "throttle: Redis INCR+EXPIRE x2",
-    "codes/verify.py": "verify: parse, MAC, key/batch/product/code/range reads",
-    "codes/scans.py": "record + claim: codes upserts/updates, scan + event rows",
-    "loyalty/draw.py": "grant: campaigns, draw, limits, coupon",
-    "loyalty/coupons.py": "grant: campaigns, draw, limits, coupon",
+    "identity/auth.py": "auth: bearer token",
+    "loyalty/throttle.py": "throttle: one Redis pipeline per batch",
+    "codes/verify.py": "verify: parse, MAC, catalog lookups",
+    "codes/catalog.py": "verify: parse, MAC, catalog lookups",
+    "codes/tokens.py": "verify: parse, MAC, catalog lookups",
+    "codes/scans.py": "claim + record: codes INSERT, scans INSERT",
+    "loyalty/draw.py": "grant: draw, campaign UPDATE, coupons INSERT",
+    "loyalty/coupons.py": "grant: draw, campaign UPDATE, coupons INSERT",
+    "groupcommit.py": None,   # the batching itself: attribute to what it runs (waits are not sampled with --gil)
     "db.py": None,   # helpers: attribute to the caller
 }
 SCAN_REWARDS = {
-    "_grant": "grant: campaigns, draw, limits, coupon", "_take_limits": "grant: campaigns, draw, limits, coupon",
-    "live_campaigns": "grant: campaigns, draw, limits, coupon", "_bump": "grant: campaigns, draw, limits, coupon",
-    "_budget_cost": "grant: campaigns, draw, limits, coupon",
-    "_response": "response dict (+ brand row)", "_warning": "response dict (+ brand row)",
-    "_after_claim": "after-claim hooks", "_region_near": "region lookup",
+    "_grant": "grant: draw, campaign UPDATE, coupons INSERT", "_take_limits": "grant: draw, campaign UPDATE, coupons INSERT",
+    "_take_all": "grant: draw, campaign UPDATE, coupons INSERT",
+    "live_campaigns": "grant: draw, campaign UPDATE, coupons INSERT", "_bump": "grant: draw, campaign UPDATE, coupons INSERT",
+    "_response": "response dict", "_warning": "response dict",
+    "_after_claim": "after-claim hooks", "_region_near": "region lookup", "_earlier_rewards": "rescan: earlier rewards",
+    "_flush": "batch: session, COMMIT", "_scan_batch": "batch: catalog refresh, blacklist, bound store",
 }
 
 
@@ -97,11 +96,6 @@ def bucket(frames: list[str]) -> str:
         if rel == "loyalty/scan_rewards.py":
             if func in SCAN_REWARDS:
                 return SCAN_REWARDS[func]
-            if func == "scan":
-                below = ";".join(frames[i + 1:i + 3])
-                if "commit (" in below:
-                    return "commit (flush + COMMIT)"
-                return "scan(): blacklist query, bound store, region"
             return f"scan_rewards.{func}"
         if rel == "loyalty/views.py":
             return "view: other"
@@ -195,12 +189,8 @@ def in_process(url: str, seeded: bench.Seed, settings: bench.Settings, codes: be
 
     import db
     from app import create_app
-    from bench import scan_whatif
 
     app = create_app(bench.app_config(url, settings))
-    chosen = scan_whatif.apply(app)
-    if chosen:
-        print(f"what-if variants applied: {sorted(chosen)}")
     client = app.test_client()
     engine = db.engine(app)
     counts: collections.Counter = collections.Counter()
@@ -267,9 +257,6 @@ def in_process(url: str, seeded: bench.Seed, settings: bench.Settings, codes: be
     for statement, c in counts.most_common():
         print(f"  {c / n:5.2f}  {statement}")
 
-    ab = os.environ.get("BENCH_PROFILE_AB")
-    if ab:
-        a_b(app, one, codes, url.rpartition("/")[2], scan_whatif.variants(ab), chosen)
     event.remove(engine, "before_cursor_execute", _before)
     event.remove(engine, "after_cursor_execute", _after)
     event.remove(engine, "commit", _commit)
@@ -294,49 +281,11 @@ def in_process(url: str, seeded: bench.Seed, settings: bench.Settings, codes: be
     engine.dispose()
 
 
-def a_b(app, one, codes: bench.Codes, dbname: str, variant: set[str], baseline: set[str]) -> None:
-    """Alternate baseline and variant in chunks in this one process so that machine noise hits both:
-    wall, this process's CPU and PostgreSQL's CPU (our database's backends) per scan."""
-    from bench import scan_whatif
-
-    rounds, chunk = bench.env_int("BENCH_PROFILE_AB_ROUNDS", 8), bench.env_int("BENCH_PROFILE_AB_CHUNK", 80)
-    totals = {name: {"n": 0, "wall": 0.0, "app": 0.0, "pg": 0.0} for name in ("baseline", "variant")}
-    for _ in range(rounds):
-        for name, chosen in (("baseline", baseline), ("variant", variant | baseline)):
-            scan_whatif.switch(app, chosen)
-            for token, code in codes.take(5):       # let the pool and psycopg settle into this mode
-                one(token, code)
-            meter = bench.CpuMeter([os.getpid()], dbname)
-            meter.start()
-            start = time.perf_counter()
-            for token, code in codes.take(chunk):
-                one(token, code)
-            wall = time.perf_counter() - start
-            cpu = meter.stop()
-            t = totals[name]
-            t["n"] += chunk
-            t["wall"] += wall
-            t["app"] += cpu["server"]
-            t["pg"] += cpu["postgres"]
-    scan_whatif.switch(app, baseline)
-    print(f"\nA/B in one process, {rounds} x {chunk} scans each, baseline {sorted(baseline) or 'as is'} vs "
-          f"+{sorted(variant)}:")
-    for name, t in totals.items():
-        n = t["n"]
-        print(f"  {name:8s}  wall {t['wall'] / n * 1000:6.2f} ms  app CPU {t['app'] / n * 1000:6.2f} ms  "
-              f"PostgreSQL CPU {t['pg'] / n * 1000:5.2f} ms  per scan")
-    b, v = totals["baseline"], totals["variant"]
-    cost_b, cost_v = (b["app"] + b["pg"]) / b["n"], (v["app"] + v["pg"]) / v["n"]
-    print(f"  app+PostgreSQL CPU per scan {cost_b * 1000:.2f} -> {cost_v * 1000:.2f} ms: when CPU-bound, "
-          f"throughput x{cost_b / cost_v:.2f}")
-
-
 # --- 2. under load --------------------------------------------------------------------------
 def under_load(url: str, settings: bench.Settings, codes: bench.Codes) -> None:
     seconds = bench.env_int("BENCH_PROFILE_SECONDS", 15)
     env = {k: str(v) for k, v in bench.app_config(url, settings).items()}
-    server = bench.Server(settings.app_spec if not os.environ.get("BENCH_WHATIF") else "bench.scan_whatif:create_app()",
-                          env, settings, "app")
+    server = bench.Server(settings.app_spec, env, settings, "app")
     outs, procs = [], []
     try:
         bench.load(settings, server.port, codes.take(4000), 2, None)

@@ -29,6 +29,7 @@ from db import insert_ignore, utcnow
 from identity.models import Brand, Store
 
 AREAS = ("keys", "ranges", "campaigns", "blacklist")
+_VERSIONS = select(CacheVersion.__table__.c.area, CacheVersion.__table__.c.version)
 MAX_ENTRIES = 50_000   # per dict; past it the dict starts again (immutable rows reload on demand)
 
 
@@ -67,7 +68,7 @@ class Catalog:
     # --- freshness -------------------------------------------------------------------------------
     def refresh(self, session: Session) -> None:
         """Drop every area whose counter moved since this process last looked."""
-        for area, version in session.execute(select(CacheVersion.area, CacheVersion.version)):
+        for area, version in session.connection().execute(_VERSIONS):
             if self._versions.get(area) != version:
                 with self._lock:
                     self._generation[area] = self._generation.get(area, 0) + 1

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import case, func, insert, update
+from sqlalchemy import bindparam, case, func, insert, update
 from sqlalchemy.orm import Session
 
 from codes.models import Code, Scan
 from codes.verify import LIVE, Verification
-from db import dialect_insert
+from db import insert_for
 
 
 @dataclass
@@ -47,6 +48,38 @@ class Sighting:
     at: datetime
 
 
+# Statements are built once per dialect: building one costs more than running it.
+_codes = Code.__table__
+
+
+@cache
+def _claim_new(dialect: str):
+    return insert_for(dialect, _codes).on_conflict_do_nothing(index_elements=["serial"]).returning(_codes.c.serial)
+
+
+@cache
+def _count_existing_stmt():
+    c, at, lat, lng = _codes.c, bindparam("at"), bindparam("lat"), bindparam("lng")
+    return (update(_codes).where(c.serial == bindparam("s"))
+            .values(scan_count=c.scan_count + 1, first_scan_at=func.coalesce(c.first_scan_at, at),
+                    first_scan_lat=case((c.first_scan_at.is_(None), lat), else_=c.first_scan_lat),
+                    first_scan_lng=case((c.first_scan_at.is_(None), lng), else_=c.first_scan_lng))
+            .returning(c.scan_count, c.claimed_by, c.first_scan_at, c.first_scan_lat, c.first_scan_lng,
+                       c.bound_store_id))
+
+
+@cache
+def _claim_existing_stmt():
+    c = _codes.c
+    return (update(_codes).where(c.serial == bindparam("s"), c.claimed_by.is_(None))
+            .values(claimed_by=bindparam("who"), claimed_at=bindparam("at")))
+
+
+@cache
+def _record_stmt():
+    return insert(Scan.__table__)
+
+
 def count_and_claim(session: Session, sightings: list[Sighting]) -> list[ScanOutcome]:
     """Count each live scan on its code's row and claim the code for the first valid scanner.
     The serials must be distinct (one batch never holds the same code twice)."""
@@ -66,35 +99,25 @@ def count_and_claim(session: Session, sightings: list[Sighting]) -> list[ScanOut
         rows.append({"serial": s.found.serial, "batch_id": s.found.batch.id, "scan_count": 1, "first_scan_at": s.at,
                      "first_scan_lat": s.lat, "first_scan_lng": s.lng, "claimed_by": claimant,
                      "claimed_at": s.at if claimant else None})
-    stmt = dialect_insert(session, Code.__table__).on_conflict_do_nothing(index_elements=["serial"]).returning(Code.serial)
-    created = set(session.scalars(stmt, rows)) if len(rows) > 1 else set(session.scalars(stmt.values(rows[0])))
+    conn = session.connection()
+    created = set(conn.execute(_claim_new(conn.dialect.name), rows).scalars())
     for i in live:
         s = sightings[i]
         if s.found.serial in created:
             claimant = s.consumer_id if s.may_claim else None
             outcomes[i] = ScanOutcome(s.found, "genuine", 1, claimant is not None, claimant, s.at, s.lat, s.lng, None)
         else:
-            outcomes[i] = _count_existing(session, s)
+            outcomes[i] = _count_existing(conn, s)
     return outcomes
 
 
-def _count_existing(session: Session, s: Sighting) -> ScanOutcome:
+def _count_existing(conn, s: Sighting) -> ScanOutcome:
     """A code that already has a row: count (which locks the row until commit), then claim if unclaimed."""
-    serial, at = s.found.serial, s.at
-    row = session.execute(
-        update(Code).where(Code.serial == serial)
-        .values(scan_count=Code.scan_count + 1, first_scan_at=func.coalesce(Code.first_scan_at, at),
-                first_scan_lat=case((Code.first_scan_at.is_(None), s.lat), else_=Code.first_scan_lat),
-                first_scan_lng=case((Code.first_scan_at.is_(None), s.lng), else_=Code.first_scan_lng))
-        .returning(Code.scan_count, Code.claimed_by, Code.first_scan_at, Code.first_scan_lat, Code.first_scan_lng,
-                   Code.bound_store_id)
-        .execution_options(synchronize_session=False)).one()
+    row = conn.execute(_count_existing_stmt(), {"s": s.found.serial, "at": s.at, "lat": s.lat, "lng": s.lng}).one()
     claimed_by, claimed_now = row.claimed_by, False
     if s.may_claim and claimed_by is None:
-        claimed_now = session.execute(
-            update(Code).where(Code.serial == serial, Code.claimed_by.is_(None))
-            .values(claimed_by=s.consumer_id, claimed_at=at)
-            .execution_options(synchronize_session=False)).rowcount == 1
+        claimed_now = conn.execute(_claim_existing_stmt(),
+                                   {"s": s.found.serial, "who": s.consumer_id, "at": s.at}).rowcount == 1
         claimed_by = s.consumer_id if claimed_now else claimed_by
     verdict = "genuine" if row.scan_count == 1 else "genuine_repeat"
     return ScanOutcome(s.found, verdict, row.scan_count, claimed_now, claimed_by, row.first_scan_at,
@@ -110,4 +133,4 @@ def record(session: Session, sightings: list[Sighting], outcomes: list[ScanOutco
              "claimed": o.claimed_now, "lat": s.lat, "lng": s.lng, "ip": s.ip, "region_code": region, "at": s.at}
             for s, o, region in zip(sightings, outcomes, regions)]
     if rows:
-        session.execute(insert(Scan.__table__), rows)
+        session.connection().execute(_record_stmt(), rows)

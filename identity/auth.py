@@ -59,12 +59,11 @@ def principal():
     if "principal" in g:
         return g.principal
     secret = _bearer()
-    session = get_session()
     if secret.startswith("bk_"):
-        found = session.scalar(select(Brand).where(Brand.key_hash == hash_key(secret)))
+        found = get_session().scalar(select(Brand).where(Brand.key_hash == hash_key(secret)))
         role = "brand"
     elif secret.startswith("sk_"):
-        found = session.scalar(select(Store).where(Store.key_hash == hash_key(secret)))
+        found = get_session().scalar(select(Store).where(Store.key_hash == hash_key(secret)))
         role = "store"
     elif secret.startswith("ct_"):
         role = "consumer"

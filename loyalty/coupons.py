@@ -55,14 +55,16 @@ def new_coupon_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(12))
 
 
-def make_coupon(*, consumer_id: str, campaign: Campaign, serial: int | None, tier: int | None, kind: str,
-                value_fen: int, budget_fen: int, min_spend_fen: int, valid_days: int, store_id: str | None,
-                product_id: str | None) -> Coupon:
+def coupon_row(*, consumer_id: str, campaign, serial: int | None, tier: int | None, kind: str, value_fen: int,
+               budget_fen: int, min_spend_fen: int, valid_days: int, store_id: str | None,
+               product_id: str | None) -> dict:
+    """A new coupon's columns, for a multi-row INSERT into coupons."""
     now = utcnow()
-    return Coupon(id=new_id("cu"), code=new_coupon_code(), consumer_id=consumer_id, brand_id=campaign.brand_id,
-                  campaign_id=campaign.id, serial=serial, tier=tier, kind=kind, value_fen=value_fen,
-                  budget_fen=budget_fen, min_spend_fen=min_spend_fen, store_id=store_id, product_id=product_id,
-                  status="issued", issued_at=now, expires_at=now + timedelta(days=valid_days), reimbursed_fen=0)
+    return {"id": new_id("cu"), "code": new_coupon_code(), "consumer_id": consumer_id, "brand_id": campaign.brand_id,
+            "campaign_id": campaign.id, "serial": serial, "tier": tier, "kind": kind, "value_fen": value_fen,
+            "budget_fen": budget_fen, "min_spend_fen": min_spend_fen, "store_id": store_id, "product_id": product_id,
+            "status": "issued", "order_id": None, "issued_at": now, "expires_at": now + timedelta(days=valid_days),
+            "redeemed_at": None, "redeemed_store_id": None, "reimbursed_fen": 0}
 
 
 def describe(coupon: Coupon) -> dict:

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from itertools import groupby
 
 from flask import current_app
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from codes import scans
@@ -33,7 +33,7 @@ from groupcommit import GroupCommit, Job
 from identity.models import Partnership, Store
 from identity.regions import covered_by_any, distance_m
 from loyalty import draw, throttle
-from loyalty.coupons import describe, make_coupon
+from loyalty.coupons import coupon_row, describe
 from loyalty.models import Campaign, ConsumerCount, Coupon, TierCount
 
 REGION_RADIUS_M = 30_000       # the nearest store within this distance tells the consumer's region
@@ -232,16 +232,15 @@ def _grant(session: Session, claimed: list[_Scan]) -> None:
     coupons = []
     for w in sorted(granted, key=lambda w: w.scan.request.at):
         reward, product = w.reward, w.scan.found.product
-        coupon = make_coupon(
+        coupon = coupon_row(
             consumer_id=w.scan.request.consumer_id, campaign=w.campaign, serial=w.scan.found.serial, tier=w.tier,
             kind=reward["kind"], value_fen=reward.get("value_fen") or w.cost, budget_fen=w.cost,
             min_spend_fen=reward.get("min_spend_fen") or 0, valid_days=reward.get("valid_days") or 30,
             store_id=w.store_id, product_id=product.id if reward["kind"] == "free_item" else None)
-        w.scan.rewards.append(coupon)
+        w.scan.rewards.append(Snapshot(**coupon))
         coupons.append(coupon)
     if coupons:
-        session.add_all(coupons)
-        session.flush()
+        session.connection().execute(_ISSUE, coupons)
 
 
 class _NoSavepoint:
@@ -271,16 +270,26 @@ def _bump(session: Session, model, where, column, limit: int | None) -> bool:
     return session.execute(stmt).rowcount == 1
 
 
+def _take_statement(capped: bool):
+    c, count, cost = Campaign.__table__.c, bindparam("count"), bindparam("cost")
+    conditions = [c.id == bindparam("campaign_id"), c.status == "active",
+                  c.budget_fen - c.committed_fen - c.spent_fen - c.released_fen >= cost]
+    if capped:
+        conditions.append(c.issued + count <= bindparam("cap"))
+    return update(Campaign.__table__).where(*conditions).values(issued=c.issued + count,
+                                                                committed_fen=c.committed_fen + cost)
+
+
+# Built once: building a statement costs more than running it.
+_TAKE = {False: _take_statement(False), True: _take_statement(True)}
+_ISSUE = insert(Coupon.__table__)
+
+
 def _take_campaign(session: Session, campaign: Snapshot, count: int, cost: int) -> bool:
     """`count` more rewards costing `cost` in all, if the campaign is active and its count cap and
     uncommitted budget allow them all: one conditional UPDATE."""
-    conditions = [Campaign.id == campaign.id, Campaign.status == "active",
-                  Campaign.budget_fen - Campaign.committed_fen - Campaign.spent_fen - Campaign.released_fen >= cost]
-    if campaign.max_rewards is not None:
-        conditions.append(Campaign.issued + count <= campaign.max_rewards)
-    return session.execute(update(Campaign).where(*conditions)
-                           .values(issued=Campaign.issued + count, committed_fen=Campaign.committed_fen + cost)
-                           .execution_options(synchronize_session=False)).rowcount == 1
+    params = {"campaign_id": campaign.id, "count": count, "cost": cost, "cap": campaign.max_rewards}
+    return session.connection().execute(_TAKE[campaign.max_rewards is not None], params).rowcount == 1
 
 
 def _take_all(session: Session, group: list[_Win]) -> bool:

@@ -27,6 +27,26 @@ def _redis():
     return client
 
 
+# INCR every key, setting the expiry of the ones this call created: one EVALSHA for a whole batch.
+COUNT_LUA = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+  local n = redis.call('INCR', key)
+  if n == 1 then redis.call('EXPIRE', key, ARGV[1]) end
+  counts[i] = n
+end
+return counts
+"""
+
+
+def _count_script():
+    state = current_app.extensions.setdefault("throttle", {})
+    script = state.get("script")
+    if script is None:
+        script = state["script"] = _redis().register_script(COUNT_LUA)
+    return script
+
+
 def hit(*limits: tuple[str, int], window_seconds: int = 60) -> None:
     """Count one hit for each (name, limit); raise Throttled (429 with Retry-After) past any limit."""
     refused = hit_many([limits], window_seconds)[0]
@@ -43,11 +63,7 @@ def hit_many(requests: list[tuple[tuple[str, int], ...]], window_seconds: int = 
     if not keys:
         return [None] * len(requests)
     if current_app.config.get("REDIS_URL"):
-        pipe = _redis().pipeline(transaction=False)
-        for key in keys:
-            pipe.incr(key)
-            pipe.expire(key, window_seconds + 5)
-        counts = iter(pipe.execute()[::2])
+        counts = iter(_count_script()(keys=keys, args=[window_seconds + 5]))
     else:
         with _lock:
             if len(_local) > 100_000:
