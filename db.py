@@ -64,6 +64,8 @@ def make_engine(url: str) -> Engine:
 
         return engine
     engine = create_engine(url, pool_size=10, max_overflow=20)
+    # Many-row INSERTs as one multi-row statement (psycopg's own executemany sends a statement per row).
+    engine.dialect.use_insertmanyvalues_wo_returning = True
     _ping_when_idle(engine)
     return engine
 

@@ -55,6 +55,8 @@ class ScanRequest:
     lng: float | None
     ip: str | None
     at: datetime
+    refused: Exception | None = None   # set by the throttle, once: a retried batch must not count again
+    counted: bool = False
 
 
 @dataclass
@@ -106,11 +108,14 @@ def _code_key(code: str) -> str:
 
 def _flush(jobs: list[Job]) -> None:
     config = current_app.config
+    uncounted = [job.payload for job in jobs if not job.payload.counted]
     refused = throttle.hit_many([
-        ((f"consumer:{job.payload.consumer_id}", config.get("SCAN_LIMIT_PER_CONSUMER", 30)),
-         (f"ip:{job.payload.ip}", config.get("SCAN_LIMIT_PER_IP", 120) if job.payload.ip else 0)) for job in jobs])
-    for job, error in zip(jobs, refused):
-        job.error = error
+        ((f"consumer:{r.consumer_id}", config.get("SCAN_LIMIT_PER_CONSUMER", 30)),
+         (f"ip:{r.ip}", config.get("SCAN_LIMIT_PER_IP", 120) if r.ip else 0)) for r in uncounted])
+    for r, error in zip(uncounted, refused):
+        r.refused, r.counted = error, True
+    for job in jobs:
+        job.error = job.payload.refused
     admitted = [job for job in jobs if job.error is None]
     if not admitted:
         return

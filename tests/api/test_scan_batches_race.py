@@ -1,0 +1,146 @@
+"""Group-committed scans racing across two workers (PostgreSQL, real threads).
+
+Two app instances over one database stand for two gunicorn workers: each has its own group
+commit and catalog, so their batches race in the database. Forty phones scan at once: some
+the same code, most distinct codes, under a live campaign whose budget pays fewer prizes than
+there are first scans. Every claim, coupon, counter and ledger entry must still be exact.
+"""
+from __future__ import annotations
+
+import threading
+from collections import Counter, defaultdict
+
+import pytest
+from sqlalchemy import func, select
+
+import db
+from codes.models import Code, Scan
+from loyalty.models import Campaign, Coupon
+from storefront import ledger
+from tests.factories import fund, scan_campaign
+
+_APP_SETTINGS = ("TESTING", "DATABASE_URL", "REDIS_URL", "RQ_IS_ASYNC", "ADMIN_API_KEY", "MINIAPP_SECRET",
+                 "PAYMENT_WEBHOOK_SECRET", "CODE_MASTER_KEY", "SECRET_KEY", "PUBLIC_BASE_URL", "EXPORT_PROCESSES",
+                 "SCAN_LIMIT_PER_CONSUMER", "SCAN_LIMIT_PER_IP")
+PRIZE_FEN = 500
+PRIZES = 7
+TIMEOUT = 60
+
+
+@pytest.fixture
+def second_app(app, postgres_only):
+    from app import create_app
+
+    other = create_app({name: app.config[name] for name in _APP_SETTINGS})
+    yield other
+    db.engine(other).dispose()
+
+
+def race(apps, plan, consumers):
+    """plan[i] = code token phone i scans, through apps[i % len(apps)], all released at once."""
+    barrier = threading.Barrier(len(plan))
+    results: list = [None] * len(plan)
+
+    def phone(i):
+        client = apps[i % len(apps)].test_client()
+        barrier.wait(TIMEOUT)
+        try:
+            r = client.post("/api/v1/scans", json={"code": plan[i]}, headers=consumers[i].headers)
+            results[i] = (r.status_code, r.get_json(silent=True) or r.get_data(as_text=True))
+        except BaseException as exc:   # noqa: BLE001 - reported by the assertions
+            results[i] = ("exception", repr(exc))
+
+    threads = [threading.Thread(target=phone, args=(i,), daemon=True) for i in range(len(plan))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(TIMEOUT)
+    assert not [t for t in threads if t.is_alive()], "a scan never returned (deadlock or lost wake-up)"
+    return results
+
+
+def test_two_workers_racing_group_committed_scans_claim_once_reward_once_and_never_overspend(
+        api, app, second_app):
+    brand = api.brand()
+    fund(api, brand, 1_000_000)
+    batch = api.batch(brand, quantity=30)
+    codes = api.codes(brand, batch)
+    tiers = [{"probability": 1.0, "reward": {"kind": "brand_coupon", "value_fen": PRIZE_FEN, "valid_days": 30}}]
+    campaign = scan_campaign(api, brand, [batch["product"]["id"]], tiers=tiers, budget_fen=PRIZES * PRIZE_FEN)
+
+    hot, warm = codes[0]["token"], codes[1]["token"]
+    plan = [hot] * 10 + [warm] * 6 + [c["token"] for c in codes[2:26]]   # 40 scans, 26 distinct codes
+    plan = plan[::2] + plan[1::2]   # interleave, so both workers get scans of the hot and warm codes
+    consumers = [api.consumer() for _ in plan]
+    serial_of = {c["token"]: c["serial"] for c in codes}
+    distinct = set(plan)
+    assert len(plan) == 40 and len(distinct) == 26 > PRIZES
+
+    results = race([app, second_app], plan, consumers)
+
+    assert all(status == 200 for status, _ in results), [r for r in results if r[0] != 200][:3]
+    by_code = defaultdict(list)
+    for token, (_, body) in zip(plan, results):
+        by_code[token].append(body)
+    for token, bodies in by_code.items():
+        assert sorted(b["scan_count"] for b in bodies) == list(range(1, len(bodies) + 1)), token
+        assert [b["verdict"] for b in bodies].count("genuine") == 1, f"{token}: not exactly one first scan"
+        assert sum(len(b["rewards"]) for b in bodies) <= 1, f"{token}: rewarded twice"
+    rewarded = [(consumers[i].id, body["rewards"][0]["coupon_id"]) for i, (_, body) in enumerate(results)
+                if body["rewards"]]
+    assert len(rewarded) == PRIZES, "every prize the budget allows was given, and no more"
+
+    with db.session_scope(app) as session:
+        serials = [serial_of[t] for t in distinct]
+        rows = {c.serial: c for c in session.scalars(select(Code).where(Code.serial.in_(serials)))}
+        assert set(rows) == set(serials)
+        consumer_ids = {c.id for c in consumers}
+        for serial, row in rows.items():
+            scans_of = [i for i, t in enumerate(plan) if serial_of[t] == serial]
+            assert row.claimed_by in {consumers[i].id for i in scans_of}, f"{serial}: claimed by a non-scanner"
+            assert row.scan_count == len(scans_of)
+        claims = Counter(session.scalars(select(Scan.serial).where(Scan.serial.in_(serials), Scan.claimed.is_(True))))
+        assert claims == Counter(serials), "exactly one claiming scan per code"
+        assert session.scalar(select(func.count()).select_from(Scan).where(Scan.serial.in_(serials))) == 40
+
+        coupons = list(session.scalars(select(Coupon).where(Coupon.campaign_id == campaign["id"])))
+        assert len(coupons) == PRIZES
+        per_code = Counter(c.serial for c in coupons)
+        assert max(per_code.values()) == 1, "two coupons for one (campaign, serial)"
+        for c in coupons:
+            assert c.consumer_id == rows[c.serial].claimed_by, "a coupon went to someone other than the claimant"
+            assert c.consumer_id in consumer_ids
+        assert sorted((c.consumer_id, c.id) for c in coupons) == sorted(rewarded)
+
+        row = session.get(Campaign, campaign["id"])
+        spent_on_coupons = sum(c.budget_fen for c in coupons)
+        assert spent_on_coupons <= row.budget_fen, "overspent"
+        assert row.committed_fen == spent_on_coupons == PRIZES * PRIZE_FEN
+        assert row.issued == PRIZES
+        assert ledger.balance(session, ("campaign", campaign["id"], "reserve")) == \
+            row.budget_fen - row.spent_fen - row.released_fen
+        assert ledger.verify(session) == []
+
+
+def test_two_workers_racing_scans_of_one_code_make_one_claim_and_count_every_scan(api, app, second_app):
+    brand = api.brand()
+    fund(api, brand, 100_000)
+    batch = api.batch(brand, quantity=3)
+    codes = api.codes(brand, batch)
+    campaign = scan_campaign(api, brand, [batch["product"]["id"]], budget_fen=10_000)
+    plan = [codes[0]["token"]] * 40
+    consumers = [api.consumer() for _ in plan]
+
+    results = race([app, second_app], plan, consumers)
+
+    assert all(status == 200 for status, _ in results), [r for r in results if r[0] != 200][:3]
+    assert sorted(body["scan_count"] for _, body in results) == list(range(1, 41))
+    winners = [i for i, (_, body) in enumerate(results) if body["rewards"]]
+    assert len(winners) == 1
+    assert [body["verdict"] for _, body in results].count("genuine") == 1
+    got = api.get(f"/api/v1/brand/campaigns/{campaign['id']}", who=brand, expect=200).json
+    assert (got["issued"], got["committed_fen"]) == (1, 500)
+    with db.session_scope(app) as session:
+        code = session.get(Code, codes[0]["serial"])
+        assert code.scan_count == 40 and code.claimed_by == consumers[winners[0]].id
+        assert ledger.verify(session) == []

@@ -1,0 +1,32 @@
+"""A scan batch that fails as a whole is retried scan by scan: each scan still counts once
+against the throttle, and each gets its own answer."""
+from __future__ import annotations
+
+from groupcommit import GroupCommit, Job
+from loyalty import scan_rewards
+from loyalty.scan_rewards import ScanRequest
+from db import utcnow
+
+
+def test_scans_of_a_failed_batch_are_retried_alone_and_throttled_once(api, app, monkeypatch):
+    brand = api.brand()
+    batch = api.batch(brand, quantity=3)
+    codes = [row["url"] for row in api.codes(brand, batch)]
+    phone = api.consumer()
+    monkeypatch.setitem(app.config, "SCAN_LIMIT_PER_CONSUMER", 3)   # exactly three: counting twice refuses
+    real = scan_rewards._scan_batch
+    batch_sizes = []
+
+    def fail_when_grouped(session, requests):
+        batch_sizes.append(len(requests))
+        if len(requests) > 1:
+            raise RuntimeError("simulated failure of the whole batch")
+        return real(session, requests)
+
+    monkeypatch.setattr(scan_rewards, "_scan_batch", fail_when_grouped)
+    jobs = [Job(ScanRequest(phone.id, code, None, None, "203.0.113.9", utcnow()), None) for code in codes]
+    with app.app_context():
+        GroupCommit(scan_rewards._flush)._flush_safely(jobs)
+    assert batch_sizes == [3, 1, 1, 1]
+    assert [job.error for job in jobs] == [None, None, None]
+    assert [job.result["verdict"] for job in jobs] == ["genuine"] * 3

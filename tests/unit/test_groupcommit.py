@@ -1,0 +1,253 @@
+"""groupcommit.GroupCommit with real threads: batching, keys, failures, leadership handover.
+
+Every thread is a daemon joined with a timeout, so a lost wake-up fails the test instead of hanging it.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from groupcommit import GroupCommit
+
+TIMEOUT = 10
+
+
+class Recorder:
+    """A flush that records each batch's payloads and keys and answers payload -> ("done", payload).
+
+    With `hold_first`, the very first flush call blocks until `release()`, so a test can queue jobs
+    deterministically behind a leader that is "in the database"."""
+
+    def __init__(self, delay: float = 0.0, hold_first: bool = False, fail_on=None, forget=None):
+        self.delay, self.fail_on, self.forget = delay, fail_on, forget
+        self.batches: list[list] = []
+        self.keys: list[list] = []
+        self.lock = threading.Lock()
+        self.in_flush = 0
+        self.max_in_flush = 0
+        self._hold = threading.Event() if hold_first else None
+        self.holding = threading.Event()
+
+    def release(self):
+        self._hold.set()
+
+    def __call__(self, jobs):
+        with self.lock:
+            first = not self.batches
+            self.batches.append([job.payload for job in jobs])
+            self.keys.append([job.key for job in jobs])
+            self.in_flush += 1
+            self.max_in_flush = max(self.max_in_flush, self.in_flush)
+        try:
+            if first and self._hold is not None:
+                self.holding.set()
+                assert self._hold.wait(TIMEOUT), "test never released the first flush"
+            if self.delay:
+                time.sleep(self.delay)
+            if self.fail_on is not None and any(job.payload == self.fail_on for job in jobs):
+                raise ValueError(f"flush failed on {self.fail_on!r}")
+            for job in jobs:
+                if job.payload != self.forget:
+                    job.result = ("done", job.payload)
+        finally:
+            with self.lock:
+                self.in_flush -= 1
+
+
+class Caller:
+    """One thread calling gc.run(payload, key); keeps its result or exception."""
+
+    def __init__(self, gc: GroupCommit, payload, key=None, barrier: threading.Barrier | None = None):
+        self.gc, self.payload, self.key, self.barrier = gc, payload, key, barrier
+        self.result = self.error = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        if self.barrier is not None:
+            self.barrier.wait(TIMEOUT)
+        try:
+            self.result = self.gc.run(self.payload, key=self.key)
+        except BaseException as exc:   # noqa: BLE001 - inspected by the test
+            self.error = exc
+
+    def start(self):
+        self.thread.start()
+        return self
+
+
+def join_all(callers, timeout=TIMEOUT):
+    deadline = time.monotonic() + timeout
+    for c in callers:
+        c.thread.join(max(0.0, deadline - time.monotonic()))
+    stuck = [c.payload for c in callers if c.thread.is_alive()]
+    assert not stuck, f"run() never returned for {stuck} (lost wake-up or deadlock)"
+
+
+def wait_until(predicate, timeout=TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.001)
+
+
+def queued(gc: GroupCommit) -> int:
+    with gc._lock:
+        return len(gc._queue)
+
+
+def hold_leader(gc: GroupCommit, flush: Recorder, payload="leader", key=None) -> Caller:
+    """Start a leader whose flush blocks, so that later callers queue up behind it."""
+    leader = Caller(gc, payload, key).start()
+    assert flush.holding.wait(TIMEOUT), "the leader never started its flush"
+    return leader
+
+
+def queue_behind(gc: GroupCommit, items) -> list[Caller]:
+    """Start callers one at a time, each queued before the next, so their queue order is known."""
+    callers = []
+    for payload, key in items:
+        before = queued(gc)
+        callers.append(Caller(gc, payload, key).start())
+        wait_until(lambda: queued(gc) == before + 1)
+    return callers
+
+
+def test_concurrent_runs_each_get_their_own_result_and_share_flush_calls():
+    flush = Recorder(delay=0.02)
+    gc = GroupCommit(flush)
+    barrier = threading.Barrier(24)
+    callers = [Caller(gc, i, barrier=barrier).start() for i in range(24)]
+    join_all(callers)
+
+    assert [c.error for c in callers] == [None] * 24
+    assert [c.result for c in callers] == [("done", i) for i in range(24)]
+    sizes = [len(b) for b in flush.batches]
+    assert sum(sizes) == 24, "every job is flushed exactly once"
+    assert sorted(p for b in flush.batches for p in b) == list(range(24))
+    assert max(sizes) > 1, f"no batch was shared: {sizes}"
+    assert len(flush.batches) < 24
+    assert flush.max_in_flush == 1, "two flushes ran at the same time"
+
+
+def test_a_lone_run_is_flushed_at_once_in_a_batch_of_its_own():
+    flush = Recorder()
+    gc = GroupCommit(flush)
+    assert gc.run("only") == ("done", "only")
+    assert flush.batches == [["only"]]
+
+
+def test_jobs_with_the_same_key_never_share_a_batch():
+    flush = Recorder(delay=0.01)
+    gc = GroupCommit(flush)
+    barrier = threading.Barrier(30)
+    callers = [Caller(gc, i, key=f"serial-{i % 3}", barrier=barrier).start() for i in range(30)]
+    join_all(callers)
+
+    assert [c.result for c in callers] == [("done", i) for i in range(30)]
+    for keys in flush.keys:
+        assert len(keys) == len(set(keys)), f"a batch held one key twice: {keys}"
+    assert sum(len(k) for k in flush.keys) == 30
+
+
+def test_same_key_jobs_queued_together_are_split_in_arrival_order_while_unkeyed_jobs_join_the_first_batch():
+    flush = Recorder(hold_first=True)
+    gc = GroupCommit(flush)
+    leader = hold_leader(gc, flush)
+    callers = queue_behind(gc, [("a1", "A"), ("b1", "B"), ("a2", "A"), ("n1", None), ("a3", "A"), ("n2", None)])
+    flush.release()
+    join_all([leader] + callers)
+
+    assert flush.batches == [["leader"], ["a1", "b1", "n1", "n2"], ["a2"], ["a3"]]
+    assert [c.result for c in callers] == [("done", c.payload) for c in callers]
+
+
+def test_a_failing_batch_is_retried_job_by_job_and_only_the_bad_job_gets_the_exception():
+    flush = Recorder(hold_first=True, fail_on="bad")
+    gc = GroupCommit(flush)
+    leader = hold_leader(gc, flush)
+    callers = queue_behind(gc, [("ok0", None), ("bad", None), ("ok1", None), ("ok2", None)])
+    flush.release()
+    join_all([leader] + callers)
+
+    assert flush.batches == [["leader"], ["ok0", "bad", "ok1", "ok2"], ["ok0"], ["bad"], ["ok1"], ["ok2"]]
+    by_payload = {c.payload: c for c in callers}
+    assert isinstance(by_payload["bad"].error, ValueError) and by_payload["bad"].result is None
+    for name in ("ok0", "ok1", "ok2"):
+        assert by_payload[name].error is None and by_payload[name].result == ("done", name)
+    assert leader.result == ("done", "leader")
+
+
+def test_a_failing_flush_of_a_single_job_raises_in_that_caller_and_the_next_run_still_works():
+    flush = Recorder(fail_on="bad")
+    gc = GroupCommit(flush)
+    with pytest.raises(ValueError, match="bad"):
+        gc.run("bad")
+    assert gc.run("good") == ("done", "good")
+
+
+def test_a_job_the_flush_leaves_without_result_or_error_gets_a_runtime_error_not_a_hang():
+    flush = Recorder(hold_first=True, forget="forgotten")
+    gc = GroupCommit(flush)
+    leader = hold_leader(gc, flush)
+    callers = queue_behind(gc, [("x", None), ("forgotten", None), ("y", None)])
+    flush.release()
+    join_all([leader] + callers)
+
+    by_payload = {c.payload: c for c in callers}
+    assert isinstance(by_payload["forgotten"].error, RuntimeError)
+    assert "without a result" in str(by_payload["forgotten"].error)
+    assert by_payload["x"].result == ("done", "x") and by_payload["y"].result == ("done", "y")
+    with pytest.raises(RuntimeError):
+        gc.run("forgotten")   # also when it is the leader's own job
+
+
+def test_leadership_passes_on_after_a_burst_and_a_later_lone_run_completes():
+    flush = Recorder(delay=0.005)
+    gc = GroupCommit(flush, max_batch=4)
+    for round_ in range(3):
+        barrier = threading.Barrier(20)
+        callers = [Caller(gc, (round_, i), barrier=barrier).start() for i in range(20)]
+        join_all(callers)
+        assert [c.result for c in callers] == [("done", (round_, i)) for i in range(20)]
+        assert not gc._busy and queued(gc) == 0, "the lead was not released after the burst"
+
+        late = Caller(gc, ("late", round_)).start()
+        join_all([late])
+        assert late.result == ("done", ("late", round_)), "a run after the burst did not complete"
+    assert flush.max_in_flush == 1
+
+
+def test_the_lead_passes_to_the_oldest_waiting_job_when_the_leaders_job_is_done():
+    flush = Recorder(hold_first=True)
+    gc = GroupCommit(flush, max_batch=2)
+    leader = hold_leader(gc, flush)
+    callers = queue_behind(gc, [(i, None) for i in range(5)])
+    flush.release()
+    join_all([leader] + callers)
+    # the leader flushed only its own job; the waiting ones were flushed by the next leaders, oldest first
+    assert flush.batches == [["leader"], [0, 1], [2, 3], [4]]
+    assert [c.result for c in callers] == [("done", i) for i in range(5)]
+
+
+def test_max_batch_is_honoured():
+    flush = Recorder(hold_first=True)
+    gc = GroupCommit(flush, max_batch=3)
+    leader = hold_leader(gc, flush)
+    callers = queue_behind(gc, [(i, None) for i in range(10)])
+    flush.release()
+    join_all([leader] + callers)
+
+    sizes = [len(b) for b in flush.batches]
+    assert max(sizes) == 3, sizes
+    assert sum(sizes) == 11
+    assert flush.batches[1:] == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
+
+    flush2 = Recorder(delay=0.01)
+    gc2 = GroupCommit(flush2, max_batch=2)
+    barrier = threading.Barrier(16)
+    racers = [Caller(gc2, i, barrier=barrier).start() for i in range(16)]
+    join_all(racers)
+    assert all(len(b) <= 2 for b in flush2.batches), flush2.batches
+    assert [c.result for c in racers] == [("done", i) for i in range(16)]
