@@ -34,42 +34,57 @@ class Job:
 
 
 class GroupCommit:
-    def __init__(self, flush: Callable[[list[Job]], None], max_batch: int = 64):
-        self._flush, self._max = flush, max_batch
+    """max_flushes batches may be in the database at once (each its own leader thread and
+    transaction): while one waits for its commit, the next gathers and runs."""
+
+    def __init__(self, flush: Callable[[list[Job]], None], max_batch: int = 64, max_flushes: int = 1):
+        self._flush, self._max, self._max_flushes = flush, max_batch, max_flushes
         self._lock = threading.Lock()
+        self._flushed = threading.Condition(self._lock)   # notified whenever a batch finishes
         self._queue: list[Job] = []
-        self._busy = False
+        self._leaders = 0
+        self._in_flight: set[Hashable] = set()   # keys of the jobs in batches being flushed
 
     def run(self, payload: Any, key: Hashable | None = None) -> Any:
         job = Job(payload, key)
         with self._lock:
             self._queue.append(job)
-            leading = not self._busy
-            self._busy = True
+            leading = self._leaders < self._max_flushes
+            if leading:
+                self._leaders += 1
         if not leading:
             job.event.wait()
             if not job.lead:
                 return job.outcome()
         try:
             while not job.finished:
-                self._flush_safely(self._take())
+                batch = self._take()
+                if batch:
+                    self._flush_safely(batch)
         finally:
             self._hand_over()
         return job.outcome()
 
     def _take(self) -> list[Job]:
-        """The oldest queued jobs, at most max_batch, no two with the same key."""
+        """The oldest queued jobs, at most max_batch, no two with the same key and none with the key
+        of a job another leader is flushing. Waits for a flush to finish when every queued job is
+        held back that way."""
         with self._lock:
-            batch, rest, keys = [], [], set()
-            for job in self._queue:
-                if len(batch) < self._max and (job.key is None or job.key not in keys):
-                    batch.append(job)
-                    if job.key is not None:
-                        keys.add(job.key)
-                else:
-                    rest.append(job)
-            self._queue = rest
-            return batch
+            while True:
+                batch, rest, keys = [], [], set()
+                for job in self._queue:
+                    free = job.key is None or (job.key not in keys and job.key not in self._in_flight)
+                    if len(batch) < self._max and free and not job.finished:
+                        batch.append(job)
+                        if job.key is not None:
+                            keys.add(job.key)
+                    elif not job.finished:
+                        rest.append(job)
+                self._queue = rest
+                if batch or not rest:
+                    self._in_flight |= keys
+                    return batch
+                self._flushed.wait()
 
     def _flush_safely(self, batch: list[Job]) -> None:
         try:
@@ -82,11 +97,14 @@ class GroupCommit:
                     for job in batch:
                         self._flush_alone(job)
         finally:
-            for job in batch:
-                if job.result is None and job.error is None:
-                    job.error = RuntimeError("group commit: the flush left this job without a result")
-                job.finished = True
-                job.event.set()
+            with self._lock:
+                for job in batch:
+                    if job.result is None and job.error is None:
+                        job.error = RuntimeError("group commit: the flush left this job without a result")
+                    job.finished = True
+                    job.event.set()
+                    self._in_flight.discard(job.key)
+                self._flushed.notify_all()
 
     def _flush_alone(self, job: Job) -> None:
         job.result = job.error = None
@@ -96,9 +114,11 @@ class GroupCommit:
             job.result, job.error = None, exc
 
     def _hand_over(self) -> None:
+        """Pass this leader's place to the oldest queued job not yet leading, or give it up."""
         with self._lock:
-            if self._queue:
-                self._queue[0].lead = True
-                self._queue[0].event.set()
-            else:
-                self._busy = False
+            for job in self._queue:
+                if not job.lead:
+                    job.lead = True
+                    job.event.set()
+                    return
+            self._leaders -= 1

@@ -34,7 +34,7 @@ the client shares the CPU with the server; wrk costs far less of it than Python.
 
 Knobs (environment): BENCH_SCAN_SECONDS (20, scan load over all rounds), BENCH_SCAN_ECHO_SECONDS
 (10), BENCH_SCAN_ROUNDS (2), BENCH_SCAN_WARMUP (3), BENCH_SCAN_CONNECTIONS (16),
-BENCH_SCAN_WORKER_CLASS (gthread), BENCH_SCAN_WORKERS (2), BENCH_SCAN_THREADS (4),
+BENCH_SCAN_WORKER_CLASS (gthread), BENCH_SCAN_WORKERS (2), BENCH_SCAN_THREADS (8),
 BENCH_SCAN_CONSUMERS (200), BENCH_SCAN_CODES (100000), BENCH_SCAN_REDIS_DB (14),
 BENCH_SCAN_FLOOR (1), BENCH_SCAN_APP (gunicorn app spec, default "app:create_app()", for measuring a
 proposed variant of the app), BENCH_SCAN_KEEP_DB=1 (leave the scratch database for inspection).
@@ -89,7 +89,7 @@ class Settings:
     warmup: int = env_int("BENCH_SCAN_WARMUP", 3)
     connections: int = env_int("BENCH_SCAN_CONNECTIONS", 16)
     workers: int = env_int("BENCH_SCAN_WORKERS", 2)
-    threads: int = env_int("BENCH_SCAN_THREADS", 4)
+    threads: int = env_int("BENCH_SCAN_THREADS", 8)
     worker_class: str = os.environ.get("BENCH_SCAN_WORKER_CLASS", "gthread")
     consumers: int = env_int("BENCH_SCAN_CONSUMERS", 200)
     codes: int = env_int("BENCH_SCAN_CODES", 100_000)

@@ -92,7 +92,7 @@ def _group() -> GroupCommit:
     found = state.get("scan_commit")
     if found is None:
         with _start_lock:
-            found = state.get("scan_commit") or state.setdefault("scan_commit", GroupCommit(_flush))
+            found = state.get("scan_commit") or state.setdefault("scan_commit", GroupCommit(_flush, max_flushes=2))
     return found
 
 

@@ -211,7 +211,7 @@ def test_leadership_passes_on_after_a_burst_and_a_later_lone_run_completes():
         callers = [Caller(gc, (round_, i), barrier=barrier).start() for i in range(20)]
         join_all(callers)
         assert [c.result for c in callers] == [("done", (round_, i)) for i in range(20)]
-        assert not gc._busy and queued(gc) == 0, "the lead was not released after the burst"
+        assert gc._leaders == 0 and queued(gc) == 0, "the lead was not released after the burst"
 
         late = Caller(gc, ("late", round_)).start()
         join_all([late])
@@ -251,3 +251,42 @@ def test_max_batch_is_honoured():
     join_all(racers)
     assert all(len(b) <= 2 for b in flush2.batches), flush2.batches
     assert [c.result for c in racers] == [("done", i) for i in range(16)]
+
+
+def test_with_two_flushes_allowed_batches_overlap_but_never_share_a_key_in_flight():
+    """max_flushes=2: a second leader flushes while the first is in the database, and a job whose key
+    is being flushed by one leader waits for that batch instead of racing it in the other."""
+    lock = threading.Lock()
+    in_flight: list[set] = []
+    overlaps, clashes = [0], []
+
+    def flush(jobs):
+        keys = {job.key for job in jobs if job.key is not None}
+        with lock:
+            for other in in_flight:
+                overlaps[0] += 1
+                if other & keys:
+                    clashes.append((sorted(other), sorted(keys)))
+            in_flight.append(keys)
+        time.sleep(0.01)
+        with lock:
+            in_flight.remove(keys)
+        for job in jobs:
+            job.result = ("done", job.payload)
+
+    gc = GroupCommit(flush, max_flushes=2)
+    results = {}
+
+    def caller(i):
+        results[i] = gc.run(i, key=f"k{i % 3}")
+
+    threads = [threading.Thread(target=caller, args=(i,), daemon=True) for i in range(30)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert not [t for t in threads if t.is_alive()], "a caller never returned"
+    assert results == {i: ("done", i) for i in range(30)}
+    assert overlaps[0] > 0, "two batches were never in flight at once"
+    assert clashes == []
+    assert gc._leaders == 0 and gc._in_flight == set()
