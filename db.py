@@ -99,7 +99,7 @@ def _ping_when_idle(engine: Engine) -> None:
             cursor.execute("SELECT 1")
             cursor.close()
             dbapi_conn.rollback()
-        except Exception as error:   # noqa: BLE001 - any failure means this connection is unusable
+        except Exception as error:   # any failure means this connection is unusable
             raise exc.DisconnectionError() from error
 
 

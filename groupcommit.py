@@ -14,11 +14,12 @@ never share a batch (a later one waits for the next batch and sees the earlier o
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Hashable
+from collections.abc import Callable, Hashable
+from typing import Any
 
 
 class Job:
-    __slots__ = ("payload", "key", "result", "error", "finished", "lead", "event")
+    __slots__ = ("error", "event", "finished", "key", "lead", "payload", "result")
 
     def __init__(self, payload: Any, key: Hashable | None):
         self.payload, self.key = payload, key

@@ -6,12 +6,13 @@ commit for every scan that queued while the previous batch was in the database. 
 2. verification reads through the process's catalog (codes/catalog.py), whose versions are
    checked once for the batch;
 3. one multi-row INSERT claims the codes scanned for the first time (codes/scans.py);
-4. each winning draw is granted by conditional UPDATEs: per campaign, one UPDATE takes the whole
+4. one multi-row INSERT appends the scans;
+5. each winning draw is granted by conditional UPDATEs: per campaign, one UPDATE takes the whole
    batch's prizes when the budget and count cap allow them all; otherwise each winner's caps
    (per-consumer daily/total, tier max_count, count cap, budget) are taken one at a time, and
    the first that refuses turns that prize into "no prize". A unique (campaign, serial, kind)
-   on coupons is the last line against a double reward;
-5. one multi-row INSERT appends the scans.
+   on coupons is the last line against a double reward. This comes last, just before the
+   commit, because every batch's winners update the same campaign rows.
 Locks are taken codes (by serial), then campaigns (by id), then ledger accounts (T+0 hooks).
 """
 from __future__ import annotations
@@ -140,13 +141,14 @@ def _scan_batch(session: Session, requests: list[ScanRequest]) -> list[dict]:
         store_id = outcome.bound_store_id
         s.bound_store = cached.store(session, store_id) if store_id else None
         s.region = s.bound_store.region_code if s.bound_store else _region_near(session, s.request.lat, s.request.lng)
+    scans.record(session, sightings, [s.outcome for s in batch], [s.region for s in batch])
+    _earlier_rewards(session, [s for s in batch if not s.outcome.claimed_now and s.found.verdict in LIVE
+                               and s.outcome.claimed_by == s.request.consumer_id])
+    # Last before the commit: every batch's winners update the same campaign rows, so hold them briefly.
     claimed = [s for s in batch if s.outcome.claimed_now]
     _grant(session, claimed)
     for s in claimed:
         _after_claim(session, s.found, s.outcome, s.request.consumer_id)
-    _earlier_rewards(session, [s for s in batch if not s.outcome.claimed_now and s.found.verdict in LIVE
-                               and s.outcome.claimed_by == s.request.consumer_id])
-    scans.record(session, sightings, [s.outcome for s in batch], [s.region for s in batch])
     return [_response(session, s) for s in batch]
 
 

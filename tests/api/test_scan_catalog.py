@@ -198,7 +198,7 @@ def test_blacklisting_a_consumer_stops_their_rewards_at_once_and_removing_them_r
 # --- two workers over one database -------------------------------------------------------------------
 
 def test_a_void_made_through_one_worker_is_seen_by_a_scan_the_other_worker_serves(api, second_app, shop):
-    brand, batch, codes, campaign = shop
+    brand, batch, codes, _campaign = shop
     other = Api(second_app, second_app.test_client())
     assert scan(other, api.consumer(), codes[0]["token"]).json["verdict"] == "genuine"
     assert batch["id"] in catalog(second_app)._ranges, "precondition: worker B cached the batch's ranges"

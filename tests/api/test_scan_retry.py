@@ -2,10 +2,10 @@
 against the throttle, and each gets its own answer."""
 from __future__ import annotations
 
+from db import utcnow
 from groupcommit import GroupCommit, Job
 from loyalty import scan_rewards
 from loyalty.scan_rewards import ScanRequest
-from db import utcnow
 
 
 def test_scans_of_a_failed_batch_are_retried_alone_and_throttled_once(api, app, monkeypatch):

@@ -110,7 +110,7 @@ def queue_behind(gc: GroupCommit, items) -> list[Caller]:
     for payload, key in items:
         before = queued(gc)
         callers.append(Caller(gc, payload, key).start())
-        wait_until(lambda: queued(gc) == before + 1)
+        wait_until(lambda before=before: queued(gc) == before + 1)
     return callers
 
 
