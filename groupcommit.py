@@ -75,11 +75,11 @@ class GroupCommit:
                 batch, rest, keys = [], [], set()
                 for job in self._queue:
                     free = job.key is None or (job.key not in keys and job.key not in self._in_flight)
-                    if len(batch) < self._max and free and not job.finished:
+                    if len(batch) < self._max and free:
                         batch.append(job)
                         if job.key is not None:
                             keys.add(job.key)
-                    elif not job.finished:
+                    else:
                         rest.append(job)
                 self._queue = rest
                 if batch or not rest:

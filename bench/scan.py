@@ -25,8 +25,8 @@ the machine weighs on both sides of the ratio.
 - pg_backends: pg_stat_activity sampled every 100 ms during the scans: average backends by state
   ("idle in transaction" = waiting for the app; Lock:* = row locks such as the campaign row).
 - db_floor_per_s / db_floor_ratio: a third server in the same rounds, the echo plus one INSERT +
-  COMMIT through plain psycopg: about the most any design that writes a row per scan can keep of
-  the bare rate on this machine (BENCH_SCAN_FLOOR=0 skips it).
+  COMMIT through plain psycopg: about the most a design that commits once per request can keep of
+  the bare rate on this machine (the scan path commits once per batch of scans instead) (BENCH_SCAN_FLOOR=0 skips it).
 
 The client is wrk with bench/scan_wrk.lua when installed (apt-get install wrk), otherwise a
 Python thread pool (http.client keep-alive); BENCH_SCAN_CLIENT=wrk|python chooses.  On two cores

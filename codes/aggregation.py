@@ -32,7 +32,8 @@ def _resolve(session: Session, brand: Brand, parent: str, children: list[str]):
         raise Conflict("The case code is voided.", fields={"parent": ["Voided."]})
     items, bad, seen = [], {}, set()
     for i, raw in enumerate(children):
-        found = verify(session, raw)
+        # own_code() refreshed the catalog in this transaction; the items' own rows are not needed here.
+        found = verify(session, raw, refresh=False, load_code=False)
         if found.batch is None:
             bad[str(i)] = "not a valid code"
         elif found.batch.brand_id != brand.id:

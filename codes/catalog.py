@@ -21,11 +21,11 @@ import threading
 from types import SimpleNamespace
 
 from flask import current_app
-from sqlalchemy import inspect, select, update
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from codes.models import Batch, CacheVersion, CodeRange, Product, SigningKey
-from db import insert_ignore, utcnow
+from db import dialect_insert, utcnow
 from identity.models import Brand, Store
 
 AREAS = ("keys", "ranges", "campaigns", "blacklist")
@@ -44,10 +44,9 @@ def snapshot(row) -> Snapshot:
 def bump(session: Session, area: str) -> None:
     """Record a change to `area` in the caller's transaction: every process drops its copies once it commits."""
     assert area in AREAS, area
-    if session.execute(update(CacheVersion).where(CacheVersion.area == area)
-                       .values(version=CacheVersion.version + 1)).rowcount == 0:
-        insert_ignore(session, CacheVersion.__table__, [{"area": area, "version": 0}], ["area"])
-        session.execute(update(CacheVersion).where(CacheVersion.area == area).values(version=CacheVersion.version + 1))
+    table = CacheVersion.__table__
+    session.execute(dialect_insert(session, table).values(area=area, version=1)
+                    .on_conflict_do_update(index_elements=["area"], set_={"version": table.c.version + 1}))
 
 
 class Catalog:

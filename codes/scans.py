@@ -57,8 +57,7 @@ def _claim_new(dialect: str):
     return insert_for(dialect, _codes).on_conflict_do_nothing(index_elements=["serial"]).returning(_codes.c.serial)
 
 
-@cache
-def _count_existing_stmt():
+def _count_existing_statement():
     c, at, lat, lng = _codes.c, bindparam("at"), bindparam("lat"), bindparam("lng")
     return (update(_codes).where(c.serial == bindparam("s"))
             .values(scan_count=c.scan_count + 1, first_scan_at=func.coalesce(c.first_scan_at, at),
@@ -68,16 +67,10 @@ def _count_existing_stmt():
                        c.bound_store_id))
 
 
-@cache
-def _claim_existing_stmt():
-    c = _codes.c
-    return (update(_codes).where(c.serial == bindparam("s"), c.claimed_by.is_(None))
-            .values(claimed_by=bindparam("who"), claimed_at=bindparam("at")))
-
-
-@cache
-def _record_stmt():
-    return insert(Scan.__table__)
+_COUNT_EXISTING = _count_existing_statement()
+_CLAIM_EXISTING = (update(_codes).where(_codes.c.serial == bindparam("s"), _codes.c.claimed_by.is_(None))
+                   .values(claimed_by=bindparam("who"), claimed_at=bindparam("at")))
+_RECORD = insert(Scan.__table__)
 
 
 def count_and_claim(session: Session, sightings: list[Sighting]) -> list[ScanOutcome]:
@@ -113,10 +106,10 @@ def count_and_claim(session: Session, sightings: list[Sighting]) -> list[ScanOut
 
 def _count_existing(conn, s: Sighting) -> ScanOutcome:
     """A code that already has a row: count (which locks the row until commit), then claim if unclaimed."""
-    row = conn.execute(_count_existing_stmt(), {"s": s.found.serial, "at": s.at, "lat": s.lat, "lng": s.lng}).one()
+    row = conn.execute(_COUNT_EXISTING, {"s": s.found.serial, "at": s.at, "lat": s.lat, "lng": s.lng}).one()
     claimed_by, claimed_now = row.claimed_by, False
     if s.may_claim and claimed_by is None:
-        claimed_now = conn.execute(_claim_existing_stmt(),
+        claimed_now = conn.execute(_CLAIM_EXISTING,
                                    {"s": s.found.serial, "who": s.consumer_id, "at": s.at}).rowcount == 1
         claimed_by = s.consumer_id if claimed_now else claimed_by
     verdict = "genuine" if row.scan_count == 1 else "genuine_repeat"
@@ -133,4 +126,4 @@ def record(session: Session, sightings: list[Sighting], outcomes: list[ScanOutco
              "claimed": o.claimed_now, "lat": s.lat, "lng": s.lng, "ip": s.ip, "region_code": region, "at": s.at}
             for s, o, region in zip(sightings, outcomes, regions)]
     if rows:
-        session.connection().execute(_record_stmt(), rows)
+        session.connection().execute(_RECORD, rows)

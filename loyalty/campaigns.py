@@ -128,13 +128,11 @@ def set_status(session: Session, brand: Brand, campaign_id: str, action: str) ->
     campaign = own_campaign(session, brand, campaign_id, lock=True)
     if campaign.status == "ended":
         raise Conflict("The campaign has ended.", fields={"status": ["ended"]})
-    if action == "pause":
-        campaign.status = "paused"
-    elif action == "resume":
-        campaign.status = "active"
-    else:
+    if action == "end":
         _end(session, campaign)
-    catalog.bump(session, "campaigns")
+    else:
+        campaign.status = "paused" if action == "pause" else "active"
+        catalog.bump(session, "campaigns")
     session.commit()
     return campaign
 

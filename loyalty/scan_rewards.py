@@ -18,6 +18,7 @@ Locks are taken codes (by serial), then campaigns (by id), then ledger accounts 
 from __future__ import annotations
 
 import threading
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import groupby
@@ -69,7 +70,7 @@ class _Scan:
     outcome: scans.ScanOutcome | None = None
     bound_store: Snapshot | None = None
     region: str | None = None
-    rewards: list[Coupon] = field(default_factory=list)
+    rewards: list = field(default_factory=list)   # coupon rows (Coupon or Snapshot), for describe()
 
 
 @dataclass
@@ -97,7 +98,7 @@ def _group() -> GroupCommit:
     return found
 
 
-def _code_key(code: str) -> str:
+def _code_key(code: str) -> str | None:
     """Scans of one code go to different batches, so that the later sees the earlier's claim."""
     from codes import tokens
 
@@ -231,7 +232,7 @@ def _grant(session: Session, claimed: list[_Scan]) -> None:
         for w in group:
             try:
                 # Only a winner with several limits needs a savepoint to undo the ones already taken.
-                with session.begin_nested() if _limit_count(w.campaign, w.tier) > 1 else _NoSavepoint():
+                with session.begin_nested() if _limit_count(w.campaign, w.tier) > 1 else nullcontext():
                     _take_limits(session, w.campaign, w.scan.request.consumer_id, w.tier, w.cost)
                 granted.append(w)
             except _NoPrize:
@@ -248,14 +249,6 @@ def _grant(session: Session, claimed: list[_Scan]) -> None:
         coupons.append(coupon)
     if coupons:
         session.connection().execute(_ISSUE, coupons)
-
-
-class _NoSavepoint:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _limit_count(campaign: Snapshot, tier: int) -> int:
