@@ -50,21 +50,38 @@ class GroupCommit:
         job = Job(payload, key)
         with self._lock:
             self._queue.append(job)
-            leading = self._leaders < self._max_flushes
-            if leading:
+            if self._leaders < self._max_flushes:
                 self._leaders += 1
-        if not leading:
-            job.event.wait()
+                job.lead = True
+        while True:
             if not job.lead:
-                return job.outcome()
-        try:
-            while not job.finished:
-                batch = self._take()
-                if batch:
+                job.event.wait()
+                if not job.lead:
+                    return job.outcome()
+            try:
+                while not job.finished:
+                    batch = self._take()
+                    if not batch:   # our job is in another leader's batch and nothing else waits
+                        break
                     self._flush_safely(batch)
-        finally:
-            self._hand_over()
-        return job.outcome()
+            finally:
+                self._hand_over(job)
+            if job.finished:
+                return job.outcome()
+
+    def _hand_over(self, leader: Job) -> None:
+        """Pass this leader's place to the oldest queued job not yet leading, or give it up. A leader
+        whose own job is still in another leader's batch then sleeps until that batch wakes it."""
+        with self._lock:
+            leader.lead = False
+            if not leader.finished:
+                leader.event.clear()   # finishing sets it under this lock, so no wake-up is lost
+            for job in self._queue:
+                if not job.lead:
+                    job.lead = True
+                    job.event.set()
+                    return
+            self._leaders -= 1
 
     def _take(self) -> list[Job]:
         """The oldest queued jobs, at most max_batch, no two with the same key and none with the key
@@ -113,13 +130,3 @@ class GroupCommit:
             self._flush([job])
         except Exception as exc:   # noqa: BLE001 - delivered to the job's own request
             job.result, job.error = None, exc
-
-    def _hand_over(self) -> None:
-        """Pass this leader's place to the oldest queued job not yet leading, or give it up."""
-        with self._lock:
-            for job in self._queue:
-                if not job.lead:
-                    job.lead = True
-                    job.event.set()
-                    return
-            self._leaders -= 1

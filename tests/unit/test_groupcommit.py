@@ -290,3 +290,33 @@ def test_with_two_flushes_allowed_batches_overlap_but_never_share_a_key_in_fligh
     assert overlaps[0] > 0, "two batches were never in flight at once"
     assert clashes == []
     assert gc._leaders == 0 and gc._in_flight == set()
+
+
+def test_a_leader_whose_job_another_leader_is_flushing_sleeps_instead_of_spinning():
+    """max_flushes=2: when a second leader finds its own job already in the first leader's batch and
+    nothing else queued, it gives up the lead and waits. Spinning on the empty queue would burn the
+    CPU (and the GIL) the first leader needs: counted here as calls to _take."""
+    takes = [0]
+
+    class Counting(GroupCommit):
+        def _take(self):
+            takes[0] += 1
+            return super()._take()
+
+    batches = []
+
+    def flush(jobs):
+        batches.append(len(jobs))
+        time.sleep(0.02)   # "in the database"
+        for job in jobs:
+            job.result = ("done", job.payload)
+
+    gc = Counting(flush, max_flushes=2)
+    barrier = threading.Barrier(24)
+    racers = [Caller(gc, i, barrier=barrier).start() for i in range(24)]
+    join_all(racers)
+    assert [c.result for c in racers] == [("done", i) for i in range(24)]
+    flushes = len(batches)
+    # Each leader takes once per batch, plus once more when it finds nothing left to lead.
+    assert takes[0] <= 2 * flushes + 24, (takes[0], flushes)
+    assert gc._leaders == 0 and gc._queue == []
