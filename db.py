@@ -1,6 +1,7 @@
 """Database wiring: the declarative base, one engine per app, a session per request or job."""
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from contextlib import contextmanager
@@ -125,6 +126,46 @@ def insert_ignore(session: Session, table, rows: list[dict], index_elements: lis
     """INSERT ... ON CONFLICT DO NOTHING on either dialect."""
     if rows:
         session.execute(dialect_insert(session, table).on_conflict_do_nothing(index_elements=index_elements), rows)
+
+
+def pg_connection(session: Session):
+    """The psycopg connection under the session's transaction on PostgreSQL, else None.
+
+    The scan path's hottest statements run on it directly as fixed SQL texts, prepared on the
+    server once per connection, with a batch's rows passed as one JSON parameter (see
+    pg_insert_json). Through SQLAlchemy, a multi-row statement is rebuilt for every row count and
+    each value passes through Python-level bind processing; psycopg's own array parameters are
+    dumped in Python too. Either costs more than PostgreSQL takes to run the statement. Callers
+    keep the SQLAlchemy Core form for SQLite; the test suite runs both."""
+    conn = session.connection()
+    return conn.connection.driver_connection if conn.dialect.name == "postgresql" else None
+
+
+def pg_run(raw, sql: str, params=None):
+    """Execute a fixed statement, prepared on the server (its text never varies with the data)."""
+    return raw.execute(sql, params, prepare=True)
+
+
+def pg_insert_json(table, names: tuple[str, ...], suffix: str = "") -> str:
+    """INSERT INTO table (names) of the rows in one JSON array parameter (see json_rows), each
+    column read as the table's own type."""
+    from sqlalchemy.dialects import postgresql
+
+    dialect = postgresql.dialect()
+    spec = ", ".join(f"{name} {table.c[name].type.compile(dialect=dialect)}" for name in names)
+    listed = ", ".join(names)
+    return f"INSERT INTO {table.name} ({listed}) SELECT {listed} FROM json_to_recordset(%s::json) AS x({spec}){suffix}"
+
+
+def _json_value(value):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not a column value")
+
+
+def json_rows(rows: list[dict]) -> list[str]:
+    """pg_insert_json's parameter: the row dicts as one JSON array (keys that are not columns are ignored)."""
+    return [json.dumps(rows, default=_json_value)]
 
 
 def _state(app=None):

@@ -25,11 +25,12 @@ from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from codes.models import Batch, CacheVersion, CodeRange, Product, SigningKey
-from db import dialect_insert, utcnow
+from db import dialect_insert, pg_connection, pg_run, utcnow
 from identity.models import Brand, Store
 
 AREAS = ("keys", "ranges", "campaigns", "blacklist")
 _VERSIONS = select(CacheVersion.__table__.c.area, CacheVersion.__table__.c.version)
+_PG_VERSIONS = "SELECT area, version FROM cache_versions"   # the same, run on psycopg directly (db.pg_connection)
 MAX_ENTRIES = 50_000   # per dict; past it the dict starts again (immutable rows reload on demand)
 
 
@@ -67,7 +68,9 @@ class Catalog:
     # --- freshness -------------------------------------------------------------------------------
     def refresh(self, session: Session) -> None:
         """Drop every area whose counter moved since this process last looked."""
-        for area, version in session.connection().execute(_VERSIONS):
+        raw = pg_connection(session)
+        rows = pg_run(raw, _PG_VERSIONS) if raw is not None else session.connection().execute(_VERSIONS)
+        for area, version in rows:
             if self._versions.get(area) != version:
                 with self._lock:
                     self._generation[area] = self._generation.get(area, 0) + 1

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from codes.models import Code, Scan
 from codes.verify import LIVE, Verification
-from db import insert_for
+from db import insert_for, json_rows, pg_connection, pg_insert_json, pg_run
 
 
 @dataclass
@@ -72,6 +72,13 @@ _CLAIM_EXISTING = (update(_codes).where(_codes.c.serial == bindparam("s"), _code
                    .values(claimed_by=bindparam("who"), claimed_at=bindparam("at")))
 _RECORD = insert(Scan.__table__)
 
+# The same two multi-row INSERTs as fixed PostgreSQL texts (db.pg_connection).
+_PG_CLAIM_NEW = pg_insert_json(_codes, ("serial", "batch_id", "scan_count", "first_scan_at", "first_scan_lat",
+                                        "first_scan_lng", "claimed_by", "claimed_at"),
+                               " ON CONFLICT (serial) DO NOTHING RETURNING serial")
+_PG_RECORD = pg_insert_json(Scan.__table__, ("consumer_id", "serial", "batch_id", "brand_id", "verdict", "claimed",
+                                             "lat", "lng", "region_code", "ip", "at"))
+
 
 def count_and_claim(session: Session, sightings: list[Sighting]) -> list[ScanOutcome]:
     """Count each live scan on its code's row and claim the code for the first valid scanner.
@@ -93,7 +100,11 @@ def count_and_claim(session: Session, sightings: list[Sighting]) -> list[ScanOut
                      "first_scan_lat": s.lat, "first_scan_lng": s.lng, "claimed_by": claimant,
                      "claimed_at": s.at if claimant else None})
     conn = session.connection()
-    created = set(conn.execute(_claim_new(conn.dialect.name), rows).scalars())
+    raw = pg_connection(session)
+    if raw is not None:   # rows are in serial order, and so are the inserts and their row locks
+        created = {serial for serial, in pg_run(raw, _PG_CLAIM_NEW, json_rows(rows))}
+    else:
+        created = set(conn.execute(_claim_new(conn.dialect.name), rows).scalars())
     for i in live:
         s = sightings[i]
         if s.found.serial in created:
@@ -125,5 +136,10 @@ def record(session: Session, sightings: list[Sighting], outcomes: list[ScanOutco
              "brand_id": s.found.batch.brand_id if s.found.batch else None, "verdict": o.verdict,
              "claimed": o.claimed_now, "lat": s.lat, "lng": s.lng, "ip": s.ip, "region_code": region, "at": s.at}
             for s, o, region in zip(sightings, outcomes, regions)]
-    if rows:
+    if not rows:
+        return
+    raw = pg_connection(session)
+    if raw is not None:
+        pg_run(raw, _PG_RECORD, json_rows(rows))
+    else:
         session.connection().execute(_RECORD, rows)

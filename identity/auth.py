@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 
 from flask import current_app, g, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -18,6 +19,7 @@ from errors import Forbidden, Unauthorized
 from identity.models import Brand, Consumer, Store
 
 CONSUMER_TOKEN_MAX_AGE = 30 * 24 * 3600
+VERIFIED_TOKENS_KEPT = 100_000
 
 
 def new_api_key(prefix: str) -> str:
@@ -46,6 +48,21 @@ def _serializer() -> URLSafeTimedSerializer:
     return found
 
 
+def _consumer_id(token: str):
+    """The consumer id a token was signed for. Verified tokens are remembered per process with their
+    signing time (a phone sends the same token with every scan), and a remembered one still expires
+    on time. Raises itsdangerous' BadSignature / SignatureExpired."""
+    known = current_app.extensions.setdefault("verified_consumer_tokens", {})
+    found = known.get(token)
+    if found is not None and 0 <= time.time() - found[1] <= CONSUMER_TOKEN_MAX_AGE:
+        return found[0]
+    consumer_id, signed_at = _serializer().loads(token, max_age=CONSUMER_TOKEN_MAX_AGE, return_timestamp=True)
+    if len(known) >= VERIFIED_TOKENS_KEPT:
+        known.clear()
+    known[token] = (consumer_id, signed_at.timestamp())
+    return consumer_id
+
+
 def issue_consumer_token(consumer_id: str) -> str:
     return "ct_" + _serializer().dumps(consumer_id)
 
@@ -68,7 +85,7 @@ def principal():
     elif secret.startswith("ct_"):
         role = "consumer"
         try:
-            consumer_id = _serializer().loads(secret[3:], max_age=CONSUMER_TOKEN_MAX_AGE)
+            consumer_id = _consumer_id(secret[3:])
         except SignatureExpired:
             raise Unauthorized("The session token has expired; sign in again.")
         except BadSignature:

@@ -30,7 +30,16 @@ from sqlalchemy.orm import Session
 from codes import scans
 from codes.catalog import Snapshot, catalog
 from codes.verify import LIVE, Verification, verify
-from db import insert_ignore, isoformat, session_scope, utcnow
+from db import (
+    insert_ignore,
+    isoformat,
+    json_rows,
+    pg_connection,
+    pg_insert_json,
+    pg_run,
+    session_scope,
+    utcnow,
+)
 from groupcommit import GroupCommit, Job
 from identity.models import Partnership, Store
 from identity.regions import covered_by_any, distance_m
@@ -94,7 +103,7 @@ def _group() -> GroupCommit:
     found = state.get("scan_commit")
     if found is None:
         with _start_lock:
-            found = state.get("scan_commit") or state.setdefault("scan_commit", GroupCommit(_flush, max_flushes=2))
+            found = state.get("scan_commit") or state.setdefault("scan_commit", GroupCommit(_flush, max_flushes=1))
     return found
 
 
@@ -248,7 +257,11 @@ def _grant(session: Session, claimed: list[_Scan]) -> None:
         w.scan.rewards.append(Snapshot(**coupon))
         coupons.append(coupon)
     if coupons:
-        session.connection().execute(_ISSUE, coupons)
+        raw = pg_connection(session)
+        if raw is not None:
+            pg_run(raw, _PG_ISSUE, json_rows(coupons))
+        else:
+            session.connection().execute(_ISSUE, coupons)
 
 
 def _limit_count(campaign: Snapshot, tier: int) -> int:
@@ -283,13 +296,24 @@ def _take_statement(capped: bool):
 # Built once: building a statement costs more than running it.
 _TAKE = {False: _take_statement(False), True: _take_statement(True)}
 _ISSUE = insert(Coupon.__table__)
+# The same as fixed PostgreSQL texts (db.pg_connection).
+_PG_TAKE = {capped: "UPDATE campaigns SET issued = issued + %(count)s, committed_fen = committed_fen + %(cost)s "
+                    "WHERE id = %(campaign_id)s AND status = 'active' "
+                    "AND budget_fen - committed_fen - spent_fen - released_fen >= %(cost)s"
+                    + (" AND issued + %(count)s <= %(cap)s" if capped else "")
+            for capped in (False, True)}
+_PG_ISSUE = pg_insert_json(Coupon.__table__, tuple(c.name for c in Coupon.__table__.columns))
 
 
 def _take_campaign(session: Session, campaign: Snapshot, count: int, cost: int) -> bool:
     """`count` more rewards costing `cost` in all, if the campaign is active and its count cap and
     uncommitted budget allow them all: one conditional UPDATE."""
     params = {"campaign_id": campaign.id, "count": count, "cost": cost, "cap": campaign.max_rewards}
-    return session.connection().execute(_TAKE[campaign.max_rewards is not None], params).rowcount == 1
+    capped = campaign.max_rewards is not None
+    raw = pg_connection(session)
+    if raw is not None:
+        return pg_run(raw, _PG_TAKE[capped], params).rowcount == 1
+    return session.connection().execute(_TAKE[capped], params).rowcount == 1
 
 
 def _take_all(session: Session, group: list[_Win]) -> bool:

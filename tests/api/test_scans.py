@@ -145,6 +145,65 @@ def test_invalid_scan_requests_name_the_field(api, body, field):
     assert field in r.json["error"]["fields"]
 
 
+@pytest.mark.parametrize("body,field", [({"code": "x", "lat": True, "lng": 121.5}, "lat"),
+                                        ({"code": "x", "lat": 31.2, "lng": 121.5, "extra": 1}, "extra"),
+                                        ({"code": "x", "lat": "north", "lng": 121.5}, "lat"),
+                                        ({"code": "x" * 2049}, "code"), ({"code": None}, "code")])
+def test_unusual_scan_bodies_get_the_schemas_own_errors(api, body, field):
+    """The endpoint checks the everyday body itself and hands everything else to ScanIn."""
+    r = api.post("/api/v1/scans", body, who=api.consumer(), expect=422)
+    assert field in r.json["error"]["fields"] and r.json["error"]["code"] == "validation_error"
+
+
+def test_a_body_that_is_not_json_is_a_400_naming_the_body(api):
+    r = api.client.post("/api/v1/scans", data="{not json", content_type="application/json",
+                        headers={"Authorization": f"Bearer {api.consumer().key}"})
+    assert r.status_code == 400 and "body" in r.json["error"]["fields"]
+
+
+def test_coordinates_sent_as_numeric_strings_are_still_accepted(api, shop):
+    _, _, codes, _ = shop
+    body = scan(api, api.consumer(), codes[0]["token"], lat="31.23", lng="121.47").json
+    assert body["verdict"] == "genuine" and body["first_scan_place"] == {"lat": 31.23, "lng": 121.47}
+
+
+def test_scan_responses_are_exactly_what_the_documented_schema_gives(api, shop):
+    """The endpoint writes its JSON without ScanOut's dump: holding it to the schema keeps the two equal."""
+    from loyalty.schemas import ScanOut
+
+    _, _, codes, _ = shop
+    consumer = api.consumer()
+    for body in (scan(api, consumer, codes[0]["token"], lat=31.23, lng=121.47).json,
+                 scan(api, consumer, codes[0]["token"]).json, scan(api, consumer, "not-a-code").json):
+        assert ScanOut().dump(body) == body
+        assert ScanOut().validate(body) == {}
+    assert body["verdict"] == "forged"
+
+
+def test_a_remembered_consumer_token_still_expires(api, shop, monkeypatch):
+    """Verified tokens are remembered per process, but past their age they are refused like any other."""
+    import time
+
+    from identity import auth
+
+    _, _, codes, _ = shop
+    consumer = api.consumer()
+    scan(api, consumer, codes[0]["token"])            # verified and remembered
+    later = time.time() + auth.CONSUMER_TOKEN_MAX_AGE + 60
+    monkeypatch.setattr(time, "time", lambda: later)
+    r = api.post("/api/v1/scans", {"code": codes[1]["token"]}, who=consumer)
+    assert r.status_code == 401 and "expired" in r.json["error"]["message"]
+
+
+def test_a_forged_consumer_token_is_refused_even_after_a_real_one_was_remembered(api, shop):
+    _, _, codes, _ = shop
+    consumer = api.consumer()
+    scan(api, consumer, codes[0]["token"])
+    forged = consumer.key[:-2] + ("AA" if not consumer.key.endswith("AA") else "BB")
+    r = api.client.post("/api/v1/scans", json={"code": codes[1]["token"]}, headers={"Authorization": f"Bearer {forged}"})
+    assert r.status_code == 401
+
+
 def test_scanning_needs_a_consumer_session(api, shop):
     brand, _, codes, _ = shop
     assert api.post("/api/v1/scans", {"code": codes[0]["token"]}).status_code == 401
