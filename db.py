@@ -146,15 +146,28 @@ def pg_run(raw, sql: str, params=None):
     return raw.execute(sql, params, prepare=True)
 
 
-def pg_insert_json(table, names: tuple[str, ...], suffix: str = "") -> str:
+def pg_first(raw, sql: str, params=None):
+    """pg_run for what may be a transaction's first statement: its BEGIN goes out in the same round
+    trip (a psycopg pipeline) instead of one of its own."""
+    from psycopg.pq import TransactionStatus
+
+    if raw.info.transaction_status != TransactionStatus.IDLE:
+        return pg_run(raw, sql, params)
+    with raw.pipeline():
+        cursor = pg_run(raw, sql, params)
+    return cursor
+
+
+def pg_insert_json(table, names: tuple[str, ...], suffix: str = "", param: str = "%s") -> str:
     """INSERT INTO table (names) of the rows in one JSON array parameter (see json_rows), each
-    column read as the table's own type."""
+    column read as the table's own type. `suffix` follows the SELECT (a WHERE, ON CONFLICT, RETURNING)."""
     from sqlalchemy.dialects import postgresql
 
     dialect = postgresql.dialect()
     spec = ", ".join(f"{name} {table.c[name].type.compile(dialect=dialect)}" for name in names)
     listed = ", ".join(names)
-    return f"INSERT INTO {table.name} ({listed}) SELECT {listed} FROM json_to_recordset(%s::json) AS x({spec}){suffix}"
+    return (f"INSERT INTO {table.name} ({listed}) SELECT {listed} FROM json_to_recordset({param}::json) "
+            f"AS x({spec}){suffix}")
 
 
 def _json_value(value):
@@ -163,9 +176,48 @@ def _json_value(value):
     raise TypeError(f"{type(value).__name__} is not a column value")
 
 
+def json_array(rows: list[dict]) -> str:
+    """The row dicts as one JSON array (keys that are not columns are ignored)."""
+    return json.dumps(rows, default=_json_value)
+
+
 def json_rows(rows: list[dict]) -> list[str]:
-    """pg_insert_json's parameter: the row dicts as one JSON array (keys that are not columns are ignored)."""
-    return [json.dumps(rows, default=_json_value)]
+    """pg_insert_json's parameters."""
+    return [json_array(rows)]
+
+
+class Writes:
+    """Writes of one transaction whose results nobody reads. On PostgreSQL they wait and go out with
+    the next statement sent through `send`, or at `finish`, in one pipeline: one round trip for all.
+    Elsewhere each runs as it is added. Either way they run in the order added, before the commit
+    (`finish` must be called before committing)."""
+
+    def __init__(self, session: Session):
+        self.session, self.raw = session, pg_connection(session)
+        self._queued: list[tuple[str, object]] = []
+
+    def add(self, pg_sql: str, pg_params, statement, params) -> None:
+        """A write as a fixed PostgreSQL text (and its parameters) and as a SQLAlchemy statement."""
+        if self.raw is None:
+            self.session.connection().execute(statement, params)
+        else:
+            self._queued.append((pg_sql, pg_params))
+
+    def send(self, pg_sql: str, pg_params):
+        """PostgreSQL only: the queued writes, then this statement, in one round trip; its cursor."""
+        with self.raw.pipeline():
+            for sql, params in self._queued:
+                pg_run(self.raw, sql, params)
+            self._queued.clear()
+            cursor = pg_run(self.raw, pg_sql, pg_params)
+        return cursor
+
+    def finish(self) -> None:
+        if self._queued:
+            with self.raw.pipeline():
+                for sql, params in self._queued:
+                    pg_run(self.raw, sql, params)
+            self._queued.clear()
 
 
 def _state(app=None):

@@ -25,7 +25,7 @@ from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from codes.models import Batch, CacheVersion, CodeRange, Product, SigningKey
-from db import dialect_insert, pg_connection, pg_run, utcnow
+from db import dialect_insert, pg_connection, pg_first, utcnow
 from identity.models import Brand, Store
 
 AREAS = ("keys", "ranges", "campaigns", "blacklist")
@@ -66,16 +66,24 @@ class Catalog:
         self._blacklists: dict[str, frozenset[str]] = {}
 
     # --- freshness -------------------------------------------------------------------------------
-    def refresh(self, session: Session) -> None:
-        """Drop every area whose counter moved since this process last looked."""
+    def refresh(self, session: Session) -> bool:
+        """Drop every area whose counter moved since this process last looked; whether any did."""
         raw = pg_connection(session)
-        rows = pg_run(raw, _PG_VERSIONS) if raw is not None else session.connection().execute(_VERSIONS)
-        for area, version in rows:
+        rows = pg_first(raw, _PG_VERSIONS) if raw is not None else session.connection().execute(_VERSIONS)
+        return self.apply(dict(rows.fetchall()))
+
+    def apply(self, versions: dict[str, int]) -> bool:
+        """refresh() with counters read elsewhere in the caller's transaction (the scan path reads them
+        in the statement that claims its codes: see codes/scans.py); whether any area moved."""
+        moved = False
+        for area, version in versions.items():
             if self._versions.get(area) != version:
+                moved = True
                 with self._lock:
                     self._generation[area] = self._generation.get(area, 0) + 1
                     self._area_dict(area).clear()
                     self._versions[area] = version
+        return moved
 
     def _area_dict(self, area: str) -> dict:
         return {"keys": self._revoked, "ranges": self._ranges, "campaigns": self._campaigns,

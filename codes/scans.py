@@ -18,9 +18,18 @@ from functools import cache
 from sqlalchemy import bindparam, case, func, insert, update
 from sqlalchemy.orm import Session
 
+from codes.catalog import Catalog
 from codes.models import Code, Scan
 from codes.verify import LIVE, Verification
-from db import insert_for, json_rows, pg_connection, pg_insert_json, pg_run
+from db import (
+    Writes,
+    insert_for,
+    json_rows,
+    pg_connection,
+    pg_first,
+    pg_insert_json,
+    pg_run,
+)
 
 
 @dataclass
@@ -76,13 +85,24 @@ _RECORD = insert(Scan.__table__)
 _PG_CLAIM_NEW = pg_insert_json(_codes, ("serial", "batch_id", "scan_count", "first_scan_at", "first_scan_lat",
                                         "first_scan_lng", "claimed_by", "claimed_at"),
                                " ON CONFLICT (serial) DO NOTHING RETURNING serial")
+# The claim that also reads the catalog's counters (codes/catalog.py) in the same statement, so in the
+# same snapshot: a batch verified against its process's catalog without reading the counters first
+# learns here whether that catalog was still current.
+_PG_CLAIM_NEW_CHECKED = (f"WITH claimed AS ({_PG_CLAIM_NEW}) SELECT (SELECT json_object_agg(area, version) "
+                         "FROM cache_versions), ARRAY(SELECT serial FROM claimed)")
 _PG_RECORD = pg_insert_json(Scan.__table__, ("consumer_id", "serial", "batch_id", "brand_id", "verdict", "claimed",
                                              "lat", "lng", "region_code", "ip", "at"))
 
 
-def count_and_claim(session: Session, sightings: list[Sighting]) -> list[ScanOutcome]:
+class CatalogMoved(Exception):
+    """The catalog changed since the sightings were verified against it: roll back and verify again."""
+
+
+def count_and_claim(session: Session, sightings: list[Sighting], check: Catalog | None = None) -> list[ScanOutcome]:
     """Count each live scan on its code's row and claim the code for the first valid scanner.
-    The serials must be distinct (one batch never holds the same code twice)."""
+    The serials must be distinct (one batch never holds the same code twice).
+    With `check` (PostgreSQL), the claim also reads the catalog's counters; if any moved since the
+    sightings were verified, raises CatalogMoved (with the catalog already refreshed)."""
     outcomes: list[ScanOutcome | None] = [None] * len(sightings)
     live = sorted((i for i, s in enumerate(sightings) if s.found.verdict in LIVE),
                   key=lambda i: sightings[i].found.serial)
@@ -101,7 +121,12 @@ def count_and_claim(session: Session, sightings: list[Sighting]) -> list[ScanOut
                      "claimed_at": s.at if claimant else None})
     conn = session.connection()
     raw = pg_connection(session)
-    if raw is not None:   # rows are in serial order, and so are the inserts and their row locks
+    if raw is not None and check is not None:   # rows are in serial order, and so are the inserts and their locks
+        versions, serials = pg_first(raw, _PG_CLAIM_NEW_CHECKED, json_rows(rows)).fetchone()
+        if check.apply(versions or {}):
+            raise CatalogMoved()
+        created = set(serials)
+    elif raw is not None:
         created = {serial for serial, in pg_run(raw, _PG_CLAIM_NEW, json_rows(rows))}
     else:
         created = set(conn.execute(_claim_new(conn.dialect.name), rows).scalars())
@@ -128,18 +153,14 @@ def _count_existing(conn, s: Sighting) -> ScanOutcome:
                        row.first_scan_lat, row.first_scan_lng, row.bound_store_id)
 
 
-def record(session: Session, sightings: list[Sighting], outcomes: list[ScanOutcome],
+def record(writes: Writes, sightings: list[Sighting], outcomes: list[ScanOutcome],
            regions: list[str | None]) -> None:
-    """Append every scan to the scans table, one multi-row INSERT."""
+    """Append every scan to the scans table, one multi-row INSERT (sent with the transaction's next
+    statement on PostgreSQL: see db.Writes)."""
     rows = [{"consumer_id": s.consumer_id, "serial": s.found.serial,
              "batch_id": s.found.batch.id if s.found.batch else None,
              "brand_id": s.found.batch.brand_id if s.found.batch else None, "verdict": o.verdict,
              "claimed": o.claimed_now, "lat": s.lat, "lng": s.lng, "ip": s.ip, "region_code": region, "at": s.at}
             for s, o, region in zip(sightings, outcomes, regions)]
-    if not rows:
-        return
-    raw = pg_connection(session)
-    if raw is not None:
-        pg_run(raw, _PG_RECORD, json_rows(rows))
-    else:
-        session.connection().execute(_RECORD, rows)
+    if rows:
+        writes.add(_PG_RECORD, json_rows(rows), _RECORD, rows)

@@ -31,8 +31,10 @@ from codes import scans
 from codes.catalog import Snapshot, catalog
 from codes.verify import LIVE, Verification, verify
 from db import (
+    Writes,
     insert_ignore,
     isoformat,
+    json_array,
     json_rows,
     pg_connection,
     pg_insert_json,
@@ -130,15 +132,25 @@ def _flush(jobs: list[Job]) -> None:
     admitted = [job for job in jobs if job.error is None]
     if not admitted:
         return
-    with session_scope() as session:
-        bodies = _scan_batch(session, [job.payload for job in admitted])
+    requests = [job.payload for job in admitted]
+    try:
+        with session_scope() as session:
+            bodies = _scan_batch(session, requests, optimistic=True)
+    except scans.CatalogMoved:   # rolled back; the catalog is current now
+        with session_scope() as session:
+            bodies = _scan_batch(session, requests, optimistic=False)
     for job, body in zip(admitted, bodies):
         job.result = body
 
 
-def _scan_batch(session: Session, requests: list[ScanRequest]) -> list[dict]:
+def _scan_batch(session: Session, requests: list[ScanRequest], optimistic: bool) -> list[dict]:
+    """Optimistic (PostgreSQL): verify against the catalog as it is, and learn from the claim
+    statement itself whether it was still current (one round trip fewer); if it was not, raise
+    CatalogMoved for the caller to roll back and run the batch again, not optimistic."""
     cached = catalog()
-    cached.refresh(session)
+    optimistic = optimistic and pg_connection(session) is not None
+    if not optimistic:
+        cached.refresh(session)
     batch = []
     for r in requests:
         found = verify(session, r.code, refresh=False, load_code=False)
@@ -146,17 +158,21 @@ def _scan_batch(session: Session, requests: list[ScanRequest]) -> list[dict]:
         batch.append(_Scan(r, found, bool(brand_id) and cached.blacklisted(session, brand_id, r.consumer_id)))
     sightings = [scans.Sighting(s.found, s.request.consumer_id, not s.blacklisted, s.request.lat, s.request.lng,
                                 s.request.ip, s.request.at) for s in batch]
-    for s, outcome in zip(batch, scans.count_and_claim(session, sightings)):
+    if optimistic and not any(s.found.verdict in LIVE for s in batch) and cached.refresh(session):
+        raise scans.CatalogMoved()   # nothing to claim, so nothing read the counters yet
+    for s, outcome in zip(batch, scans.count_and_claim(session, sightings, check=cached if optimistic else None)):
         s.outcome = outcome
         store_id = outcome.bound_store_id
         s.bound_store = cached.store(session, store_id) if store_id else None
         s.region = s.bound_store.region_code if s.bound_store else _region_near(session, s.request.lat, s.request.lng)
-    scans.record(session, sightings, [s.outcome for s in batch], [s.region for s in batch])
+    writes = Writes(session)
+    scans.record(writes, sightings, [s.outcome for s in batch], [s.region for s in batch])
     _earlier_rewards(session, [s for s in batch if not s.outcome.claimed_now and s.found.verdict in LIVE
                                and s.outcome.claimed_by == s.request.consumer_id])
     # Last before the commit: every batch's winners update the same campaign rows, so hold them briefly.
     claimed = [s for s in batch if s.outcome.claimed_now]
-    _grant(session, claimed)
+    _grant(session, writes, claimed)
+    writes.finish()
     for s in claimed:
         _after_claim(session, s.found, s.outcome, s.request.consumer_id)
     return [_response(session, s) for s in batch]
@@ -212,7 +228,7 @@ def live_campaigns(session: Session, brand_id: str, product_id: str, region: str
             and (not c.region_codes or (region and covered_by_any(c.region_codes, region)))]
 
 
-def _grant(session: Session, claimed: list[_Scan]) -> None:
+def _grant(session: Session, writes: Writes, claimed: list[_Scan]) -> None:
     """Draw every claimed scan in every live campaign of its product, then take the winners' limits
     campaign by campaign (in id order) and issue the coupons that got through."""
     wins: list[_Win] = []
@@ -231,37 +247,43 @@ def _grant(session: Session, claimed: list[_Scan]) -> None:
                     continue   # no store to honour it: no prize rather than a coupon nobody can redeem
                 store_id = store.id
             wins.append(_Win(s, campaign, tier, reward, _budget_cost(reward, product), store_id))
-    granted: list[_Win] = []
     wins.sort(key=lambda w: w.campaign.id)
+    rows = {id(w): _coupon(w) for w in wins}
+    granted: list[_Win] = []
+    to_issue: list[dict] = []
     for _, group in groupby(wins, key=lambda w: w.campaign.id):
         group = list(group)
-        if all(_limit_count(w.campaign, w.tier) == 1 for w in group) and _take_all(session, group):
-            granted += group
-            continue
+        if all(_limit_count(w.campaign, w.tier) == 1 for w in group):
+            if writes.raw is not None:
+                if _grant_all(writes, group, [rows[id(w)] for w in group]):   # taken and issued at once
+                    granted += group
+                    continue
+            elif _take_all(session, group):
+                granted += group
+                to_issue += [rows[id(w)] for w in group]
+                continue
         for w in group:
             try:
                 # Only a winner with several limits needs a savepoint to undo the ones already taken.
                 with session.begin_nested() if _limit_count(w.campaign, w.tier) > 1 else nullcontext():
                     _take_limits(session, w.campaign, w.scan.request.consumer_id, w.tier, w.cost)
                 granted.append(w)
+                to_issue.append(rows[id(w)])
             except _NoPrize:
                 continue
-    coupons = []
     for w in sorted(granted, key=lambda w: w.scan.request.at):
-        reward, product = w.reward, w.scan.found.product
-        coupon = coupon_row(
-            consumer_id=w.scan.request.consumer_id, campaign=w.campaign, serial=w.scan.found.serial, tier=w.tier,
-            kind=reward["kind"], value_fen=reward.get("value_fen") or w.cost, budget_fen=w.cost,
-            min_spend_fen=reward.get("min_spend_fen") or 0, valid_days=reward.get("valid_days") or 30,
-            store_id=w.store_id, product_id=product.id if reward["kind"] == "free_item" else None)
-        w.scan.rewards.append(Snapshot(**coupon))
-        coupons.append(coupon)
-    if coupons:
-        raw = pg_connection(session)
-        if raw is not None:
-            pg_run(raw, _PG_ISSUE, json_rows(coupons))
-        else:
-            session.connection().execute(_ISSUE, coupons)
+        w.scan.rewards.append(Snapshot(**rows[id(w)]))
+    if to_issue:
+        writes.add(_PG_ISSUE, json_rows(to_issue), _ISSUE, to_issue)
+
+
+def _coupon(w: _Win) -> dict:
+    reward, product = w.reward, w.scan.found.product
+    return coupon_row(
+        consumer_id=w.scan.request.consumer_id, campaign=w.campaign, serial=w.scan.found.serial, tier=w.tier,
+        kind=reward["kind"], value_fen=reward.get("value_fen") or w.cost, budget_fen=w.cost,
+        min_spend_fen=reward.get("min_spend_fen") or 0, valid_days=reward.get("valid_days") or 30,
+        store_id=w.store_id, product_id=product.id if reward["kind"] == "free_item" else None)
 
 
 def _limit_count(campaign: Snapshot, tier: int) -> int:
@@ -302,7 +324,13 @@ _PG_TAKE = {capped: "UPDATE campaigns SET issued = issued + %(count)s, committed
                     "AND budget_fen - committed_fen - spent_fen - released_fen >= %(cost)s"
                     + (" AND issued + %(count)s <= %(cap)s" if capped else "")
             for capped in (False, True)}
-_PG_ISSUE = pg_insert_json(Coupon.__table__, tuple(c.name for c in Coupon.__table__.columns))
+_COUPON_COLUMNS = tuple(c.name for c in Coupon.__table__.columns)
+_PG_ISSUE = pg_insert_json(Coupon.__table__, _COUPON_COLUMNS)
+# _take_all and the INSERT of its coupons as one statement: the coupons exist only if the UPDATE took.
+_PG_GRANT_ALL = {capped: f"WITH took AS ({take} RETURNING id) "
+                         + pg_insert_json(Coupon.__table__, _COUPON_COLUMNS, " WHERE EXISTS (SELECT 1 FROM took)",
+                                          param="%(rows)s")
+                 for capped, take in _PG_TAKE.items()}
 
 
 def _take_campaign(session: Session, campaign: Snapshot, count: int, cost: int) -> bool:
@@ -314,6 +342,15 @@ def _take_campaign(session: Session, campaign: Snapshot, count: int, cost: int) 
     if raw is not None:
         return pg_run(raw, _PG_TAKE[capped], params).rowcount == 1
     return session.connection().execute(_TAKE[capped], params).rowcount == 1
+
+
+def _grant_all(writes: Writes, group: list[_Win], coupons: list[dict]) -> bool:
+    """PostgreSQL: _take_all and the INSERT of the group's coupons in one statement, sent in one round
+    trip with the writes queued before it. False (nothing taken or issued) when the campaign refuses."""
+    campaign = group[0].campaign
+    params = {"campaign_id": campaign.id, "count": len(group), "cost": sum(w.cost for w in group),
+              "cap": campaign.max_rewards, "rows": json_array(coupons)}
+    return writes.send(_PG_GRANT_ALL[campaign.max_rewards is not None], params).rowcount == len(group)
 
 
 def _take_all(session: Session, group: list[_Win]) -> bool:

@@ -220,6 +220,43 @@ def test_a_key_revoked_through_one_worker_is_seen_by_a_scan_the_other_worker_ser
     assert scan(other, api.consumer(), codes[1]["token"]).json["verdict"] == "revoked_key"
 
 
+def test_a_batch_verified_against_a_stale_catalog_is_run_again_and_leaves_one_scan_and_no_claim(
+        api, app, second_app, shop):
+    """On PostgreSQL a batch is verified against the catalog as it is, and the claim statement reads
+    the counters: when they moved, that attempt is rolled back and the batch runs again. What is
+    left is the second attempt alone: one scan row, no claim, no coupon, the right verdict."""
+    from sqlalchemy import select
+
+    from codes.models import Code, Scan
+    from loyalty import scan_rewards
+
+    brand, batch, codes, _ = shop
+    other = Api(second_app, second_app.test_client())
+    assert scan(other, api.consumer(), codes[0]["token"]).json["verdict"] == "genuine"
+    api.post(f"/api/v1/brand/keys/{batch['key_id']}/revoke", who=brand, expect=200)   # through worker A
+
+    runs = []
+    real = scan_rewards._scan_batch
+
+    def counting(session, requests, optimistic):
+        runs.append(optimistic)
+        return real(session, requests, optimistic)
+
+    phone = api.consumer()
+    scan_rewards._scan_batch = counting
+    try:
+        body = scan(other, phone, codes[1]["token"]).json
+    finally:
+        scan_rewards._scan_batch = real
+    assert body["verdict"] == "revoked_key" and body["rewards"] == []
+    if db.is_postgres(db.engine(app)):
+        assert runs == [True, False], "the stale attempt was not run again"
+    with app.app_context(), db.session_scope() as session:
+        assert session.scalars(select(Scan.verdict).where(Scan.serial == codes[1]["serial"])).all() == ["revoked_key"]
+        assert session.get(Code, codes[1]["serial"]) is None
+    assert coupon_count(api, phone) == 0
+
+
 def test_pause_resume_and_blacklist_made_through_one_worker_apply_to_scans_the_other_worker_serves(
         api, second_app, shop):
     brand, _, codes, campaign = shop

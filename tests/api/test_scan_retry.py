@@ -2,7 +2,8 @@
 against the throttle, and each gets its own answer."""
 from __future__ import annotations
 
-from db import utcnow
+from codes.catalog import catalog
+from db import session_scope, utcnow
 from groupcommit import GroupCommit, Job
 from loyalty import scan_rewards
 from loyalty.scan_rewards import ScanRequest
@@ -17,15 +18,17 @@ def test_scans_of_a_failed_batch_are_retried_alone_and_throttled_once(api, app, 
     real = scan_rewards._scan_batch
     batch_sizes = []
 
-    def fail_when_grouped(session, requests):
+    def fail_when_grouped(session, requests, **how):
         batch_sizes.append(len(requests))
         if len(requests) > 1:
             raise RuntimeError("simulated failure of the whole batch")
-        return real(session, requests)
+        return real(session, requests, **how)
 
     monkeypatch.setattr(scan_rewards, "_scan_batch", fail_when_grouped)
     jobs = [Job(ScanRequest(phone.id, code, None, None, "203.0.113.9", utcnow()), None) for code in codes]
     with app.app_context():
+        with session_scope() as session:   # current, so that no batch is run again for a stale catalog
+            catalog().refresh(session)
         GroupCommit(scan_rewards._flush)._flush_safely(jobs)
     assert batch_sizes == [3, 1, 1, 1]
     assert [job.error for job in jobs] == [None, None, None]
