@@ -7,6 +7,13 @@ job still queued (which arrived during the flush). Under load, a batch gathers t
 queued while the previous one was in the database, so round trips and commits are shared;
 with a single request in flight, a batch is that request alone and nothing waits.
 
+With `linger`, a leader whose previous batch held more than one job (so requests are arriving
+together) first waits that long for more to queue, like PostgreSQL's commit_delay does when
+commit_siblings are active. A batch's cost is mostly per batch (round trips, the commit, and on
+a busy machine each wake-up of a thread that blocked), so a bigger batch is cheaper per job: a
+couple of milliseconds of waiting buys back more CPU than it costs in latency. Once batches are
+single jobs again (a lone request), nobody waits.
+
 `flush(jobs)` must set `result` or `error` on each job. If it raises instead, each job of the
 batch is retried alone, so one job's failure is only ever that job's. Jobs whose `key` is equal
 never share a batch (a later one waits for the next batch and sees the earlier one's effects).
@@ -14,6 +21,7 @@ never share a batch (a later one waits for the next batch and sees the earlier o
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -38,10 +46,12 @@ class GroupCommit:
     """max_flushes batches may be in the database at once (each its own leader thread and
     transaction): while one waits for its commit, the next gathers and runs."""
 
-    def __init__(self, flush: Callable[[list[Job]], None], max_batch: int = 64, max_flushes: int = 1):
-        self._flush, self._max, self._max_flushes = flush, max_batch, max_flushes
+    def __init__(self, flush: Callable[[list[Job]], None], max_batch: int = 64, max_flushes: int = 1,
+                 linger: float = 0.0):
+        self._flush, self._max, self._max_flushes, self._linger = flush, max_batch, max_flushes, linger
         self._lock = threading.Lock()
         self._flushed = threading.Condition(self._lock)   # notified whenever a batch finishes
+        self._last_batch = 0
         self._queue: list[Job] = []
         self._leaders = 0
         self._in_flight: set[Hashable] = set()   # keys of the jobs in batches being flushed
@@ -60,6 +70,8 @@ class GroupCommit:
                     return job.outcome()
             try:
                 while not job.finished:
+                    if self._linger and self._last_batch > 1 and len(self._queue) < self._max:
+                        time.sleep(self._linger)   # requests arrive together: let more of them join
                     batch = self._take()
                     if not batch:   # our job is in another leader's batch and nothing else waits
                         break
@@ -101,6 +113,8 @@ class GroupCommit:
                 self._queue = rest
                 if batch or not rest:
                     self._in_flight |= keys
+                    if batch:
+                        self._last_batch = len(batch)
                     return batch
                 self._flushed.wait()
 

@@ -49,6 +49,7 @@ from loyalty import draw, throttle
 from loyalty.coupons import coupon_row, describe
 from loyalty.models import Campaign, ConsumerCount, Coupon, TierCount
 
+SCAN_LINGER_S = 0.002          # under load, a batch first waits this long for more scans (groupcommit.py)
 REGION_RADIUS_M = 30_000       # the nearest store within this distance tells the consumer's region
 STORE_COUPON_RADIUS_M = 10_000
 FAR_APART_M = 100_000
@@ -105,7 +106,7 @@ def _group() -> GroupCommit:
     found = state.get("scan_commit")
     if found is None:
         with _start_lock:
-            found = state.get("scan_commit") or state.setdefault("scan_commit", GroupCommit(_flush, max_flushes=1))
+            found = state.get("scan_commit") or state.setdefault("scan_commit", GroupCommit(_flush, linger=SCAN_LINGER_S))
     return found
 
 

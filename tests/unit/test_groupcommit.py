@@ -320,3 +320,42 @@ def test_a_leader_whose_job_another_leader_is_flushing_sleeps_instead_of_spinnin
     # Each leader takes once per batch, plus once more when it finds nothing left to lead.
     assert takes[0] <= 2 * flushes + 24, (takes[0], flushes)
     assert gc._leaders == 0 and gc._queue == []
+
+
+def test_under_load_a_leader_lingers_so_that_jobs_arriving_meanwhile_join_its_batch_and_a_lone_job_never_waits(
+        monkeypatch):
+    """linger: after a batch of more than one job, the next leader waits (here a fake sleep, during
+    which three more callers queue) and takes them all in one batch; once batches are single again,
+    nobody waits."""
+    import groupcommit
+
+    flush = Recorder(hold_first=True)
+    gc = GroupCommit(flush, linger=0.5)
+    sleeps, joined = [], []
+    real_sleep = time.sleep
+
+    def fake_sleep(seconds):
+        if seconds != 0.5:   # the test's own polling
+            return real_sleep(seconds)
+        sleeps.append(seconds)
+        if len(sleeps) == 1:   # three callers arrive while the leader lingers
+            joined.extend(queue_behind(gc, [("d", None), ("e", None), ("f", None)]))
+
+    monkeypatch.setattr(groupcommit.time, "sleep", fake_sleep)
+    leader = hold_leader(gc, flush, payload="a")
+    behind = queue_behind(gc, [("b", None), ("c", None)])
+    flush.release()
+    join_all([leader, *behind])
+    assert flush.batches == [["a"], ["b", "c"]] and sleeps == []   # no batch of two had happened before
+
+    join_all([Caller(gc, "g").start()])
+    join_all(joined)
+    assert flush.batches[2] == ["g", "d", "e", "f"] and sleeps == [0.5]
+
+    lone = [Caller(gc, "h").start()]
+    join_all(lone)
+    lone.append(Caller(gc, "i").start())
+    join_all(lone)
+    assert flush.batches[3:] == [["h"], ["i"]]
+    assert sleeps == [0.5, 0.5], "h lingered once after the batch of four; i, after a batch of one, did not"
+    assert gc._leaders == 0 and gc._queue == []
