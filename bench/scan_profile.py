@@ -4,6 +4,8 @@ Same data and configuration as bench.scan (scratch database, 30%/10% campaign, R
 1. In-process, one thread: N sequential scans of distinct codes through app.test_client(), with
    SQLAlchemy cursor-execute listeners: statements per scan (by kind and by statement), wall and
    CPU ms per scan, ms per scan spent inside cursor.execute (round trips to PostgreSQL).
+1b. scan_rewards._flush called directly on batches of 1, 4 and 16 scans: CPU per batch and per
+   scan, i.e. what bigger batches save (BENCH_PROFILE_FLUSHES per size, default 150).
 2. Sampled (needs py-spy in the venv: .venv/bin/pip install py-spy): py-spy record --gil on the
    in-process loop, then (BENCH_PROFILE_LOAD=1, default) on every gunicorn worker under bench.scan's
    wrk load.  --gil keeps only samples of the thread holding the GIL, so the split is the
@@ -51,7 +53,8 @@ REPO_FILES = {
 }
 SCAN_REWARDS = {
     "_grant": "grant: draw, campaign UPDATE, coupons INSERT", "_take_limits": "grant: draw, campaign UPDATE, coupons INSERT",
-    "_take_all": "grant: draw, campaign UPDATE, coupons INSERT",
+    "_take_all": "grant: draw, campaign UPDATE, coupons INSERT", "_grant_all": "grant: draw, campaign UPDATE, coupons INSERT",
+    "_coupon": "grant: draw, campaign UPDATE, coupons INSERT",
     "live_campaigns": "grant: draw, campaign UPDATE, coupons INSERT", "_bump": "grant: draw, campaign UPDATE, coupons INSERT",
     "_response": "response dict", "_warning": "response dict",
     "_after_claim": "after-claim hooks", "_region_near": "region lookup", "_earlier_rewards": "rescan: earlier rewards",
@@ -197,15 +200,26 @@ def in_process(url: str, seeded: bench.Seed, settings: bench.Settings, codes: be
     kinds: collections.Counter = collections.Counter()
     sql = {"time": 0.0, "commits": 0, "start": 0.0}
 
-    @event.listens_for(engine, "before_cursor_execute")
-    def _before(conn, cursor, statement, parameters, context, executemany):
-        sql["start"] = time.perf_counter()
-        counts[_normalize(statement)] += 1
-        kinds[statement.split(None, 1)[0].upper()] += 1
+    # Counted on psycopg's cursors: the scan path runs its hottest statements on psycopg directly
+    # (db.pg_connection), which SQLAlchemy's cursor events never see.
+    import psycopg
 
-    @event.listens_for(engine, "after_cursor_execute")
-    def _after(conn, cursor, statement, parameters, context, executemany):
-        sql["time"] += time.perf_counter() - sql["start"]
+    originals = {name: getattr(psycopg.Cursor, name) for name in ("execute", "executemany")}
+
+    def counting(original):
+        def run(self, query, *args, **kwargs):
+            text = query if isinstance(query, str) else query.decode() if isinstance(query, bytes) else str(query)
+            counts[_normalize(text)] += 1
+            kinds[text.split(None, 1)[0].upper()] += 1
+            start = time.perf_counter()
+            try:
+                return original(self, query, *args, **kwargs)
+            finally:
+                sql["time"] += time.perf_counter() - start
+        return run
+
+    for name, original in originals.items():
+        setattr(psycopg.Cursor, name, counting(original))
 
     @event.listens_for(engine, "commit")
     def _commit(conn):
@@ -257,8 +271,8 @@ def in_process(url: str, seeded: bench.Seed, settings: bench.Settings, codes: be
     for statement, c in counts.most_common():
         print(f"  {c / n:5.2f}  {statement}")
 
-    event.remove(engine, "before_cursor_execute", _before)
-    event.remove(engine, "after_cursor_execute", _after)
+    for name, original in originals.items():
+        setattr(psycopg.Cursor, name, original)
     event.remove(engine, "commit", _commit)
     have_spy = shutil.which(SPY) or os.path.exists(SPY)
     if os.environ.get("BENCH_PROFILE_SPY", "1") == "1" and have_spy:
@@ -279,6 +293,38 @@ def in_process(url: str, seeded: bench.Seed, settings: bench.Settings, codes: be
     elif not have_spy:
         print("py-spy not installed: .venv/bin/pip install py-spy for the sampled breakdown")
     engine.dispose()
+
+
+# --- 1b. one batch's cost by its size ---------------------------------------------------------
+def by_batch_size(url: str, settings: bench.Settings, codes: bench.Codes) -> None:
+    """CPU of scan_rewards._flush (throttle, transaction, statements, commit) for batches of fixed
+    size, called directly in one thread: what a batch costs per scan as batches grow."""
+    from app import create_app
+    from groupcommit import Job
+    from identity.auth import _consumer_id
+    from loyalty import scan_rewards
+
+    app = create_app(bench.app_config(url, settings))
+    flushes = bench.env_int("BENCH_PROFILE_FLUSHES", 150)
+    print("\nin-process, scan_rewards._flush called directly on batches of fixed size:")
+    with app.test_request_context():
+        def batch(size):
+            return [Job(scan_rewards.ScanRequest(_consumer_id(token[3:]), code, None, None, "127.0.0.1",
+                                                 scan_rewards.utcnow()), None) for token, code in codes.take(size)]
+
+        for size in (1, 4, 16):
+            for _ in range(20):
+                scan_rewards._flush(batch(size))
+            jobs = [batch(size) for _ in range(flushes)]
+            start = time.thread_time()
+            for one_batch in jobs:
+                scan_rewards._flush(one_batch)
+            cpu = (time.thread_time() - start) / flushes
+            assert all(job.error is None for one_batch in jobs for job in one_batch)
+            print(f"  batch of {size:2d}: {cpu * 1000:.2f} ms CPU per batch, {cpu / size * 1000:.3f} ms per scan")
+    from db import engine
+
+    engine(app).dispose()
 
 
 # --- 2. under load --------------------------------------------------------------------------
@@ -323,6 +369,7 @@ def main() -> int:
         seeded = bench.seed(url, settings)
         codes = bench.Codes(seeded.pairs)
         in_process(url, seeded, settings, codes)
+        by_batch_size(url, settings, codes)
         if os.environ.get("BENCH_PROFILE_LOAD", "1") == "1" and settings.client == "wrk":
             under_load(url, settings, codes)
     finally:
