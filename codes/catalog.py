@@ -68,13 +68,24 @@ class Catalog:
     # --- freshness -------------------------------------------------------------------------------
     def refresh(self, session: Session) -> bool:
         """Drop every area whose counter moved since this process last looked; whether any did."""
+        return self.apply(self.read_versions(session))
+
+    @staticmethod
+    def read_versions(session: Session) -> dict[str, int]:
         raw = pg_connection(session)
         rows = pg_first(raw, _PG_VERSIONS) if raw is not None else session.connection().execute(_VERSIONS)
-        return self.apply(dict(rows.fetchall()))
+        return dict(rows.fetchall())
+
+    def versions(self) -> dict[str, int]:
+        """The counters this process's copies are current for. A reader that does not refresh first
+        takes this before reading anything, and compares it with the counters it reads later in its
+        transaction: equal means nothing it read had changed (see loyalty/scan_rewards.py)."""
+        with self._lock:
+            return dict(self._versions)
 
     def apply(self, versions: dict[str, int]) -> bool:
-        """refresh() with counters read elsewhere in the caller's transaction (the scan path reads them
-        in the statement that claims its codes: see codes/scans.py); whether any area moved."""
+        """refresh() with counters read elsewhere in the caller's transaction; whether any area moved
+        since this process last looked (not since the caller looked: see versions())."""
         moved = False
         for area, version in versions.items():
             if self._versions.get(area) != version:

@@ -11,6 +11,7 @@ The scans table is the code's scan history (the trace reads it).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -18,7 +19,6 @@ from functools import cache
 from sqlalchemy import bindparam, case, func, insert, update
 from sqlalchemy.orm import Session
 
-from codes.catalog import Catalog
 from codes.models import Code, Scan
 from codes.verify import LIVE, Verification
 from db import (
@@ -98,11 +98,12 @@ class CatalogMoved(Exception):
     """The catalog changed since the sightings were verified against it: roll back and verify again."""
 
 
-def count_and_claim(session: Session, sightings: list[Sighting], check: Catalog | None = None) -> list[ScanOutcome]:
+def count_and_claim(session: Session, sightings: list[Sighting],
+                    check: Callable[[dict[str, int]], None] | None = None) -> list[ScanOutcome]:
     """Count each live scan on its code's row and claim the code for the first valid scanner.
     The serials must be distinct (one batch never holds the same code twice).
-    With `check` (PostgreSQL), the claim also reads the catalog's counters; if any moved since the
-    sightings were verified, raises CatalogMoved (with the catalog already refreshed)."""
+    With `check` (PostgreSQL), the claim statement also reads the catalog's counters and passes
+    them to check, which raises CatalogMoved if the sightings were verified against older ones."""
     outcomes: list[ScanOutcome | None] = [None] * len(sightings)
     live = sorted((i for i, s in enumerate(sightings) if s.found.verdict in LIVE),
                   key=lambda i: sightings[i].found.serial)
@@ -123,8 +124,7 @@ def count_and_claim(session: Session, sightings: list[Sighting], check: Catalog 
     raw = pg_connection(session)
     if raw is not None and check is not None:   # rows are in serial order, and so are the inserts and their locks
         versions, serials = pg_first(raw, _PG_CLAIM_NEW_CHECKED, json_rows(rows)).fetchone()
-        if check.apply(versions or {}):
-            raise CatalogMoved()
+        check(versions or {})
         created = set(serials)
     elif raw is not None:
         created = {serial for serial, in pg_run(raw, _PG_CLAIM_NEW, json_rows(rows))}

@@ -150,7 +150,14 @@ def _scan_batch(session: Session, requests: list[ScanRequest], optimistic: bool)
     CatalogMoved for the caller to roll back and run the batch again, not optimistic."""
     cached = catalog()
     optimistic = optimistic and pg_connection(session) is not None
-    if not optimistic:
+    if optimistic:
+        seen = cached.versions()   # before any read: another thread may refresh the catalog meanwhile
+
+        def check(versions: dict[str, int]) -> None:
+            cached.apply(versions)
+            if versions != seen:
+                raise scans.CatalogMoved()
+    else:
         cached.refresh(session)
     batch = []
     for r in requests:
@@ -159,9 +166,9 @@ def _scan_batch(session: Session, requests: list[ScanRequest], optimistic: bool)
         batch.append(_Scan(r, found, bool(brand_id) and cached.blacklisted(session, brand_id, r.consumer_id)))
     sightings = [scans.Sighting(s.found, s.request.consumer_id, not s.blacklisted, s.request.lat, s.request.lng,
                                 s.request.ip, s.request.at) for s in batch]
-    if optimistic and not any(s.found.verdict in LIVE for s in batch) and cached.refresh(session):
-        raise scans.CatalogMoved()   # nothing to claim, so nothing read the counters yet
-    for s, outcome in zip(batch, scans.count_and_claim(session, sightings, check=cached if optimistic else None)):
+    if optimistic and not any(s.found.verdict in LIVE for s in batch):
+        check(cached.read_versions(session))   # nothing to claim, so nothing read the counters yet
+    for s, outcome in zip(batch, scans.count_and_claim(session, sightings, check=check if optimistic else None)):
         s.outcome = outcome
         store_id = outcome.bound_store_id
         s.bound_store = cached.store(session, store_id) if store_id else None

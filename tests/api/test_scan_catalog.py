@@ -257,6 +257,50 @@ def test_a_batch_verified_against_a_stale_catalog_is_run_again_and_leaves_one_sc
     assert coupon_count(api, phone) == 0
 
 
+def _refreshing_meanwhile(real):
+    """Wrap a scan-path step so that, right after it, another request thread of the same process
+    refreshes the catalog (as the landing page's or a brand endpoint's verify() does)."""
+    def step(*args, **kwargs):
+        found = real(*args, **kwargs)
+        with db.session_scope() as other:
+            catalog().refresh(other)
+        return found
+    return step
+
+
+def test_a_catalog_refresh_by_another_thread_during_a_batch_cannot_let_a_stale_claim_commit(
+        api, app, shop, monkeypatch, postgres_only):
+    """PostgreSQL's optimistic batches: a batch verified against the catalog before a void, while
+    another thread refreshes the catalog before the claim, must still notice that what it verified
+    against was stale. (On SQLite every batch refreshes first.)"""
+    from loyalty import scan_rewards
+
+    brand, batch, codes, _ = shop
+    assert scan(api, api.consumer(), codes[0]["token"]).json["verdict"] == "genuine"
+    void(api, brand, batch, codes[1]["serial"])
+    monkeypatch.setattr(scan_rewards, "verify", _refreshing_meanwhile(scan_rewards.verify))
+    phone = api.consumer()
+    body = scan(api, phone, codes[1]["token"]).json
+    assert body["verdict"] == "voided" and body["rewards"] == []
+    assert coupon_count(api, phone) == 0
+
+
+def test_a_catalog_refresh_by_another_thread_during_a_batch_with_nothing_to_claim_is_noticed_too(
+        api, monkeypatch, postgres_only):
+    """The same for a batch whose every scan was verified as not live (nothing to claim)."""
+    from loyalty import scan_rewards
+
+    brand = api.brand()
+    batch = api.batch(brand, quantity=10, activate=False)
+    codes = api.codes(brand, batch)
+    s0 = batch["serial_from"]
+    api.post(f"/api/v1/brand/batches/{batch['id']}/activate", {"from": s0, "to": s0}, who=brand, expect=200)
+    assert scan(api, api.consumer(), codes[5]["token"]).json["verdict"] == "inactive"
+    api.post(f"/api/v1/brand/batches/{batch['id']}/activate", {"from": s0 + 1, "to": s0 + 9}, who=brand, expect=200)
+    monkeypatch.setattr(scan_rewards, "verify", _refreshing_meanwhile(scan_rewards.verify))
+    assert scan(api, api.consumer(), codes[5]["token"]).json["verdict"] == "genuine"
+
+
 def test_pause_resume_and_blacklist_made_through_one_worker_apply_to_scans_the_other_worker_serves(
         api, second_app, shop):
     brand, _, codes, campaign = shop

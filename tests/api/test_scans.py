@@ -173,11 +173,17 @@ def test_scan_responses_are_exactly_what_the_documented_schema_gives(api, shop):
 
     _, _, codes, _ = shop
     consumer = api.consumer()
-    for body in (scan(api, consumer, codes[0]["token"], lat=31.23, lng=121.47).json,
-                 scan(api, consumer, codes[0]["token"]).json, scan(api, consumer, "not-a-code").json):
+    other = api.consumer()
+    bodies = [scan(api, consumer, codes[0]["token"], lat=31.23, lng=121.47).json,
+              scan(api, consumer, codes[0]["token"]).json, scan(api, consumer, "not-a-code").json]
+    for _ in range(4):   # a copied label: the warning
+        bodies.append(scan(api, other, codes[0]["token"]).json)
+    shape = set(ScanOut().fields) - {"notice"}
+    for body in bodies:
         assert ScanOut().dump(body) == body
         assert ScanOut().validate(body) == {}
-    assert body["verdict"] == "forged"
+        assert set(body) == shape, set(body) ^ shape
+    assert bodies[0]["rewards"] and bodies[2]["verdict"] == "forged" and bodies[-1]["warning"]["code"] == "many_scans"
 
 
 def test_a_remembered_consumer_token_still_expires(api, shop, monkeypatch):
@@ -199,7 +205,8 @@ def test_a_forged_consumer_token_is_refused_even_after_a_real_one_was_remembered
     _, _, codes, _ = shop
     consumer = api.consumer()
     scan(api, consumer, codes[0]["token"])
-    forged = consumer.key[:-2] + ("AA" if not consumer.key.endswith("AA") else "BB")
+    middle = len(consumer.key) - 10   # inside the signature, away from its last character's padding bits
+    forged = consumer.key[:middle] + ("A" if consumer.key[middle] != "A" else "B") + consumer.key[middle + 1:]
     r = api.client.post("/api/v1/scans", json={"code": codes[1]["token"]}, headers={"Authorization": f"Bearer {forged}"})
     assert r.status_code == 401
 
