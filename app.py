@@ -79,7 +79,7 @@ class CookieSessions(SecureCookieSessionInterface):
     the stock interface builds its signing serializer (a key derivation) before looking for one."""
 
     def open_session(self, app, request):
-        if not request.cookies.get(self.get_cookie_name(app)):
+        if "HTTP_COOKIE" not in request.environ or not request.cookies.get(self.get_cookie_name(app)):
             return self.session_class()
         return super().open_session(app, request)
 
