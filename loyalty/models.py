@@ -59,7 +59,7 @@ class Coupon(Base):
     code: Mapped[str] = mapped_column(String(16), unique=True)             # what the till scans
     consumer_id: Mapped[str] = mapped_column(ForeignKey("consumers.id"), index=True)
     brand_id: Mapped[str] = mapped_column(ForeignKey("brands.id"), index=True)
-    campaign_id: Mapped[str | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    campaign_id: Mapped[str | None] = mapped_column(ForeignKey("campaigns.id"))   # the unique index below leads with it
     serial: Mapped[int | None] = mapped_column(BigInteger, index=True)
     tier: Mapped[int | None] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(16))       # brand_coupon | store_coupon | points | free_item
