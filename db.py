@@ -158,6 +158,14 @@ def pg_first(raw, sql: str, params=None):
     return cursor
 
 
+def pg_text(statement) -> str:
+    """A SQLAlchemy Core statement's PostgreSQL text, for pg_run (its bind parameters must be named:
+    they become %(name)s), so that a statement is defined once for both paths."""
+    from sqlalchemy.dialects import postgresql
+
+    return str(statement.compile(dialect=postgresql.dialect()))
+
+
 def pg_insert_json(table, names: tuple[str, ...], suffix: str = "", param: str = "%s") -> str:
     """INSERT INTO table (names) of the rows in one JSON array parameter (see json_rows), each
     column read as the table's own type. `suffix` follows the SELECT (a WHERE, ON CONFLICT, RETURNING)."""
@@ -206,18 +214,18 @@ class Writes:
     def send(self, pg_sql: str, pg_params):
         """PostgreSQL only: the queued writes, then this statement, in one round trip; its cursor."""
         with self.raw.pipeline():
-            for sql, params in self._queued:
-                pg_run(self.raw, sql, params)
-            self._queued.clear()
-            cursor = pg_run(self.raw, pg_sql, pg_params)
-        return cursor
+            self._run_queued()
+            return pg_run(self.raw, pg_sql, pg_params)
 
     def finish(self) -> None:
         if self._queued:
             with self.raw.pipeline():
-                for sql, params in self._queued:
-                    pg_run(self.raw, sql, params)
-            self._queued.clear()
+                self._run_queued()
+
+    def _run_queued(self) -> None:
+        for sql, params in self._queued:
+            pg_run(self.raw, sql, params)
+        self._queued.clear()
 
 
 def _state(app=None):

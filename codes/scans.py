@@ -28,7 +28,6 @@ from db import (
     pg_connection,
     pg_first,
     pg_insert_json,
-    pg_run,
 )
 
 
@@ -81,15 +80,16 @@ _CLAIM_EXISTING = (update(_codes).where(_codes.c.serial == bindparam("s"), _code
                    .values(claimed_by=bindparam("who"), claimed_at=bindparam("at")))
 _RECORD = insert(Scan.__table__)
 
-# The same two multi-row INSERTs as fixed PostgreSQL texts (db.pg_connection).
-_PG_CLAIM_NEW = pg_insert_json(_codes, ("serial", "batch_id", "scan_count", "first_scan_at", "first_scan_lat",
-                                        "first_scan_lng", "claimed_by", "claimed_at"),
-                               " ON CONFLICT (serial) DO NOTHING RETURNING serial")
-# The claim that also reads the catalog's counters (codes/catalog.py) in the same statement, so in the
-# same snapshot: a batch verified against its process's catalog without reading the counters first
-# learns here whether that catalog was still current.
-_PG_CLAIM_NEW_CHECKED = (f"WITH claimed AS ({_PG_CLAIM_NEW}) SELECT (SELECT json_object_agg(area, version) "
-                         "FROM cache_versions), ARRAY(SELECT serial FROM claimed)")
+# The same two multi-row INSERTs as fixed PostgreSQL texts (db.pg_connection). The claim also reads
+# the catalog's counters (codes/catalog.py) in the same statement, so in the same snapshot: a batch
+# verified against its process's catalog without reading the counters first learns here whether
+# that catalog was still current.
+_PG_CLAIM_NEW = ("WITH claimed AS ("
+                 + pg_insert_json(_codes, ("serial", "batch_id", "scan_count", "first_scan_at", "first_scan_lat",
+                                           "first_scan_lng", "claimed_by", "claimed_at"),
+                                  " ON CONFLICT (serial) DO NOTHING RETURNING serial")
+                 + ") SELECT (SELECT json_object_agg(area, version) FROM cache_versions), "
+                   "ARRAY(SELECT serial FROM claimed)")
 _PG_RECORD = pg_insert_json(Scan.__table__, ("consumer_id", "serial", "batch_id", "brand_id", "verdict", "claimed",
                                              "lat", "lng", "region_code", "ip", "at"))
 
@@ -122,12 +122,11 @@ def count_and_claim(session: Session, sightings: list[Sighting],
                      "claimed_at": s.at if claimant else None})
     conn = session.connection()
     raw = pg_connection(session)
-    if raw is not None and check is not None:   # rows are in serial order, and so are the inserts and their locks
-        versions, serials = pg_first(raw, _PG_CLAIM_NEW_CHECKED, json_rows(rows)).fetchone()
-        check(versions or {})
+    if raw is not None:   # rows are in serial order, and so are the inserts and their locks
+        versions, serials = pg_first(raw, _PG_CLAIM_NEW, json_rows(rows)).fetchone()
+        if check is not None:
+            check(versions or {})
         created = set(serials)
-    elif raw is not None:
-        created = {serial for serial, in pg_run(raw, _PG_CLAIM_NEW, json_rows(rows))}
     else:
         created = set(conn.execute(_claim_new(conn.dialect.name), rows).scalars())
     for i in live:

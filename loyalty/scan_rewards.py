@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from itertools import groupby
 
 from flask import current_app
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, insert, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from codes import scans
@@ -38,7 +38,7 @@ from db import (
     json_rows,
     pg_connection,
     pg_insert_json,
-    pg_run,
+    pg_text,
     session_scope,
     utcnow,
 )
@@ -315,7 +315,7 @@ def _bump(session: Session, model, where, column, limit: int | None) -> bool:
 
 def _take_statement(capped: bool):
     c, count, cost = Campaign.__table__.c, bindparam("count"), bindparam("cost")
-    conditions = [c.id == bindparam("campaign_id"), c.status == "active",
+    conditions = [c.id == bindparam("campaign_id"), c.status == literal_column("'active'"),
                   c.budget_fen - c.committed_fen - c.spent_fen - c.released_fen >= cost]
     if capped:
         conditions.append(c.issued + count <= bindparam("cap"))
@@ -326,12 +326,7 @@ def _take_statement(capped: bool):
 # Built once: building a statement costs more than running it.
 _TAKE = {False: _take_statement(False), True: _take_statement(True)}
 _ISSUE = insert(Coupon.__table__)
-# The same as fixed PostgreSQL texts (db.pg_connection).
-_PG_TAKE = {capped: "UPDATE campaigns SET issued = issued + %(count)s, committed_fen = committed_fen + %(cost)s "
-                    "WHERE id = %(campaign_id)s AND status = 'active' "
-                    "AND budget_fen - committed_fen - spent_fen - released_fen >= %(cost)s"
-                    + (" AND issued + %(count)s <= %(cap)s" if capped else "")
-            for capped in (False, True)}
+_PG_TAKE = {capped: pg_text(statement) for capped, statement in _TAKE.items()}   # for _PG_GRANT_ALL
 _COUPON_COLUMNS = tuple(c.name for c in Coupon.__table__.columns)
 _PG_ISSUE = pg_insert_json(Coupon.__table__, _COUPON_COLUMNS)
 # _take_all and the INSERT of its coupons as one statement: the coupons exist only if the UPDATE took.
@@ -345,11 +340,7 @@ def _take_campaign(session: Session, campaign: Snapshot, count: int, cost: int) 
     """`count` more rewards costing `cost` in all, if the campaign is active and its count cap and
     uncommitted budget allow them all: one conditional UPDATE."""
     params = {"campaign_id": campaign.id, "count": count, "cost": cost, "cap": campaign.max_rewards}
-    capped = campaign.max_rewards is not None
-    raw = pg_connection(session)
-    if raw is not None:
-        return pg_run(raw, _PG_TAKE[capped], params).rowcount == 1
-    return session.connection().execute(_TAKE[capped], params).rowcount == 1
+    return session.connection().execute(_TAKE[campaign.max_rewards is not None], params).rowcount == 1
 
 
 def _grant_all(writes: Writes, group: list[_Win], coupons: list[dict]) -> bool:

@@ -49,8 +49,8 @@ class Scans(MethodView):
         consumer = current_consumer()
         result = scan_rewards.scan(consumer.id, body["code"], body["lat"], body["lng"], request.remote_addr)
         # Already in ScanOut's shape (a test holds it to the schema): skip the schema's dump.
-        body = json.dumps(result, separators=(",", ":")) + "\n"   # byte for byte what jsonify writes
-        return current_app.response_class(body, mimetype="application/json")
+        written = json.dumps(result, separators=(",", ":")) + "\n"   # byte for byte what jsonify writes
+        return current_app.response_class(written, mimetype="application/json")
 
 
 @bp.route("/brand/campaigns")
