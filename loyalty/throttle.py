@@ -68,9 +68,11 @@ def hit_many(requests: list[tuple[tuple[str, int], ...]], window_seconds: int = 
         with _lock:
             if len(_local) > 100_000:
                 _local.clear()
-            for key in keys:
+            counted = []
+            for key in keys:   # each hit sees its own count, as in Redis: not the batch's final one
                 _local[key] = _local.get(key, 0) + 1
-            counts = iter([_local[key] for key in keys])
+                counted.append(_local[key])
+            counts = iter(counted)
     retry_after = int((window + 1) * window_seconds - now) + 1
     verdicts = []
     for limits in wanted:

@@ -33,3 +33,39 @@ def test_scans_of_a_failed_batch_are_retried_alone_and_throttled_once(api, app, 
     assert batch_sizes == [3, 1, 1, 1]
     assert [job.error for job in jobs] == [None, None, None]
     assert [job.result["verdict"] for job in jobs] == ["genuine"] * 3
+
+
+def test_a_scan_over_the_limit_in_a_batch_is_refused_and_leaves_no_trace_while_the_rest_are_claimed(api, app,
+                                                                                                    monkeypatch):
+    """The batch's hits are counted one by one: the third scan of a consumer allowed two is refused
+    (not the whole batch), and only the admitted scans are verified, recorded and claimed."""
+    from sqlalchemy import func, select
+
+    from codes.models import Code, Scan
+    from errors import Throttled
+
+    brand = api.brand()
+    batch = api.batch(brand, quantity=3)
+    rows = api.codes(brand, batch)
+    phone = api.consumer()
+    monkeypatch.setitem(app.config, "SCAN_LIMIT_PER_CONSUMER", 2)
+    real = scan_rewards._scan_batch
+    batch_sizes = []
+
+    def watched(session, requests, *how, **named):
+        batch_sizes.append(len(requests))
+        return real(session, requests, *how, **named)
+
+    monkeypatch.setattr(scan_rewards, "_scan_batch", watched)
+    jobs = [Job(ScanRequest(phone.id, row["url"], None, None, "203.0.113.7", utcnow()), None) for row in rows]
+    with app.app_context():
+        with session_scope() as session:
+            catalog().refresh(session)
+        GroupCommit(scan_rewards._flush)._flush_safely(jobs)
+        with session_scope() as session:
+            claimed = set(session.scalars(select(Code.serial).where(Code.claimed_by == phone.id)))
+            scans = session.scalar(select(func.count()).select_from(Scan).where(Scan.consumer_id == phone.id))
+    assert batch_sizes == [2]
+    assert [job.result["verdict"] for job in jobs[:2]] == ["genuine", "genuine"]
+    assert isinstance(jobs[2].error, Throttled) and jobs[2].result is None
+    assert claimed == {rows[0]["serial"], rows[1]["serial"]} and scans == 2

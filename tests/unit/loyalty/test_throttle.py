@@ -48,3 +48,12 @@ def test_any_exceeded_limit_throttles_with_a_retry_after(app, monkeypatch):
         with pytest.raises(Throttled) as caught:
             throttle.hit(("unit-a", 2), ("unit-b", 100))
     assert int(caught.value.headers["Retry-After"]) >= 1
+
+
+def test_hits_counted_together_are_each_judged_by_their_own_count_without_redis(app, monkeypatch):
+    """One batch of three hits against a limit of two refuses only the third (as Redis counts them),
+    not all three by the batch's final count."""
+    monkeypatch.setitem(app.config, "REDIS_URL", None)
+    with app.app_context():
+        verdicts = throttle.hit_many([(("unit-batch", 2),)] * 3)
+    assert verdicts[:2] == [None, None] and isinstance(verdicts[2], Throttled)
