@@ -39,7 +39,8 @@ BENCH_SCAN_CONSUMERS (200), BENCH_SCAN_CODES (100000), BENCH_SCAN_REDIS_DB (14),
 BENCH_SCAN_FLOOR (1), BENCH_SCAN_APP (gunicorn app spec, default "app:create_app()", for measuring a
 proposed variant of the app), BENCH_SCAN_KEEP_DB=1 (leave the scratch database for inspection).
 Prints progress lines, then one JSON object on the last line.  bench.scan_profile breaks the
-scan path down (statements per scan, py-spy by stage).
+scan path down (statements per scan, py-spy by stage); bench.scan_probe times the batches inside the
+workers under this load.
 """
 from __future__ import annotations
 
