@@ -9,6 +9,16 @@ from loyalty import scan_rewards
 from loyalty.scan_rewards import ScanRequest
 
 
+def flush_together(app, consumer_id: str, codes: list[str], ip: str) -> list[Job]:
+    """One batch of scans through scan_rewards._flush, as the group commit runs it; its jobs."""
+    jobs = [Job(ScanRequest(consumer_id, code, None, None, ip, utcnow()), None) for code in codes]
+    with app.app_context():
+        with session_scope() as session:   # current, so that no batch is run again for a stale catalog
+            catalog().refresh(session)
+        GroupCommit(scan_rewards._flush)._flush_safely(jobs)
+    return jobs
+
+
 def test_scans_of_a_failed_batch_are_retried_alone_and_throttled_once(api, app, monkeypatch):
     brand = api.brand()
     batch = api.batch(brand, quantity=3)
@@ -25,11 +35,7 @@ def test_scans_of_a_failed_batch_are_retried_alone_and_throttled_once(api, app, 
         return real(session, requests, **how)
 
     monkeypatch.setattr(scan_rewards, "_scan_batch", fail_when_grouped)
-    jobs = [Job(ScanRequest(phone.id, code, None, None, "203.0.113.9", utcnow()), None) for code in codes]
-    with app.app_context():
-        with session_scope() as session:   # current, so that no batch is run again for a stale catalog
-            catalog().refresh(session)
-        GroupCommit(scan_rewards._flush)._flush_safely(jobs)
+    jobs = flush_together(app, phone.id, codes, "203.0.113.9")
     assert batch_sizes == [3, 1, 1, 1]
     assert [job.error for job in jobs] == [None, None, None]
     assert [job.result["verdict"] for job in jobs] == ["genuine"] * 3
@@ -52,19 +58,15 @@ def test_a_scan_over_the_limit_in_a_batch_is_refused_and_leaves_no_trace_while_t
     real = scan_rewards._scan_batch
     batch_sizes = []
 
-    def watched(session, requests, *how, **named):
+    def watched(session, requests, **how):
         batch_sizes.append(len(requests))
-        return real(session, requests, *how, **named)
+        return real(session, requests, **how)
 
     monkeypatch.setattr(scan_rewards, "_scan_batch", watched)
-    jobs = [Job(ScanRequest(phone.id, row["url"], None, None, "203.0.113.7", utcnow()), None) for row in rows]
-    with app.app_context():
-        with session_scope() as session:
-            catalog().refresh(session)
-        GroupCommit(scan_rewards._flush)._flush_safely(jobs)
-        with session_scope() as session:
-            claimed = set(session.scalars(select(Code.serial).where(Code.claimed_by == phone.id)))
-            scans = session.scalar(select(func.count()).select_from(Scan).where(Scan.consumer_id == phone.id))
+    jobs = flush_together(app, phone.id, [row["url"] for row in rows], "203.0.113.7")
+    with app.app_context(), session_scope() as session:
+        claimed = set(session.scalars(select(Code.serial).where(Code.claimed_by == phone.id)))
+        scans = session.scalar(select(func.count()).select_from(Scan).where(Scan.consumer_id == phone.id))
     assert batch_sizes == [2]
     assert [job.result["verdict"] for job in jobs[:2]] == ["genuine", "genuine"]
     assert isinstance(jobs[2].error, Throttled) and jobs[2].result is None
