@@ -158,6 +158,24 @@ def pg_first(raw, sql: str, params=None):
     return cursor
 
 
+@contextmanager
+def pg_autocommit(app=None):
+    """A pooled psycopg connection in autocommit mode, where each statement is its own transaction
+    (loyalty/scan_statement.py); back in the pool in its usual mode afterwards. A connection that
+    broke on the way is dropped from the pool instead."""
+    pooled = engine(app).raw_connection()
+    raw = pooled.driver_connection
+    raw.autocommit = True
+    try:
+        yield raw
+    finally:
+        if raw.closed or raw.broken:
+            pooled.invalidate()
+        else:
+            raw.autocommit = False
+        pooled.close()
+
+
 def pg_text(statement) -> str:
     """A SQLAlchemy Core statement's PostgreSQL text, for pg_run (its bind parameters must be named:
     they become %(name)s), so that a statement is defined once for both paths."""
@@ -169,13 +187,17 @@ def pg_text(statement) -> str:
 def pg_insert_json(table, names: tuple[str, ...], suffix: str = "", param: str = "%s") -> str:
     """INSERT INTO table (names) of the rows in one JSON array parameter (see json_rows), each
     column read as the table's own type. `suffix` follows the SELECT (a WHERE, ON CONFLICT, RETURNING)."""
+    listed = ", ".join(names)
+    return f"INSERT INTO {table.name} ({listed}) SELECT {listed} FROM {pg_recordset(table, names, param)}{suffix}"
+
+
+def pg_recordset(table, names: tuple[str, ...], param: str = "%s", alias: str = "x") -> str:
+    """The rows of one JSON array parameter as a FROM item, each named column typed as in `table`."""
     from sqlalchemy.dialects import postgresql
 
     dialect = postgresql.dialect()
     spec = ", ".join(f"{name} {table.c[name].type.compile(dialect=dialect)}" for name in names)
-    listed = ", ".join(names)
-    return (f"INSERT INTO {table.name} ({listed}) SELECT {listed} FROM json_to_recordset({param}::json) "
-            f"AS x({spec}){suffix}")
+    return f"json_to_recordset({param}::json) AS {alias}({spec})"
 
 
 def _json_value(value):

@@ -32,10 +32,13 @@ from codes.catalog import Snapshot, catalog
 from codes.verify import LIVE, Verification, verify
 from db import (
     Writes,
+    engine,
     insert_ignore,
+    is_postgres,
     isoformat,
     json_array,
     json_rows,
+    pg_autocommit,
     pg_connection,
     pg_insert_json,
     pg_text,
@@ -45,7 +48,7 @@ from db import (
 from groupcommit import GroupCommit, Job
 from identity.models import Partnership, Store
 from identity.regions import covered_by_any, distance_m
-from loyalty import draw, throttle
+from loyalty import draw, scan_statement, throttle
 from loyalty.coupons import coupon_row, describe
 from loyalty.models import Campaign, ConsumerCount, Coupon, TierCount
 
@@ -133,15 +136,77 @@ def _flush(jobs: list[Job]) -> None:
     admitted = [job for job in jobs if job.error is None]
     if not admitted:
         return
-    requests = [job.payload for job in admitted]
-    try:
-        with session_scope() as session:
-            bodies = _scan_batch(session, requests, optimistic=True)
-    except scans.CatalogMoved:   # rolled back; the catalog is current now
-        with session_scope() as session:
-            bodies = _scan_batch(session, requests, optimistic=False)
-    for job, body in zip(admitted, bodies):
+    for job, body in zip(admitted, _scan_all([job.payload for job in admitted])):
         job.result = body
+
+
+def _scan_all(requests: list[ScanRequest]) -> list[dict]:
+    """The admitted scans' bodies: the everyday ones in one statement on PostgreSQL, the rest (and
+    all of them on SQLite) on the general path."""
+    bodies = _everyday(requests) if is_postgres(engine()) else [None] * len(requests)
+    if bodies is None:   # the statement refused: the catalog may have moved, so reread it first
+        return _general(requests, optimistic=False)
+    rest = [r for r, body in zip(requests, bodies) if body is None]
+    if rest:
+        found = iter(_general(rest))
+        bodies = [next(found) if body is None else body for body in bodies]
+    return bodies
+
+
+def _general(requests: list[ScanRequest], optimistic: bool = True) -> list[dict]:
+    if optimistic:
+        try:
+            with session_scope() as session:
+                return _scan_batch(session, requests, optimistic=True)
+        except scans.CatalogMoved:   # rolled back; the catalog is current now
+            pass
+    with session_scope() as session:
+        return _scan_batch(session, requests, optimistic=False)
+
+
+def _everyday(requests: list[ScanRequest]) -> list[dict | None] | None:
+    """PostgreSQL: the batch's first scans of codes that have no row yet, under campaigns limited
+    only by budget and count cap, in one statement (loyalty/scan_statement.py). Each request's
+    body, or None for the general path (any other verdict, a code that already had a row, a
+    campaign with per-consumer or tier limits); None for all when the statement refused."""
+    cached = catalog()
+    seen = cached.versions()   # before any read (see _scan_batch)
+    picked: list[_Scan] = []
+    wins: list[_Win] = []
+    with session_scope() as session:   # reads only what the catalog misses, and regions near a location
+        for r in requests:
+            found = verify(session, r.code, refresh=False, load_code=False)
+            if found.verdict != "genuine":
+                continue
+            s = _Scan(r, found, cached.blacklisted(session, found.batch.brand_id, r.consumer_id))
+            s.region = _region_near(session, r.lat, r.lng)   # a code with no row is bound to no store
+            drawn = [] if s.blacklisted else _draws(session, s)
+            if any(_limit_count(w.campaign, w.tier) > 1 for w in drawn):
+                continue
+            picked.append(s)
+            wins += drawn
+        if not picked:
+            return [None] * len(requests)
+        coupons = {id(w): _coupon(w) for w in wins}
+        rows = [{"serial": s.found.serial, "batch_id": s.found.batch.id, "brand_id": s.found.batch.brand_id,
+                 "consumer_id": s.request.consumer_id, "claimant": None if s.blacklisted else s.request.consumer_id,
+                 "lat": s.request.lat, "lng": s.request.lng, "region_code": s.region, "ip": s.request.ip,
+                 "at": s.request.at} for s in picked]
+        try:
+            with pg_autocommit() as raw:
+                created = scan_statement.run(raw, seen, rows, list(coupons.values()))
+        except scan_statement.Refused:
+            return None
+        for w in sorted(wins, key=lambda w: w.campaign.id):
+            w.scan.rewards.append(Snapshot(**coupons[id(w)]))
+        bodies: dict[int, dict] = {}
+        for s in picked:
+            if s.found.serial in created:
+                r, claimant = s.request, None if s.blacklisted else s.request.consumer_id
+                s.outcome = scans.ScanOutcome(s.found, "genuine", 1, claimant is not None, claimant, r.at, r.lat, r.lng,
+                                              None)
+                bodies[id(r)] = _response(session, s)
+    return [bodies.get(id(r)) for r in requests]
 
 
 def _scan_batch(session: Session, requests: list[ScanRequest], optimistic: bool) -> list[dict]:
@@ -182,13 +247,15 @@ def _scan_batch(session: Session, requests: list[ScanRequest], optimistic: bool)
     _grant(session, writes, claimed)
     writes.finish()
     for s in claimed:
-        _after_claim(session, s.found, s.outcome, s.request.consumer_id)
+        if s.outcome.bound_store_id:
+            _after_bound_claim(session, s.found, s.outcome, s.request.consumer_id)
     return [_response(session, s) for s in batch]
 
 
-def _after_claim(session: Session, found, outcome, consumer_id: str) -> None:
-    """Hook for what else a first scan earns (the bound store's T+0 commission, referral rewards)."""
-    for receiver in current_app.extensions.get("on_first_scan", []):
+def _after_bound_claim(session: Session, found, outcome, consumer_id: str) -> None:
+    """Hook for what else the first scan of an item bound to a store earns (the store's T+0
+    commission). Only bound items: the one-statement path (_everyday) claims unbound codes alone."""
+    for receiver in current_app.extensions.get("on_bound_claim", []):
         receiver(session, found=found, outcome=outcome, consumer_id=consumer_id)
 
 
@@ -239,23 +306,7 @@ def live_campaigns(session: Session, brand_id: str, product_id: str, region: str
 def _grant(session: Session, writes: Writes, claimed: list[_Scan]) -> None:
     """Draw every claimed scan in every live campaign of its product, then take the winners' limits
     campaign by campaign (in id order) and issue the coupons that got through."""
-    wins: list[_Win] = []
-    for s in claimed:
-        product = s.found.product
-        for campaign in live_campaigns(session, s.found.batch.brand_id, product.id, s.region):
-            tier = draw.draw(campaign.seed, s.found.serial, [t["probability"] for t in campaign.tiers])
-            if tier is None:
-                continue
-            reward = campaign.tiers[tier]["reward"]
-            store_id = None
-            if reward["kind"] == "store_coupon":
-                store = s.bound_store or nearest_store(session, s.request.lat, s.request.lng, STORE_COUPON_RADIUS_M,
-                                                       campaign.brand_id)
-                if store is None:
-                    continue   # no store to honour it: no prize rather than a coupon nobody can redeem
-                store_id = store.id
-            wins.append(_Win(s, campaign, tier, reward, _budget_cost(reward, product), store_id))
-    wins.sort(key=lambda w: w.campaign.id)
+    wins = sorted((w for s in claimed for w in _draws(session, s)), key=lambda w: w.campaign.id)
     rows = {id(w): _coupon(w) for w in wins}
     granted: list[_Win] = []
     to_issue: list[dict] = []
@@ -283,6 +334,26 @@ def _grant(session: Session, writes: Writes, claimed: list[_Scan]) -> None:
         w.scan.rewards.append(Snapshot(**rows[id(w)]))
     if to_issue:
         writes.add(_PG_ISSUE, json_rows(to_issue), _ISSUE, to_issue)
+
+
+def _draws(session: Session, s: _Scan) -> list[_Win]:
+    """The prizes a first scan draws in every live campaign of its product (before any limit)."""
+    wins = []
+    product = s.found.product
+    for campaign in live_campaigns(session, s.found.batch.brand_id, product.id, s.region):
+        tier = draw.draw(campaign.seed, s.found.serial, [t["probability"] for t in campaign.tiers])
+        if tier is None:
+            continue
+        reward = campaign.tiers[tier]["reward"]
+        store_id = None
+        if reward["kind"] == "store_coupon":
+            store = s.bound_store or nearest_store(session, s.request.lat, s.request.lng, STORE_COUPON_RADIUS_M,
+                                                   campaign.brand_id)
+            if store is None:
+                continue   # no store to honour it: no prize rather than a coupon nobody can redeem
+            store_id = store.id
+        wins.append(_Win(s, campaign, tier, reward, _budget_cost(reward, product), store_id))
+    return wins
 
 
 def _coupon(w: _Win) -> dict:
@@ -327,7 +398,7 @@ def _take_statement(capped: bool):
 _TAKE = {False: _take_statement(False), True: _take_statement(True)}
 _ISSUE = insert(Coupon.__table__)
 _PG_TAKE = {capped: pg_text(statement) for capped, statement in _TAKE.items()}   # for _PG_GRANT_ALL
-_COUPON_COLUMNS = tuple(c.name for c in Coupon.__table__.columns)
+_COUPON_COLUMNS = scan_statement.COUPON_COLUMNS
 _PG_ISSUE = pg_insert_json(Coupon.__table__, _COUPON_COLUMNS)
 # _take_all and the INSERT of its coupons as one statement: the coupons exist only if the UPDATE took.
 _PG_GRANT_ALL = {capped: f"WITH took AS ({take} RETURNING id) "

@@ -16,7 +16,7 @@ def init_app(app, api):
     app.register_blueprint(page_bp)
     app.cli.add_command(ledger_group)
     app.cli.add_command(payments_group)
-    app.extensions.setdefault("on_first_scan", []).append(rebates.on_first_scan)
+    app.extensions.setdefault("on_bound_claim", []).append(rebates.on_first_scan)
     if app.config.get("SESSION_COOKIE_SAMESITE") is None:
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"   # the store page's sign-in cookie
     jobs.register_sweep("ledger_expiry", money_jobs.expire_pending_transfers)

@@ -222,13 +222,14 @@ def test_a_key_revoked_through_one_worker_is_seen_by_a_scan_the_other_worker_ser
 
 def test_a_batch_verified_against_a_stale_catalog_is_run_again_and_leaves_one_scan_and_no_claim(
         api, app, second_app, shop):
-    """On PostgreSQL a batch is verified against the catalog as it is, and the claim statement reads
-    the counters: when they moved, that attempt is rolled back and the batch runs again. What is
-    left is the second attempt alone: one scan row, no claim, no coupon, the right verdict."""
+    """On PostgreSQL a batch is verified against the catalog as it is, and its one statement reads
+    the counters: when they moved, the statement undoes itself and the batch runs again on the
+    general path, which rereads the catalog. What is left is that second attempt alone: one scan
+    row, no claim, no coupon, the right verdict."""
     from sqlalchemy import select
 
     from codes.models import Code, Scan
-    from loyalty import scan_rewards
+    from loyalty import scan_rewards, scan_statement
 
     brand, batch, codes, _ = shop
     other = Api(second_app, second_app.test_client())
@@ -236,21 +237,28 @@ def test_a_batch_verified_against_a_stale_catalog_is_run_again_and_leaves_one_sc
     api.post(f"/api/v1/brand/keys/{batch['key_id']}/revoke", who=brand, expect=200)   # through worker A
 
     runs = []
-    real = scan_rewards._scan_batch
+    real_batch, real_statement = scan_rewards._scan_batch, scan_statement.run
 
     def counting(session, requests, optimistic):
-        runs.append(optimistic)
-        return real(session, requests, optimistic)
+        runs.append(f"general, optimistic={optimistic}")
+        return real_batch(session, requests, optimistic)
+
+    def statement(*args):
+        try:
+            return real_statement(*args)
+        except scan_statement.Refused:
+            runs.append("statement refused")
+            raise
 
     phone = api.consumer()
-    scan_rewards._scan_batch = counting
+    scan_rewards._scan_batch, scan_statement.run = counting, statement
     try:
         body = scan(other, phone, codes[1]["token"]).json
     finally:
-        scan_rewards._scan_batch = real
+        scan_rewards._scan_batch, scan_statement.run = real_batch, real_statement
     assert body["verdict"] == "revoked_key" and body["rewards"] == []
     if db.is_postgres(db.engine(app)):
-        assert runs == [True, False], "the stale attempt was not run again"
+        assert runs == ["statement refused", "general, optimistic=False"], "the stale attempt was not run again"
     with app.app_context(), db.session_scope() as session:
         assert session.scalars(select(Scan.verdict).where(Scan.serial == codes[1]["serial"])).all() == ["revoked_key"]
         assert session.get(Code, codes[1]["serial"]) is None

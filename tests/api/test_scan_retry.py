@@ -25,16 +25,16 @@ def test_scans_of_a_failed_batch_are_retried_alone_and_throttled_once(api, app, 
     codes = [row["url"] for row in api.codes(brand, batch)]
     phone = api.consumer()
     monkeypatch.setitem(app.config, "SCAN_LIMIT_PER_CONSUMER", 3)   # exactly three: counting twice refuses
-    real = scan_rewards._scan_batch
+    real = scan_rewards._scan_all
     batch_sizes = []
 
-    def fail_when_grouped(session, requests, **how):
+    def fail_when_grouped(requests):
         batch_sizes.append(len(requests))
         if len(requests) > 1:
             raise RuntimeError("simulated failure of the whole batch")
-        return real(session, requests, **how)
+        return real(requests)
 
-    monkeypatch.setattr(scan_rewards, "_scan_batch", fail_when_grouped)
+    monkeypatch.setattr(scan_rewards, "_scan_all", fail_when_grouped)
     jobs = flush_together(app, phone.id, codes, "203.0.113.9")
     assert batch_sizes == [3, 1, 1, 1]
     assert [job.error for job in jobs] == [None, None, None]
@@ -55,14 +55,14 @@ def test_a_scan_over_the_limit_in_a_batch_is_refused_and_leaves_no_trace_while_t
     rows = api.codes(brand, batch)
     phone = api.consumer()
     monkeypatch.setitem(app.config, "SCAN_LIMIT_PER_CONSUMER", 2)
-    real = scan_rewards._scan_batch
+    real = scan_rewards._scan_all
     batch_sizes = []
 
-    def watched(session, requests, **how):
+    def watched(requests):
         batch_sizes.append(len(requests))
-        return real(session, requests, **how)
+        return real(requests)
 
-    monkeypatch.setattr(scan_rewards, "_scan_batch", watched)
+    monkeypatch.setattr(scan_rewards, "_scan_all", watched)
     jobs = flush_together(app, phone.id, [row["url"] for row in rows], "203.0.113.7")
     with app.app_context(), session_scope() as session:
         claimed = set(session.scalars(select(Code.serial).where(Code.claimed_by == phone.id)))

@@ -1,0 +1,111 @@
+"""PostgreSQL's one-statement scan batch (loyalty/scan_statement.py): which batches it writes, and
+that when it cannot do the whole job it undoes itself and the general path gives the same
+outcome as it would have alone."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from codes.models import Code, Scan
+from db import session_scope
+from loyalty import scan_rewards, scan_statement
+from loyalty.models import Coupon
+from tests.api.test_scan_retry import flush_together
+from tests.factories import fund, scan_campaign
+
+
+@pytest.fixture
+def paths(monkeypatch):
+    """What each batch ran: 'statement' (with the serials it created), 'refused', 'general' (scans)."""
+    seen = []
+    real_run, real_batch = scan_statement.run, scan_rewards._scan_batch
+
+    def run(raw, versions, scans, wins):
+        try:
+            created = real_run(raw, versions, scans, wins)
+        except scan_statement.Refused:
+            seen.append(("refused", len(scans)))
+            raise
+        seen.append(("statement", sorted(created)))
+        return created
+
+    def general(session, requests, optimistic):
+        seen.append(("general", len(requests)))
+        return real_batch(session, requests, optimistic)
+
+    monkeypatch.setattr(scan_statement, "run", run)
+    monkeypatch.setattr(scan_rewards, "_scan_batch", general)
+    return seen
+
+
+def shop(api, budget_fen=100_000, **campaign_fields):
+    brand = api.brand()
+    fund(api, brand, 1_000_000)
+    batch = api.batch(brand, quantity=5)
+    campaign = scan_campaign(api, brand, [batch["product"]["id"]], budget_fen=budget_fen, **campaign_fields)
+    return brand, api.codes(brand, batch), campaign
+
+
+def state(app, serials):
+    with app.app_context(), session_scope() as session:
+        claimed = dict(session.execute(select(Code.serial, Code.claimed_by).where(Code.serial.in_(serials))).all())
+        scans = session.scalar(select(func.count()).select_from(Scan).where(Scan.serial.in_(serials)))
+        coupons = session.scalar(select(func.count()).select_from(Coupon).where(Coupon.serial.in_(serials)))
+    return claimed, scans, coupons
+
+
+def test_a_batch_of_first_scans_is_claimed_recorded_and_rewarded_by_one_statement(api, app, paths, postgres_only):
+    brand, codes, campaign = shop(api)
+    phone = api.consumer()
+    serials = [c["serial"] for c in codes[:3]]
+    jobs = flush_together(app, phone.id, [c["url"] for c in codes[:3]], "203.0.113.20")
+    assert paths == [("statement", serials)]
+    assert [job.result["verdict"] for job in jobs] == ["genuine"] * 3
+    assert all(len(job.result["rewards"]) == 1 for job in jobs)
+    claimed, scans, coupons = state(app, serials)
+    assert claimed == dict.fromkeys(serials, phone.id) and scans == 3 and coupons == 3
+    live = api.get(f"/api/v1/brand/campaigns/{campaign['id']}", who=brand, expect=200).json
+    assert live["issued"] == 3 and live["committed_fen"] == 1500
+    wallet = {c["code"] for c in api.get("/api/v1/me/coupons", who=phone, expect=200).json["items"]}
+    assert wallet == {job.result["rewards"][0]["code"] for job in jobs}
+
+
+def test_a_campaign_that_cannot_take_every_prize_undoes_the_statement_and_the_general_path_gives_what_fits(
+        api, app, paths, postgres_only):
+    brand, codes, campaign = shop(api, budget_fen=1000)   # two 500-fen coupons, three winners
+    phone = api.consumer()
+    serials = [c["serial"] for c in codes[:3]]
+    jobs = flush_together(app, phone.id, [c["url"] for c in codes[:3]], "203.0.113.21")
+    assert paths == [("refused", 3), ("general", 3)]
+    assert [len(job.result["rewards"]) for job in jobs] == [1, 1, 0]
+    claimed, scans, coupons = state(app, serials)
+    assert claimed == dict.fromkeys(serials, phone.id), "every scan claimed once, by the general path"
+    assert scans == 3 and coupons == 2, "the refused statement left no scan row and no coupon"
+    live = api.get(f"/api/v1/brand/campaigns/{campaign['id']}", who=brand, expect=200).json
+    assert live["issued"] == 2 and live["committed_fen"] == 1000 and live["remaining_budget_fen"] == 0
+
+
+def test_a_code_that_already_has_a_row_is_left_to_the_general_path_while_the_rest_of_its_batch_is_written(
+        api, app, paths, postgres_only):
+    brand, codes, _ = shop(api)
+    first, second = api.consumer(), api.consumer()
+    flush_together(app, first.id, [codes[0]["url"]], "203.0.113.22")
+    paths.clear()
+    jobs = flush_together(app, second.id, [codes[0]["url"], codes[1]["url"]], "203.0.113.22")
+    assert paths == [("statement", [codes[1]["serial"]]), ("general", 1)]
+    repeat, fresh = (job.result for job in jobs)
+    assert repeat["verdict"] == "genuine_repeat" and repeat["scan_count"] == 2 and repeat["rewards"] == []
+    assert fresh["verdict"] == "genuine" and len(fresh["rewards"]) == 1
+    claimed, scans, coupons = state(app, [codes[0]["serial"], codes[1]["serial"]])
+    assert claimed == {codes[0]["serial"]: first.id, codes[1]["serial"]: second.id}
+    assert scans == 3 and coupons == 2
+
+
+def test_scans_under_a_campaign_with_per_consumer_caps_take_the_general_path(api, app, paths, postgres_only):
+    brand, codes, campaign = shop(api, per_consumer_total=1)
+    phone = api.consumer()
+    jobs = flush_together(app, phone.id, [c["url"] for c in codes[:2]], "203.0.113.23")
+    assert paths == [("general", 2)]
+    assert sorted(len(job.result["rewards"]) for job in jobs) == [0, 1]
+    live = api.get(f"/api/v1/brand/campaigns/{campaign['id']}", who=brand, expect=200).json
+    assert live["issued"] == 1
