@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Iterator
 
 from flask import current_app, g
-from sqlalchemy import MetaData, create_engine, event, insert
+from sqlalchemy import Index, MetaData, create_engine, event, insert, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -102,6 +102,14 @@ def _ping_when_idle(engine: Engine) -> None:
             dbapi_conn.rollback()
         except Exception as error:   # any failure means this connection is unusable
             raise exc.DisconnectionError() from error
+
+
+def sparse_index(table: str, column: str) -> Index:
+    """An index of the rows where `column` is set. For a column most rows leave null (a code's case,
+    the store it is bound to) it is a fraction of the size, and inserting a row that leaves the
+    column null costs no index entry; a lookup by value (`column = x`) uses it all the same."""
+    where = text(f"{column} IS NOT NULL")
+    return Index(f"ix_{table}_{column}", column, postgresql_where=where, sqlite_where=where)
 
 
 def is_postgres(session_or_engine) -> bool:
@@ -283,6 +291,17 @@ def get_session() -> Session:
 def _close_request_session(_exc=None) -> None:
     session = g.pop("db_session", None)
     if session is not None:
+        session.close()
+
+
+@contextmanager
+def read_session(app=None) -> Iterator[Session]:
+    """A session for reads that may not happen (a cache's misses): it takes a connection only when
+    used, and is closed (rolled back) at the end instead of committed."""
+    session = _ensure_fork_safe(app)["factory"]()
+    try:
+        yield session
+    finally:
         session.close()
 
 

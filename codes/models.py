@@ -5,7 +5,7 @@ from datetime import date, datetime
 from sqlalchemy import JSON, BigInteger, Date, Float, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db import Base, utcnow
+from db import Base, sparse_index, utcnow
 
 
 class Product(Base):
@@ -73,10 +73,11 @@ class CodeRange(Base):
 class Code(Base):
     """A per-code row, created only when something happens to that code."""
     __tablename__ = "codes"
+    __table_args__ = (sparse_index("codes", "parent_serial"), sparse_index("codes", "bound_store_id"))
     serial: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id"), index=True)
-    parent_serial: Mapped[int | None] = mapped_column(BigInteger, index=True)
-    bound_store_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    parent_serial: Mapped[int | None] = mapped_column(BigInteger)
+    bound_store_id: Mapped[str | None] = mapped_column(String(32))
     bound_at: Mapped[datetime | None] = mapped_column()
     scan_count: Mapped[int] = mapped_column(Integer, default=0)
     first_scan_at: Mapped[datetime | None] = mapped_column()

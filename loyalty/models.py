@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db import Base, utcnow
+from db import Base, sparse_index, utcnow
 
 
 class Campaign(Base):
@@ -54,7 +54,8 @@ class ConsumerCount(Base):
 
 class Coupon(Base):
     __tablename__ = "coupons"
-    __table_args__ = (UniqueConstraint("campaign_id", "serial", "kind"),)   # one reward per code per campaign
+    __table_args__ = (UniqueConstraint("campaign_id", "serial", "kind"),   # one reward per code per campaign
+                      sparse_index("coupons", "store_id"), sparse_index("coupons", "redeemed_store_id"))
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     code: Mapped[str] = mapped_column(String(16), unique=True)             # what the till scans
     consumer_id: Mapped[str] = mapped_column(ForeignKey("consumers.id"), index=True)
@@ -66,14 +67,14 @@ class Coupon(Base):
     value_fen: Mapped[int] = mapped_column(BigInteger)
     budget_fen: Mapped[int] = mapped_column(BigInteger, default=0)   # what the brand's budget pays on redemption
     min_spend_fen: Mapped[int] = mapped_column(BigInteger, default=0)
-    store_id: Mapped[str | None] = mapped_column(String(32), index=True)   # only redeemable there (store coupons)
+    store_id: Mapped[str | None] = mapped_column(String(32))   # only redeemable there (store coupons)
     product_id: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(10), default="issued")       # issued|redeemed|expired|revoked|held
     order_id: Mapped[str | None] = mapped_column(String(32))                # the order holding or using it
     issued_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
     redeemed_at: Mapped[datetime | None] = mapped_column()
-    redeemed_store_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    redeemed_store_id: Mapped[str | None] = mapped_column(String(32))
     reimbursed_fen: Mapped[int] = mapped_column(BigInteger, default=0)
 
 

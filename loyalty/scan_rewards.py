@@ -42,6 +42,7 @@ from db import (
     pg_connection,
     pg_insert_json,
     pg_text,
+    read_session,
     session_scope,
     utcnow,
 )
@@ -173,7 +174,7 @@ def _everyday(requests: list[ScanRequest]) -> list[dict | None] | None:
     seen = cached.versions()   # before any read (see _scan_batch)
     picked: list[_Scan] = []
     wins: list[_Win] = []
-    with session_scope() as session:   # reads only what the catalog misses, and regions near a location
+    with read_session() as session:   # reads only what the catalog misses, and regions near a location
         for r in requests:
             found = verify(session, r.code, refresh=False, load_code=False)
             if found.verdict != "genuine":
