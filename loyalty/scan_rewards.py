@@ -14,6 +14,14 @@ commit for every scan that queued while the previous batch was in the database. 
    on coupons is the last line against a double reward. This comes last, just before the
    commit, because every batch's winners update the same campaign rows.
 Locks are taken codes (by serial), then campaigns (by id), then ledger accounts (T+0 hooks).
+
+On PostgreSQL the everyday batch skips most of that: first scans of codes that have no row yet,
+under campaigns limited only by budget and count cap, are verified and drawn here and then
+claimed, recorded and rewarded by one statement in its own transaction, one round trip
+(loyalty/scan_statement.py, `_everyday`). Whatever it does not take (other verdicts, codes that
+already had a row, campaigns with per-consumer or tier limits) runs as above in a second
+transaction; when it refuses the batch (stale catalog, a campaign that cannot take every prize)
+it has written nothing and the whole batch runs as above.
 """
 from __future__ import annotations
 
