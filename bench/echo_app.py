@@ -57,3 +57,46 @@ def create_db_app() -> Flask:
         return jsonify({"status": "ok"})
 
     return app
+
+
+def create_batched_app() -> Flask:
+    """A ceiling for the scan path's design, not the baseline: the echo, with each request's code
+    written through the same group commit as the scans (groupcommit.py, same linger) as one INSERT
+    per batch on an autocommit connection. No auth, verification, throttle or rewards: what is left
+    of the echo rate when a request waits for a batch and its one round trip. Serve it as the app
+    side of bench.scan: BENCH_SCAN_APP="bench.echo_app:create_batched_app()" (it writes to
+    bench_floor_scans, which bench.scan creates unless BENCH_SCAN_FLOOR=0)."""
+    import os
+    import threading
+
+    import psycopg
+
+    from groupcommit import GroupCommit
+    from loyalty.scan_rewards import SCAN_LINGER_S
+
+    app = Flask(__name__)
+    dsn = os.environ["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+    local = threading.local()
+
+    def conn():
+        if getattr(local, "conn", None) is None or local.conn.closed:
+            local.conn = psycopg.connect(dsn, autocommit=True, application_name="bench-batched")
+        return local.conn
+
+    def flush(jobs):
+        conn().execute("INSERT INTO bench_floor_scans (code) SELECT unnest(%s::text[])",
+                       ([job.payload["code"] for job in jobs],))
+        for job in jobs:
+            job.result = job.payload
+
+    group = GroupCommit(flush, linger=SCAN_LINGER_S)
+
+    @app.post("/api/v1/scans")
+    def insert_batched():
+        return jsonify(group.run(request.get_json()))
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify({"status": "ok"})
+
+    return app
