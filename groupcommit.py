@@ -14,8 +14,10 @@ a busy machine each wake-up of a thread that blocked), so a bigger batch is chea
 couple of milliseconds of waiting buys back more CPU than it costs in latency. Once batches are
 single jobs again (a lone request), nobody waits.
 
-`flush(jobs)` must set `result` or `error` on each job. If it raises instead, each job of the
-batch is retried alone, so one job's failure is only ever that job's. Jobs whose `key` is equal
+`flush(jobs)` must set `result` or `error` on each job. If it raises instead, each job it left
+without either is retried alone, so one job's failure is only ever that job's; a job it had
+already answered keeps that answer (a flush may commit part of its batch before the rest fails,
+and that part must not be written twice). Jobs whose `key` is equal
 never share a batch (a later one waits for the next batch and sees the earlier one's effects).
 """
 from __future__ import annotations
@@ -122,11 +124,12 @@ class GroupCommit:
         try:
             try:
                 self._flush(batch)
-            except Exception as exc:   # noqa: BLE001 - lands on its job, or each job is retried alone
+            except Exception as exc:   # noqa: BLE001 - lands on its job, or each unanswered job is retried alone
+                unanswered = [job for job in batch if job.result is None and job.error is None]
                 if len(batch) == 1:
                     batch[0].result, batch[0].error = None, exc
                 else:
-                    for job in batch:
+                    for job in unanswered:
                         self._flush_alone(job)
         finally:
             with self._lock:

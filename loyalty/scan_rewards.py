@@ -145,21 +145,22 @@ def _flush(jobs: list[Job]) -> None:
     admitted = [job for job in jobs if job.error is None]
     if not admitted:
         return
-    for job, body in zip(admitted, _scan_all([job.payload for job in admitted])):
-        job.result = body
+    _scan_all(admitted)
 
 
-def _scan_all(requests: list[ScanRequest]) -> list[dict]:
-    """The admitted scans' bodies: the everyday ones in one statement on PostgreSQL, the rest (and
-    all of them on SQLite) on the general path."""
+def _scan_all(jobs: list[Job]) -> None:
+    """Answer the admitted scans: the everyday ones in one statement on PostgreSQL, the rest (and
+    all of them on SQLite) on the general path. The statement's scans are answered as soon as it
+    has committed, so that if the general path then fails, only its own scans are retried."""
+    requests = [job.payload for job in jobs]
     bodies = _everyday(requests) if is_postgres(engine()) else [None] * len(requests)
-    if bodies is None:   # the statement refused: the catalog may have moved, so reread it first
-        return _general(requests, optimistic=False)
-    rest = [r for r, body in zip(requests, bodies) if body is None]
+    optimistic = bodies is not None   # refused: the catalog may have moved, so reread it first
+    for job, body in zip(jobs, bodies or [None] * len(jobs)):
+        job.result = body
+    rest = [job for job in jobs if job.result is None]
     if rest:
-        found = iter(_general(rest))
-        bodies = [next(found) if body is None else body for body in bodies]
-    return bodies
+        for job, body in zip(rest, _general([job.payload for job in rest], optimistic)):
+            job.result = body
 
 
 def _general(requests: list[ScanRequest], optimistic: bool = True) -> list[dict]:
@@ -201,21 +202,23 @@ def _everyday(requests: list[ScanRequest]) -> list[dict | None] | None:
                  "consumer_id": s.request.consumer_id, "claimant": None if s.blacklisted else s.request.consumer_id,
                  "lat": s.request.lat, "lng": s.request.lng, "region_code": s.region, "ip": s.request.ip,
                  "at": s.request.at} for s in picked]
-        try:
-            with pg_autocommit() as raw:
-                created = scan_statement.run(raw, seen, rows, list(coupons.values()))
-        except scan_statement.Refused:
-            return None
+        # Each body as it will be if the statement creates the code's row: after it commits, nothing
+        # that could fail is left to do (a failure then would have the batch retried, scans twice).
         for w in sorted(wins, key=lambda w: w.campaign.id):
             w.scan.rewards.append(Snapshot(**coupons[id(w)]))
-        bodies: dict[int, dict] = {}
+        bodies: dict[int, tuple[int, dict]] = {}   # id(request) -> (serial, body)
         for s in picked:
-            if s.found.serial in created:
-                r, claimant = s.request, None if s.blacklisted else s.request.consumer_id
-                s.outcome = scans.ScanOutcome(s.found, "genuine", 1, claimant is not None, claimant, r.at, r.lat, r.lng,
-                                              None)
-                bodies[id(r)] = _response(session, s)
-    return [bodies.get(id(r)) for r in requests]
+            r, claimant = s.request, None if s.blacklisted else s.request.consumer_id
+            s.outcome = scans.ScanOutcome(s.found, "genuine", 1, claimant is not None, claimant, r.at, r.lat, r.lng,
+                                          None)
+            bodies[id(r)] = (s.found.serial, _response(session, s))
+    try:
+        with pg_autocommit() as raw:
+            created = scan_statement.run(raw, seen, rows, list(coupons.values()))
+    except scan_statement.Refused:
+        return None
+    answered = (bodies.get(id(r), (None, None)) for r in requests)
+    return [body if serial in created else None for serial, body in answered]
 
 
 def _scan_batch(session: Session, requests: list[ScanRequest], optimistic: bool) -> list[dict]:

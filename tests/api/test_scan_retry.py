@@ -28,11 +28,11 @@ def test_scans_of_a_failed_batch_are_retried_alone_and_throttled_once(api, app, 
     real = scan_rewards._scan_all
     batch_sizes = []
 
-    def fail_when_grouped(requests):
-        batch_sizes.append(len(requests))
-        if len(requests) > 1:
+    def fail_when_grouped(jobs):
+        batch_sizes.append(len(jobs))
+        if len(jobs) > 1:
             raise RuntimeError("simulated failure of the whole batch")
-        return real(requests)
+        return real(jobs)
 
     monkeypatch.setattr(scan_rewards, "_scan_all", fail_when_grouped)
     jobs = flush_together(app, phone.id, codes, "203.0.113.9")
@@ -58,9 +58,9 @@ def test_a_scan_over_the_limit_in_a_batch_is_refused_and_leaves_no_trace_while_t
     real = scan_rewards._scan_all
     batch_sizes = []
 
-    def watched(requests):
-        batch_sizes.append(len(requests))
-        return real(requests)
+    def watched(jobs):
+        batch_sizes.append(len(jobs))
+        return real(jobs)
 
     monkeypatch.setattr(scan_rewards, "_scan_all", watched)
     jobs = flush_together(app, phone.id, [row["url"] for row in rows], "203.0.113.7")

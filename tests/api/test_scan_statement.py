@@ -109,3 +109,31 @@ def test_scans_under_a_campaign_with_per_consumer_caps_take_the_general_path(api
     assert sorted(len(job.result["rewards"]) for job in jobs) == [0, 1]
     live = api.get(f"/api/v1/brand/campaigns/{campaign['id']}", who=brand, expect=200).json
     assert live["issued"] == 1
+
+
+def test_when_the_general_path_fails_after_the_statement_committed_only_its_own_scans_are_retried(
+        api, app, paths, monkeypatch, postgres_only):
+    """A batch of a first scan (the statement) and a rescan (the general path), whose general path
+    fails once: the first scan keeps its committed answer and is neither recorded nor counted twice."""
+    brand, codes, _ = shop(api)
+    first, second = api.consumer(), api.consumer()
+    flush_together(app, first.id, [codes[0]["url"]], "203.0.113.24")
+    paths.clear()
+    real_general, failures = scan_rewards._general, []
+
+    def fail_once(requests, optimistic=True):
+        if not failures:
+            failures.append(len(requests))
+            raise RuntimeError("simulated failure of the second transaction")
+        return real_general(requests, optimistic)
+
+    monkeypatch.setattr(scan_rewards, "_general", fail_once)
+    jobs = flush_together(app, second.id, [codes[0]["url"], codes[1]["url"]], "203.0.113.24")
+    # the rescan, retried alone, tries the statement again (which creates nothing) and then the general path
+    assert failures == [1] and paths == [("statement", [codes[1]["serial"]]), ("statement", []), ("general", 1)]
+    repeat, fresh = (job.result for job in jobs)
+    assert fresh["verdict"] == "genuine" and fresh["scan_count"] == 1 and len(fresh["rewards"]) == 1
+    assert repeat["verdict"] == "genuine_repeat" and repeat["scan_count"] == 2
+    with app.app_context(), session_scope() as session:
+        fresh_scans = session.scalars(select(Scan.verdict).where(Scan.serial == codes[1]["serial"])).all()
+        assert fresh_scans == ["genuine"] and session.get(Code, codes[1]["serial"]).scan_count == 1

@@ -179,6 +179,33 @@ def test_a_failing_batch_is_retried_job_by_job_and_only_the_bad_job_gets_the_exc
     assert leader.result == ("done", "leader")
 
 
+def test_jobs_a_failing_flush_had_already_answered_keep_their_answer_and_only_the_rest_are_retried():
+    """A flush that commits part of its batch and then fails on the rest: the part it committed
+    must not be flushed again (it would be written twice)."""
+    batches = []
+
+    def flush(jobs):
+        batches.append([job.payload for job in jobs])
+        if len(jobs) > 1:
+            jobs[0].result = ("committed", jobs[0].payload)
+            jobs[1].error = LookupError("refused before the failure")
+            raise RuntimeError("the rest failed")
+        jobs[0].result = ("done", jobs[0].payload)
+
+    gc = GroupCommit(flush)
+    holder = Recorder(hold_first=True)
+    gc._flush = lambda jobs: (holder(jobs) if not holder.batches else flush(jobs))
+    leader = hold_leader(gc, holder)
+    callers = queue_behind(gc, [("a", None), ("b", None), ("c", None), ("d", None)])
+    holder.release()
+    join_all([leader] + callers)
+
+    assert batches == [["a", "b", "c", "d"], ["c"], ["d"]]
+    results = {c.payload: (c.result, type(c.error).__name__ if c.error else None) for c in callers}
+    assert results == {"a": (("committed", "a"), None), "b": (None, "LookupError"),
+                       "c": (("done", "c"), None), "d": (("done", "d"), None)}
+
+
 def test_a_failing_flush_of_a_single_job_raises_in_that_caller_and_the_next_run_still_works():
     flush = Recorder(fail_on="bad")
     gc = GroupCommit(flush)
