@@ -169,19 +169,16 @@ def pg_first(raw, sql: str, params=None):
 @contextmanager
 def pg_autocommit(app=None):
     """A pooled psycopg connection in autocommit mode, where each statement is its own transaction
-    (loyalty/scan_statement.py); back in the pool in its usual mode afterwards. A connection that
-    broke on the way is dropped from the pool instead."""
-    pooled = engine(app).raw_connection()
-    raw = pooled.driver_connection
-    raw.autocommit = True
-    try:
-        yield raw
-    finally:
-        if raw.closed or raw.broken:
-            pooled.invalidate()
-        else:
-            raw.autocommit = False
-        pooled.close()
+    (loyalty/scan_statement.py). SQLAlchemy sets the mode and puts the connection back in the pool
+    in its usual one; a connection that broke on the way (psycopg's own errors pass SQLAlchemy by)
+    is dropped from the pool instead."""
+    with engine(app).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        raw = conn.connection.driver_connection
+        try:
+            yield raw
+        finally:
+            if raw.closed or raw.broken:
+                conn.invalidate()
 
 
 def pg_text(statement) -> str:

@@ -46,6 +46,7 @@ REPO_FILES = {
     "codes/catalog.py": "verify: parse, MAC, catalog lookups",
     "codes/tokens.py": "verify: parse, MAC, catalog lookups",
     "codes/scans.py": "claim + record: codes INSERT, scans INSERT",
+    "loyalty/scan_statement.py": "batch: one statement (rows, bodies; PostgreSQL)",
     "loyalty/draw.py": "grant: draw, campaign UPDATE, coupons INSERT",
     "loyalty/coupons.py": "grant: draw, campaign UPDATE, coupons INSERT",
     "groupcommit.py": None,   # the batching itself: attribute to what it runs (waits are not sampled with --gil)
@@ -57,7 +58,9 @@ SCAN_REWARDS = {
     "_coupon": "grant: draw, campaign UPDATE, coupons INSERT",
     "live_campaigns": "grant: draw, campaign UPDATE, coupons INSERT", "_bump": "grant: draw, campaign UPDATE, coupons INSERT",
     "_response": "response dict", "_warning": "response dict",
-    "_after_claim": "after-claim hooks", "_region_near": "region lookup", "_earlier_rewards": "rescan: earlier rewards",
+    "_after_bound_claim": "after-claim hooks (bound items)", "_draws": "grant: draw, campaign UPDATE, coupons INSERT",
+    "_everyday": "batch: one statement (rows, bodies; PostgreSQL)", "_scan_all": "batch: session, COMMIT",
+    "_general": "batch: session, COMMIT", "_region_near": "region lookup", "_earlier_rewards": "rescan: earlier rewards",
     "_flush": "batch: session, COMMIT", "_scan_batch": "batch: catalog refresh, blacklist, bound store",
 }
 

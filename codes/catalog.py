@@ -63,6 +63,7 @@ class Catalog:
         self._revoked: dict[int, bool] = {}
         self._ranges: dict[str, tuple[tuple[str, int, int], ...]] = {}
         self._campaigns: dict[str, tuple[Snapshot, ...]] = {}
+        self._short: dict[str, bool] = {}   # campaign id -> found short of prizes (loyalty/scan_statement.py)
         self._blacklists: dict[str, frozenset[str]] = {}
 
     # --- freshness -------------------------------------------------------------------------------
@@ -92,17 +93,18 @@ class Catalog:
                 moved = True
                 with self._lock:
                     self._generation[area] = self._generation.get(area, 0) + 1
-                    self._area_dict(area).clear()
+                    for found in self._area_dicts(area):
+                        found.clear()
                     self._versions[area] = version
         return moved
 
-    def _area_dict(self, area: str) -> dict:
-        return {"keys": self._revoked, "ranges": self._ranges, "campaigns": self._campaigns,
-                "blacklist": self._blacklists}[area]
+    def _area_dicts(self, area: str) -> tuple[dict, ...]:
+        return {"keys": (self._revoked,), "ranges": (self._ranges,), "campaigns": (self._campaigns, self._short),
+                "blacklist": (self._blacklists,)}[area]
 
-    def _store(self, area: str, generation: int, key, value) -> None:
+    def _store(self, area: str, generation: int, key, value, target: dict | None = None) -> None:
         with self._lock:
-            target = self._area_dict(area)
+            target = self._area_dicts(area)[0] if target is None else target
             if self._generation[area] == generation:
                 if len(target) > MAX_ENTRIES:
                     target.clear()
@@ -187,6 +189,17 @@ class Catalog:
                 Campaign.ends_at > utcnow()).order_by(Campaign.created_at)))
             self._store("campaigns", generation, brand_id, found)
         return found
+
+    def short_of_prizes(self, campaign_id: str) -> bool:
+        """Whether a batch's one statement found this campaign unable to take all its prizes (budget or
+        count cap nearly spent) since the campaigns last changed: its winners then take the general
+        path, which gives out what fits, instead of having every batch refused."""
+        return campaign_id in self._short
+
+    def mark_short_of_prizes(self, campaign_ids) -> None:
+        generation = self._generation["campaigns"]
+        for campaign_id in campaign_ids:
+            self._store("campaigns", generation, campaign_id, True, self._short)
 
     def blacklisted(self, session: Session, brand_id: str, consumer_id: str) -> bool:
         from loyalty.models import Blacklist

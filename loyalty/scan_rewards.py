@@ -178,7 +178,8 @@ def _everyday(requests: list[ScanRequest]) -> list[dict | None] | None:
     """PostgreSQL: the batch's first scans of codes that have no row yet, under campaigns limited
     only by budget and count cap, in one statement (loyalty/scan_statement.py). Each request's
     body, or None for the general path (any other verdict, a code that already had a row, a
-    campaign with per-consumer or tier limits); None for all when the statement refused."""
+    campaign with per-consumer or tier limits or found short of prizes); None for all when the
+    statement refused."""
     cached = catalog()
     seen = cached.versions()   # before any read (see _scan_batch)
     picked: list[_Scan] = []
@@ -191,7 +192,7 @@ def _everyday(requests: list[ScanRequest]) -> list[dict | None] | None:
             s = _Scan(r, found, cached.blacklisted(session, found.batch.brand_id, r.consumer_id))
             s.region = _region_near(session, r.lat, r.lng)   # a code with no row is bound to no store
             drawn = [] if s.blacklisted else _draws(session, s)
-            if any(_limit_count(w.campaign, w.tier) > 1 for w in drawn):
+            if any(_limit_count(w.campaign, w.tier) > 1 or cached.short_of_prizes(w.campaign.id) for w in drawn):
                 continue
             picked.append(s)
             wins += drawn
@@ -215,7 +216,8 @@ def _everyday(requests: list[ScanRequest]) -> list[dict | None] | None:
     try:
         with pg_autocommit() as raw:
             created = scan_statement.run(raw, seen, rows, list(coupons.values()))
-    except scan_statement.Refused:
+    except scan_statement.Refused as refused:
+        cached.mark_short_of_prizes(refused.campaigns)
         return None
     answered = (bodies.get(id(r), (None, None)) for r in requests)
     return [body if serial in created else None for serial, body in answered]

@@ -19,6 +19,9 @@ general path (loyalty/scan_rewards.py), which rereads the catalog and takes priz
 - the catalog's counters (codes/catalog.py) differ from those the batch was verified against;
 - a campaign refused: paused or ended meanwhile, or its budget or count cap cannot take every
   prize of the batch (near the end of a campaign, where the general path gives out what fits).
+  The error names those campaigns, and the caller's catalog remembers them until the campaigns
+  change, so that their winners go straight to the general path rather than every later batch
+  being refused.
 A scan whose code already had a row (or got one from a concurrent scan) is not written here:
 it is left out of the created serials, and the caller counts it on the general path.
 """
@@ -74,14 +77,21 @@ issued AS (
     SELECT {", ".join(COUPON_COLUMNS)} FROM w WHERE campaign_id IN (SELECT id FROM took))
 SELECT ARRAY(SELECT serial FROM claimed),
        CASE WHEN (SELECT coalesce(jsonb_object_agg(area, version), '{{}}'::jsonb) FROM cache_versions)
-                 <> %(versions)s::jsonb THEN scan_batch_refused('the catalog moved')
+                 <> %(versions)s::jsonb THEN scan_batch_refused('the catalog moved', NULL)
             WHEN (SELECT count(*) FROM took) <> (SELECT count(*) FROM wanted)
-                 THEN scan_batch_refused('a campaign cannot take every prize') END
+                 THEN scan_batch_refused('a campaign cannot take every prize',
+                                         (SELECT string_agg(campaign_id, ',') FROM wanted
+                                          WHERE campaign_id NOT IN (SELECT id FROM took))) END
 """
 
 
 class Refused(Exception):
-    """The statement undid itself: run the batch on the general path."""
+    """The statement undid itself: run the batch on the general path. `campaigns`: those that could
+    not take every prize (empty when the catalog had moved)."""
+
+    def __init__(self, message: str, campaigns: frozenset[str]):
+        super().__init__(message)
+        self.campaigns = campaigns
 
 
 def run(raw, versions: dict[str, int], scans: list[dict], wins: list[dict]) -> set[int]:
@@ -96,6 +106,7 @@ def run(raw, versions: dict[str, int], scans: list[dict], wins: list[dict]) -> s
         created = pg_run(raw, SQL, params).fetchone()[0]
     except Exception as error:
         if getattr(error, "sqlstate", None) == REFUSED:
-            raise Refused(str(error)) from None
+            detail = error.diag.message_detail or ""
+            raise Refused(str(error), frozenset(filter(None, detail.split(",")))) from None
         raise
     return set(created)

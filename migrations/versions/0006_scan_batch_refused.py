@@ -1,4 +1,4 @@
-"""PostgreSQL: scan_batch_refused(reason), which raises SQLSTATE QR001. The one-statement scan batch
+"""PostgreSQL: scan_batch_refused(reason, detail), which raises SQLSTATE QR001. The one-statement scan batch
 (loyalty/scan_statement.py) calls it to undo the whole statement when the batch needs the general
 path: the process's catalog was stale, or a campaign could not take every prize of the batch
 
@@ -19,9 +19,10 @@ def upgrade():
     if op.get_bind().dialect.name != 'postgresql':
         return
     op.execute("""
-        CREATE FUNCTION scan_batch_refused(reason text) RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
+        CREATE FUNCTION scan_batch_refused(reason text, detail text) RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
         BEGIN
-            RAISE EXCEPTION USING ERRCODE = 'QR001', MESSAGE = 'scan batch refused: ' || reason;
+            RAISE EXCEPTION USING ERRCODE = 'QR001', MESSAGE = 'scan batch refused: ' || reason,
+                                  DETAIL = coalesce(detail, '');
         END
         $$
     """)
@@ -30,4 +31,4 @@ def upgrade():
 def downgrade():
     if op.get_bind().dialect.name != 'postgresql':
         return
-    op.execute("DROP FUNCTION scan_batch_refused(text)")
+    op.execute("DROP FUNCTION scan_batch_refused(text, text)")

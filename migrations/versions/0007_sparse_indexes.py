@@ -21,10 +21,20 @@ SPARSE = (('codes', 'parent_serial'), ('codes', 'bound_store_id'), ('coupons', '
 
 
 def upgrade():
+    if op.get_bind().dialect.name == 'postgresql':
+        # Built beside the old index without blocking writes (a plain DROP + CREATE would hold an
+        # exclusive lock on codes and coupons, stalling scans, for the whole build), then swapped in.
+        with op.get_context().autocommit_block():
+            for table, column in SPARSE:
+                name = f'ix_{table}_{column}'
+                op.create_index(f'{name}_set', table, [column], postgresql_where=sa.text(f'{column} IS NOT NULL'),
+                                postgresql_concurrently=True)
+                op.drop_index(name, table_name=table, postgresql_concurrently=True)
+                op.execute(f'ALTER INDEX {name}_set RENAME TO {name}')
+        return
     for table, column in SPARSE:
-        where = sa.text(f'{column} IS NOT NULL')
         op.drop_index(f'ix_{table}_{column}', table_name=table)
-        op.create_index(f'ix_{table}_{column}', table, [column], postgresql_where=where, sqlite_where=where)
+        op.create_index(f'ix_{table}_{column}', table, [column], sqlite_where=sa.text(f'{column} IS NOT NULL'))
 
 
 def downgrade():

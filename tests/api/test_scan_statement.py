@@ -84,10 +84,20 @@ def test_a_campaign_that_cannot_take_every_prize_undoes_the_statement_and_the_ge
     live = api.get(f"/api/v1/brand/campaigns/{campaign['id']}", who=brand, expect=200).json
     assert live["issued"] == 2 and live["committed_fen"] == 1000 and live["remaining_budget_fen"] == 0
 
+    paths.clear()   # the campaign is remembered short of prizes: its next winner goes straight to the general path
+    later = flush_together(app, phone.id, [codes[3]["url"]], "203.0.113.21")
+    assert paths == [("general", 1)] and later[0].result["rewards"] == []
+
+    paths.clear()   # until the campaigns change (here a pause and a resume): then the statement is tried again
+    for action in ("pause", "resume"):
+        api.post(f"/api/v1/brand/campaigns/{campaign['id']}/{action}", who=brand, expect=200)
+    flush_together(app, phone.id, [codes[4]["url"]], "203.0.113.21")
+    assert paths == [("refused", 1), ("general", 1)]
+
 
 def test_a_code_that_already_has_a_row_is_left_to_the_general_path_while_the_rest_of_its_batch_is_written(
         api, app, paths, postgres_only):
-    brand, codes, _ = shop(api)
+    _, codes, _ = shop(api)
     first, second = api.consumer(), api.consumer()
     flush_together(app, first.id, [codes[0]["url"]], "203.0.113.22")
     paths.clear()
@@ -115,7 +125,7 @@ def test_when_the_general_path_fails_after_the_statement_committed_only_its_own_
         api, app, paths, monkeypatch, postgres_only):
     """A batch of a first scan (the statement) and a rescan (the general path), whose general path
     fails once: the first scan keeps its committed answer and is neither recorded nor counted twice."""
-    brand, codes, _ = shop(api)
+    _, codes, _ = shop(api)
     first, second = api.consumer(), api.consumer()
     flush_together(app, first.id, [codes[0]["url"]], "203.0.113.24")
     paths.clear()
