@@ -196,12 +196,13 @@ def pg_insert_json(table, names: tuple[str, ...], suffix: str = "", param: str =
     return f"INSERT INTO {table.name} ({listed}) SELECT {listed} FROM {pg_recordset(table, names, param)}{suffix}"
 
 
-def pg_recordset(table, names: tuple[str, ...], param: str = "%s", alias: str = "x") -> str:
-    """The rows of one JSON array parameter as a FROM item, each named column typed as in `table`."""
+def pg_recordset(table, names: tuple[str, ...], param: str = "%s", alias: str = "x", extra: str = "") -> str:
+    """The rows of one JSON array parameter as a FROM item, each named column typed as in `table`;
+    `extra`: more fields that are no column of it ("name type, ...")."""
     from sqlalchemy.dialects import postgresql
 
     dialect = postgresql.dialect()
-    spec = ", ".join(f"{name} {table.c[name].type.compile(dialect=dialect)}" for name in names)
+    spec = ", ".join([f"{name} {table.c[name].type.compile(dialect=dialect)}" for name in names] + [extra] * bool(extra))
     return f"json_to_recordset({param}::json) AS {alias}({spec})"
 
 

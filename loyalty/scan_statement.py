@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import json
 
+import psycopg
+
 from codes.models import Scan
-from db import pg_recordset, pg_run
+from db import json_array, pg_recordset, pg_run
 from identity import models as _identity  # noqa: F401 - types the coupons' foreign keys
 from loyalty.models import Coupon
 
@@ -40,14 +42,9 @@ COUPON_COLUMNS = tuple(c.name for c in Coupon.__table__.columns)
 _SCAN_COLUMNS = ("serial", "batch_id", "brand_id", "consumer_id", "lat", "lng", "region_code", "ip", "at")
 
 
-def _scans_recordset() -> str:
-    """The batch's scans: Scan's columns plus claimant (the consumer, or null when it may not claim)."""
-    spec = pg_recordset(Scan.__table__, _SCAN_COLUMNS, "%(scans)s", "x")
-    return spec[:-1] + ", claimant varchar)"
-
-
+# The batch's scans: Scan's columns plus claimant (the consumer, or null when it may not claim).
 SQL = f"""
-WITH s AS (SELECT * FROM {_scans_recordset()}),
+WITH s AS (SELECT * FROM {pg_recordset(Scan.__table__, _SCAN_COLUMNS, "%(scans)s", "x", "claimant varchar")}),
 claimed AS (
     INSERT INTO codes (serial, batch_id, scan_count, first_scan_at, first_scan_lat, first_scan_lng, claimed_by,
                        claimed_at)
@@ -99,13 +96,11 @@ def run(raw, versions: dict[str, int], scans: list[dict], wins: list[dict]) -> s
     rewarded); raises Refused when it wrote nothing. `raw`: a psycopg connection in autocommit.
     scans: {serial, batch_id, brand_id, consumer_id, claimant, lat, lng, region_code, ip, at};
     wins: coupon rows (loyalty.coupons.coupon_row) of every prize the batch's first scans drew."""
-    from db import json_array
-
     params = {"scans": json_array(scans), "wins": json_array(wins), "versions": json.dumps(versions)}
     try:
         created = pg_run(raw, SQL, params).fetchone()[0]
-    except Exception as error:
-        if getattr(error, "sqlstate", None) == REFUSED:
+    except psycopg.Error as error:
+        if error.sqlstate == REFUSED:
             detail = error.diag.message_detail or ""
             raise Refused(str(error), frozenset(filter(None, detail.split(",")))) from None
         raise
