@@ -14,6 +14,14 @@ a busy machine each wake-up of a thread that blocked), so a bigger batch is chea
 couple of milliseconds of waiting buys back more CPU than it costs in latency. Once batches are
 single jobs again (a lone request), nobody waits.
 
+Served by gevent (gunicorn's gevent worker: every request a greenlet on one thread), waking a
+waiter is cheap and a waiting leader holds nothing, so `for_this_process` runs it differently:
+two batches may be in the database at once (while one waits for its commit, the next is written),
+and instead of sleeping `linger` a leader lets every greenlet that can run do so first
+(`gevent.idle()`): the requests already read reach the queue and join the batch, and no fixed
+wait is spent when nothing else is coming. With threads, a second batch in flight cost more than
+it saved (each batch's leader is one more thread contending for the GIL) and stays off.
+
 `flush(jobs)` must set `result` or `error` on each job. If it raises instead, each job it left
 without either is retried alone, so one job's failure is only ever that job's; a job it had
 already answered keeps that answer (a flush may commit part of its batch before the rest fails,
@@ -22,6 +30,7 @@ never share a batch (a later one waits for the next batch and sees the earlier o
 """
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -49,8 +58,9 @@ class GroupCommit:
     transaction): while one waits for its commit, the next gathers and runs."""
 
     def __init__(self, flush: Callable[[list[Job]], None], max_batch: int = 64, max_flushes: int = 1,
-                 linger: float = 0.0):
+                 linger: float = 0.0, gather: Callable[[], None] | None = None):
         self._flush, self._max, self._max_flushes, self._linger = flush, max_batch, max_flushes, linger
+        self._gather = gather or (lambda: time.sleep(linger))   # called to let more jobs queue
         self._lock = threading.Lock()
         self._flushed = threading.Condition(self._lock)   # notified whenever a batch finishes
         self._last_batch = 0
@@ -73,7 +83,7 @@ class GroupCommit:
             try:
                 while not job.finished:
                     if self._linger and self._last_batch > 1 and len(self._queue) < self._max:
-                        time.sleep(self._linger)   # requests arrive together: let more of them join
+                        self._gather()   # requests arrive together: let more of them join
                     batch = self._take()
                     if not batch:   # our job is in another leader's batch and nothing else waits
                         break
@@ -147,3 +157,21 @@ class GroupCommit:
             self._flush([job])
         except Exception as exc:   # noqa: BLE001 - delivered to the job's own request
             job.result, job.error = None, exc
+
+
+def green() -> bool:
+    """True when threads are gevent greenlets (gunicorn's gevent worker monkey-patches threading)."""
+    monkey = sys.modules.get("gevent.monkey")   # never imported here: only a process that uses gevent has it
+    return bool(monkey and monkey.is_module_patched("threading"))
+
+
+def for_this_process(flush: Callable[[list[Job]], None], linger: float) -> GroupCommit:
+    """A GroupCommit suited to how this process serves requests (threads or gevent, see above)."""
+    if green():
+        import gevent
+
+        return GroupCommit(flush, max_flushes=GREEN_FLUSHES, linger=linger, gather=gevent.idle)
+    return GroupCommit(flush, linger=linger)
+
+
+GREEN_FLUSHES = 2

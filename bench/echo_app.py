@@ -71,7 +71,7 @@ def create_batched_app() -> Flask:
 
     import psycopg
 
-    from groupcommit import GroupCommit
+    from groupcommit import for_this_process
     from loyalty.scan_rewards import SCAN_LINGER_S
 
     app = Flask(__name__)
@@ -89,7 +89,7 @@ def create_batched_app() -> Flask:
         for job in jobs:
             job.result = job.payload
 
-    group = GroupCommit(flush, linger=SCAN_LINGER_S)
+    group = for_this_process(flush, SCAN_LINGER_S)
 
     @app.post("/api/v1/scans")
     def insert_batched():

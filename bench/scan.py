@@ -34,7 +34,8 @@ the client shares the CPU with the server; wrk costs far less of it than Python.
 
 Knobs (environment): BENCH_SCAN_SECONDS (20, scan load over all rounds), BENCH_SCAN_ECHO_SECONDS
 (10), BENCH_SCAN_ROUNDS (2), BENCH_SCAN_WARMUP (3), BENCH_SCAN_CONNECTIONS (16),
-BENCH_SCAN_WORKER_CLASS (gthread), BENCH_SCAN_WORKERS (2), BENCH_SCAN_THREADS (8),
+BENCH_SCAN_WORKER_CLASS (gevent, as the README serves it; gthread for threads), BENCH_SCAN_WORKERS (2),
+BENCH_SCAN_THREADS (8, gthread only),
 BENCH_SCAN_CONSUMERS (200), BENCH_SCAN_CODES (100000), BENCH_SCAN_REDIS_DB (14),
 BENCH_SCAN_FLOOR (1), BENCH_SCAN_APP (gunicorn app spec, default "app:create_app()", for measuring a
 proposed variant of the app), BENCH_SCAN_KEEP_DB=1 (leave the scratch database for inspection).
@@ -91,7 +92,7 @@ class Settings:
     connections: int = env_int("BENCH_SCAN_CONNECTIONS", 16)
     workers: int = env_int("BENCH_SCAN_WORKERS", 2)
     threads: int = env_int("BENCH_SCAN_THREADS", 8)
-    worker_class: str = os.environ.get("BENCH_SCAN_WORKER_CLASS", "gthread")
+    worker_class: str = os.environ.get("BENCH_SCAN_WORKER_CLASS", "gevent")
     consumers: int = env_int("BENCH_SCAN_CONSUMERS", 200)
     codes: int = env_int("BENCH_SCAN_CODES", 100_000)
     redis_db: int = env_int("BENCH_SCAN_REDIS_DB", 14)
@@ -658,7 +659,7 @@ def main() -> int:
         load(settings, echo.port, echo_pairs, settings.warmup, None)
         if floor_server:
             load(settings, floor_server.port, echo_pairs, settings.warmup, None)
-        warm = load(settings, app_server.port, codes.take(2_000 * max(1, settings.warmup)), settings.warmup, None)
+        warm = load(settings, app_server.port, codes.take(5_000 * max(1, settings.warmup)), settings.warmup, None)
         log(describe("scan warm-up", warm))
         bare_parts, scan_parts, floor_parts = [], [], []
         with PgMonitor(url) as pg:
@@ -697,7 +698,8 @@ def main() -> int:
             server.stop(keep_log=server is app_server and server_errors > 0)
             servers.remove(server)
         if result.wrapped or warm.wrapped:
-            log(f"WARNING: ran out of distinct codes ({result.wrapped} repeats); raise BENCH_SCAN_CODES")
+            log(f"WARNING: ran out of distinct codes ({result.wrapped} repeats, {warm.wrapped} in the warm-up); "
+                "raise BENCH_SCAN_CODES")
         other = {"echo": round(bare.cpu.get("other", 0) / bare.seconds, 2),
                  "scan": round(result.cpu.get("other", 0) / result.seconds, 2)}
         if max(other.values()) > 0.25:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from typing import Iterator
@@ -41,6 +42,7 @@ def csv_rows(secret: bytes, key_id: int, base_url: str, first: int, last: int,
     if processes < 2 or last - first + 1 < PARALLEL_MIN:
         for a, b in chunks:
             yield tokens.csv_chunk(secret, key_id, base_url, a, b, gs1)
+            time.sleep(0)   # a pause point between chunks for the worker's other requests (labels.zip_stream)
         return
     pool = _executor(processes)
     window: deque = deque()

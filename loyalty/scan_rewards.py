@@ -54,7 +54,7 @@ from db import (
     session_scope,
     utcnow,
 )
-from groupcommit import GroupCommit, Job
+from groupcommit import GroupCommit, Job, for_this_process
 from identity.models import Partnership, Store
 from identity.regions import covered_by_any, distance_m
 from loyalty import draw, scan_statement, throttle
@@ -118,7 +118,7 @@ def _group() -> GroupCommit:
     found = state.get("scan_commit")
     if found is None:
         with _start_lock:
-            found = state.get("scan_commit") or state.setdefault("scan_commit", GroupCommit(_flush, linger=SCAN_LINGER_S))
+            found = state.get("scan_commit") or state.setdefault("scan_commit", for_this_process(_flush, SCAN_LINGER_S))
     return found
 
 

@@ -59,8 +59,9 @@ def race(apps, plan, consumers):
     return results
 
 
-def test_two_workers_racing_group_committed_scans_claim_once_reward_once_and_never_overspend(
-        api, app, second_app):
+def mixed_race(api):
+    """A live campaign paying PRIZES prizes and 40 phones: a hot code scanned 10 times, a warm one 6
+    times, 24 codes once each, interleaved. Returns (campaign, codes, plan, consumers)."""
     brand = api.brand()
     fund(api, brand, 1_000_000)
     batch = api.batch(brand, quantity=30)
@@ -72,12 +73,15 @@ def test_two_workers_racing_group_committed_scans_claim_once_reward_once_and_nev
     plan = [hot] * 10 + [warm] * 6 + [c["token"] for c in codes[2:26]]   # 40 scans, 26 distinct codes
     plan = plan[::2] + plan[1::2]   # interleave, so both workers get scans of the hot and warm codes
     consumers = [api.consumer() for _ in plan]
+    assert len(plan) == 40 and len(set(plan)) == 26 > PRIZES
+    return campaign, codes, plan, consumers
+
+
+def assert_exact_outcome(app, campaign, codes, plan, consumers, results):
+    """Every code claimed once by one of its scanners and its scans counted, every prize the budget
+    allows given once to a claimant and no more, counters and ledger exact."""
     serial_of = {c["token"]: c["serial"] for c in codes}
     distinct = set(plan)
-    assert len(plan) == 40 and len(distinct) == 26 > PRIZES
-
-    results = race([app, second_app], plan, consumers)
-
     assert all(status == 200 for status, _ in results), [r for r in results if r[0] != 200][:3]
     by_code = defaultdict(list)
     for token, (_, body) in zip(plan, results):
@@ -120,6 +124,15 @@ def test_two_workers_racing_group_committed_scans_claim_once_reward_once_and_nev
         assert ledger.balance(session, ("campaign", campaign["id"], "reserve")) == \
             row.budget_fen - row.spent_fen - row.released_fen
         assert ledger.verify(session) == []
+
+
+def test_two_workers_racing_group_committed_scans_claim_once_reward_once_and_never_overspend(
+        api, app, second_app):
+    campaign, codes, plan, consumers = mixed_race(api)
+
+    results = race([app, second_app], plan, consumers)
+
+    assert_exact_outcome(app, campaign, codes, plan, consumers, results)
 
 
 def test_two_workers_racing_scans_of_one_code_make_one_claim_and_count_every_scan(api, app, second_app):

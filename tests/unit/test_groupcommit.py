@@ -386,3 +386,54 @@ def test_under_load_a_leader_lingers_so_that_jobs_arriving_meanwhile_join_its_ba
     assert flush.batches[3:] == [["h"], ["i"]]
     assert sleeps == [0.5, 0.5], "h lingered once after the batch of four; i, after a batch of one, did not"
     assert gc._leaders == 0 and gc._queue == []
+
+
+_GREEN_SCRIPT = r"""
+from gevent import monkey
+monkey.patch_all()
+import json, time, gevent
+import groupcommit
+
+assert groupcommit.green()
+in_flush = [0, 0]   # now, most at once
+batches = []
+
+def flush(jobs):
+    in_flush[0] += 1
+    in_flush[1] = max(in_flush[1], in_flush[0])
+    batches.append([job.payload for job in jobs])
+    time.sleep(0.01)   # "in the database": the other greenlets run meanwhile
+    for job in jobs:
+        job.result = ("done", job.payload)
+    in_flush[0] -= 1
+
+gc = groupcommit.for_this_process(flush, linger=0.002)
+callers = [gevent.spawn(gc.run, i, key=i % 30) for i in range(60)]   # keys 0..29 twice each
+gevent.joinall(callers, timeout=20)
+print(json.dumps({"results": [c.value for c in callers], "batches": batches, "most_in_flush": in_flush[1],
+                  "max_flushes": gc._max_flushes, "leaders": gc._leaders}))
+"""
+
+
+def test_under_gevent_two_batches_are_in_flight_at_once_and_greenlets_join_them_without_a_fixed_wait():
+    """for_this_process in a gevent-patched process: every greenlet gets its own answer, batches hold
+    many jobs, a second batch is flushed while the first waits, and no batch repeats a key."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import groupcommit
+
+    assert not groupcommit.green() and groupcommit.for_this_process(Recorder(), 0.002)._max_flushes == 1
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, "-c", _GREEN_SCRIPT], cwd=root, capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    got = json.loads(out.strip().splitlines()[-1])
+    assert got["results"] == [["done", i] for i in range(60)]
+    assert got["max_flushes"] == groupcommit.GREEN_FLUSHES == 2 and got["most_in_flush"] == 2
+    assert max(len(b) for b in got["batches"]) > 10, got["batches"]
+    for batch in got["batches"]:
+        keys = [p % 30 for p in batch]
+        assert len(keys) == len(set(keys)), f"two jobs with one key in a batch: {batch}"
+    assert sorted(p for b in got["batches"] for p in b) == list(range(60)) and got["leaders"] == 0

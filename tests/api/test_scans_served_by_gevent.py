@@ -1,0 +1,105 @@
+"""Scans served the way production serves them: gunicorn's gevent workers on PostgreSQL + Redis.
+
+Under gevent every request is a greenlet, psycopg and redis-py wait cooperatively, and the scans'
+group commit keeps two batches in the database at once (groupcommit.for_this_process). Forty
+phones race over real HTTP through two such workers; the outcome must be as exact as with threads,
+and the scans must really have been batched (several rows written by one transaction).
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from sqlalchemy import text
+
+import db
+from tests.api.test_scan_batches_race import assert_exact_outcome, mixed_race
+
+_PASSED_ON = ("DATABASE_URL", "REDIS_URL", "ADMIN_API_KEY", "MINIAPP_SECRET", "PAYMENT_WEBHOOK_SECRET",
+              "CODE_MASTER_KEY", "SECRET_KEY", "PUBLIC_BASE_URL", "SCAN_LIMIT_PER_CONSUMER", "SCAN_LIMIT_PER_IP")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TIMEOUT = 60
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def gevent_server(app, postgres_only, tmp_path):
+    """gunicorn -k gevent -w 2 serving the test database; yields its port."""
+    port = _free_port()
+    env = {**os.environ, **{name: str(app.config[name]) for name in _PASSED_ON if app.config.get(name) is not None}}
+    log = open(tmp_path / "gunicorn.log", "w+")   # noqa: SIM115 - closed below
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "2", "--bind", f"127.0.0.1:{port}",
+                             "--log-level", "warning", "app:create_app()"], cwd=ROOT, env=env, stdout=log, stderr=log)
+    try:
+        deadline = time.time() + TIMEOUT
+        while True:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            assert proc.poll() is None and time.time() < deadline, "gunicorn did not start"
+            time.sleep(0.1)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(TIMEOUT)
+        log.seek(0)
+        logged = log.read()
+        log.close()
+    assert "Traceback" not in logged, logged[-3000:]
+
+
+def race_over_http(port, plan, consumers):
+    """Each phone opens its connection first, then all send their scan at once."""
+    barrier = threading.Barrier(len(plan))
+    results: list = [None] * len(plan)
+
+    def phone(i):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+        conn.connect()
+        barrier.wait(TIMEOUT)
+        try:
+            conn.request("POST", "/api/v1/scans", body=json.dumps({"code": plan[i]}),
+                         headers={**consumers[i].headers, "Content-Type": "application/json"})
+            r = conn.getresponse()
+            raw = r.read()
+            results[i] = (r.status, json.loads(raw) if r.status == 200 else raw)
+        except BaseException as exc:   # noqa: BLE001 - reported by the assertions
+            results[i] = ("exception", repr(exc))
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=phone, args=(i,), daemon=True) for i in range(len(plan))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(TIMEOUT)
+    assert not [t for t in threads if t.is_alive()], "a scan never returned (deadlock or lost wake-up)"
+    return results
+
+
+def test_gevent_workers_racing_scans_over_http_claim_once_reward_once_and_batch_their_writes(
+        api, app, gevent_server):
+    campaign, codes, plan, consumers = mixed_race(api)
+
+    results = race_over_http(gevent_server, plan, consumers)
+
+    assert_exact_outcome(app, campaign, codes, plan, consumers, results)
+    with db.engine(app).connect() as conn:   # rows one transaction wrote share its xmin
+        transactions = conn.execute(text("SELECT count(DISTINCT xmin::text) FROM scans")).scalar()
+    assert transactions < len(plan), "the workers wrote every scan in a transaction of its own: no batching"
