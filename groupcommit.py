@@ -18,8 +18,8 @@ Served by gevent (gunicorn's gevent worker: every request a greenlet on one thre
 waiter is cheap and a waiting leader holds nothing, so `for_this_process` runs it differently:
 two batches may be in the database at once (while one waits for its commit, the next is written),
 and instead of sleeping `linger` a leader lets every greenlet that can run do so first
-(`gevent.idle()`): the requests already read reach the queue and join the batch, and no fixed
-wait is spent when nothing else is coming. With threads, a second batch in flight cost more than
+(`gevent.idle()`, at most `linger`): the requests already read reach the queue and join the
+batch, and no fixed wait is spent when nothing else is coming. With threads, a second batch in flight cost more than
 it saved (each batch's leader is one more thread contending for the GIL) and stays off.
 
 `flush(jobs)` must set `result` or `error` on each job. If it raises instead, each job it left
@@ -170,7 +170,11 @@ def for_this_process(flush: Callable[[list[Job]], None], linger: float) -> Group
     if green():
         import gevent
 
-        return GroupCommit(flush, max_flushes=GREEN_FLUSHES, linger=linger, gather=gevent.idle)
+        def gather() -> None:
+            with gevent.Timeout(linger, False):   # never longer than linger: a loop that is never idle
+                gevent.idle()                     # (requests arriving faster than it reads them) must not
+                                                  # hold the batch back for good
+        return GroupCommit(flush, max_flushes=GREEN_FLUSHES, linger=linger, gather=gather)
     return GroupCommit(flush, linger=linger)
 
 

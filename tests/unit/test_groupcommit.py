@@ -437,3 +437,44 @@ def test_under_gevent_two_batches_are_in_flight_at_once_and_greenlets_join_them_
         keys = [p % 30 for p in batch]
         assert len(keys) == len(set(keys)), f"two jobs with one key in a batch: {batch}"
     assert sorted(p for b in got["batches"] for p in b) == list(range(60)) and got["leaders"] == 0
+
+
+_BUSY_LOOP_SCRIPT = r"""
+from gevent import monkey
+monkey.patch_all()
+import json, time, gevent
+import groupcommit
+
+def flush(jobs):
+    time.sleep(0.001)
+    for job in jobs:
+        job.result = job.payload
+
+gc = groupcommit.for_this_process(flush, linger=0.002)
+first = [gevent.spawn(gc.run, i) for i in range(6)]
+gevent.joinall(first, timeout=5)
+assert gc._last_batch > 1   # so the next leader gathers before it flushes
+stop = []
+
+def busy():   # requests arriving without pause: the loop always has something ready
+    while not stop:
+        gevent.sleep(0)
+
+gevent.spawn(busy)
+second = [gevent.spawn(gc.run, i) for i in range(6, 12)]
+gevent.joinall(second, timeout=5)
+stop.append(True)
+print(json.dumps([g.value for g in first + second]))
+"""
+
+
+def test_under_gevent_a_loop_that_is_never_idle_delays_a_batch_by_linger_at_most_instead_of_starving_it():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, "-c", _BUSY_LOOP_SCRIPT], cwd=root, capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert json.loads(out.strip().splitlines()[-1]) == list(range(12)), "a batch never flushed under a busy loop"
