@@ -1,15 +1,18 @@
-"""Scans served the way production serves them: gunicorn's gevent workers on PostgreSQL + Redis.
+"""The app served the way production serves it: gunicorn's gevent workers on PostgreSQL + Redis.
 
 Under gevent every request is a greenlet, psycopg and redis-py wait cooperatively, and the scans'
 group commit keeps two batches in the database at once (groupcommit.for_this_process). Forty
 phones race over real HTTP through two such workers; the outcome must be as exact as with threads,
-and the scans must really have been batched (several rows written by one transaction).
+and the scans must really have been batched (several rows written by one transaction). A large
+CSV export, which runs in a process pool, must come out as it does in-process.
 """
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -56,7 +59,7 @@ def gevent_server(app, postgres_only, tmp_path):
             time.sleep(0.1)
         yield port
     finally:
-        proc.terminate()
+        proc.send_signal(signal.SIGQUIT)   # quick shutdown: nothing is in flight any more
         proc.wait(TIMEOUT)
         log.seek(0)
         logged = log.read()
@@ -103,3 +106,22 @@ def test_gevent_workers_racing_scans_over_http_claim_once_reward_once_and_batch_
     with db.engine(app).connect() as conn:   # rows one transaction wrote share its xmin
         transactions = conn.execute(text("SELECT count(DISTINCT xmin::text) FROM scans")).scalar()
     assert transactions < len(plan), "the workers wrote every scan in a transaction of its own: no batching"
+
+
+def test_a_gevent_worker_exports_a_large_batch_through_its_process_pool_as_the_in_process_export_does(
+        api, app, gevent_server):
+    from codes import export
+
+    brand = api.brand()
+    batch = api.batch(brand, quantity=export.PARALLEL_MIN)   # the server has 2 export processes, the test app 1
+    path = f"/api/v1/brand/batches/{batch['id']}/codes.csv"
+    expected = api.get(path, who=brand, expect=200).data
+
+    conn = http.client.HTTPConnection("127.0.0.1", gevent_server, timeout=TIMEOUT)
+    conn.request("GET", path, headers=brand.headers)
+    r = conn.getresponse()
+    served = r.read()
+    conn.close()
+
+    assert r.status == 200 and served.count(b"\n") == export.PARALLEL_MIN + 1
+    assert hashlib.sha256(served).hexdigest() == hashlib.sha256(expected).hexdigest()
