@@ -168,17 +168,18 @@ def pg_first(raw, sql: str, params=None):
 
 @contextmanager
 def pg_autocommit(app=None):
-    """A pooled psycopg connection in autocommit mode, where each statement is its own transaction
-    (loyalty/scan_statement.py). SQLAlchemy sets the mode and puts the connection back in the pool
-    in its usual one; a connection that broke on the way (psycopg's own errors pass SQLAlchemy by)
-    is dropped from the pool instead."""
-    with engine(app).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        raw = conn.connection.driver_connection
-        try:
-            yield raw
-        finally:
-            if raw.closed or raw.broken:
-                conn.invalidate()
+    """A psycopg connection in autocommit mode, where each statement is its own transaction
+    (loyalty/scan_statement.py), from a small pool of such connections beside the engine's: no mode
+    to set and reset per use, and nothing to roll back on return. A connection that broke on the
+    way (psycopg's own errors pass SQLAlchemy by) is dropped from the pool instead."""
+    pooled = _ensure_fork_safe(app)["autocommit"].raw_connection()
+    raw = pooled.driver_connection
+    try:
+        yield raw
+    finally:
+        if raw.closed or raw.broken:
+            pooled.invalidate()
+        pooled.close()
 
 
 def pg_text(statement) -> str:
@@ -263,7 +264,13 @@ def _state(app=None):
 
 def init_app(app) -> None:
     engine = make_engine(app.config["DATABASE_URL"])
-    app.extensions["db"] = {"engine": engine, "factory": sessionmaker(engine, expire_on_commit=False), "pid": os.getpid()}
+    autocommit = None
+    if engine.dialect.name == "postgresql":   # pg_autocommit's pool: a few connections, made on first use
+        autocommit = create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_size=4, max_overflow=8,
+                                   pool_reset_on_return=None)
+        _ping_when_idle(autocommit)
+    app.extensions["db"] = {"engine": engine, "autocommit": autocommit,
+                            "factory": sessionmaker(engine, expire_on_commit=False), "pid": os.getpid()}
     app.teardown_appcontext(_close_request_session)
 
 
@@ -271,10 +278,20 @@ def engine(app=None) -> Engine:
     return _ensure_fork_safe(app)["engine"]
 
 
+def dispose(app=None) -> None:
+    """Close every pooled connection of the app (its engine's and pg_autocommit's)."""
+    state = _ensure_fork_safe(app)
+    for found in (state["engine"], state["autocommit"]):
+        if found is not None:
+            found.dispose()
+
+
 def _ensure_fork_safe(app=None):
     state = _state(app)
     if state["pid"] != os.getpid():  # a forked RQ work-horse or gunicorn worker
         state["engine"].dispose(close=False)
+        if state["autocommit"] is not None:
+            state["autocommit"].dispose(close=False)
         state["pid"] = os.getpid()
     return state
 

@@ -175,9 +175,9 @@ def seed(url: str, settings: Settings) -> Seed:
     campaign = scan_campaign(api, brand, [batch["product"]["id"]], tiers=TIERS, budget_fen=budget)
     tokens = [api.consumer(f"bench-openid-{i}").key for i in range(settings.consumers)]
     pairs = [(tokens[i % len(tokens)], row["url"]) for i, row in enumerate(codes)]
-    from db import engine
+    from db import dispose
 
-    engine(app).dispose()
+    dispose(app)
     return Seed(brand.id, campaign["id"], batch["id"], pairs, len(tokens))
 
 

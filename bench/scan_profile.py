@@ -325,9 +325,9 @@ def by_batch_size(url: str, settings: bench.Settings, codes: bench.Codes) -> Non
             cpu = (time.thread_time() - start) / flushes
             assert all(job.error is None for one_batch in jobs for job in one_batch)
             print(f"  batch of {size:2d}: {cpu * 1000:.2f} ms CPU per batch, {cpu / size * 1000:.3f} ms per scan")
-    from db import engine
+    from db import dispose
 
-    engine(app).dispose()
+    dispose(app)
 
 
 # --- 2. under load --------------------------------------------------------------------------

@@ -33,7 +33,7 @@ def second_app(app, postgres_only):
 
     other = create_app({name: app.config[name] for name in _APP_SETTINGS})
     yield other
-    db.engine(other).dispose()
+    db.dispose(other)
 
 
 def race(apps, plan, consumers):

@@ -37,7 +37,7 @@ def second_app(app):
 
     other = create_app({name: app.config[name] for name in _APP_SETTINGS})
     yield other
-    db.engine(other).dispose()
+    db.dispose(other)
 
 
 def campaign_state(api, brand, campaign) -> dict:
