@@ -31,8 +31,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import groupby
 
+import psycopg
 from flask import current_app
 from sqlalchemy import and_, bindparam, insert, literal_column, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from codes import scans
@@ -145,7 +147,15 @@ def _flush(jobs: list[Job]) -> None:
     admitted = [job for job in jobs if job.error is None]
     if not admitted:
         return
-    _scan_all(admitted)
+    try:
+        _scan_all(admitted)
+    except (psycopg.OperationalError, DBAPIError) as exc:
+        if isinstance(exc, DBAPIError) and not exc.connection_invalidated:
+            raise
+        # A connection the database dropped (restart, failover): its pool has let it go, so run the
+        # scans still unanswered once more on new ones. Had the statement committed before the link
+        # broke, its codes now have rows and these scans read as the claimant's rescans.
+        _scan_all([job for job in admitted if job.result is None])
 
 
 def _scan_all(jobs: list[Job]) -> None:

@@ -147,3 +147,33 @@ def test_when_the_general_path_fails_after_the_statement_committed_only_its_own_
     with app.app_context(), session_scope() as session:
         fresh_scans = session.scalars(select(Scan.verdict).where(Scan.serial == codes[1]["serial"])).all()
         assert fresh_scans == ["genuine"] and session.get(Code, codes[1]["serial"]).scan_count == 1
+
+
+def test_scans_after_the_database_dropped_the_apps_connections_are_answered_on_fresh_ones(
+        api, app, paths, postgres_only):
+    """A restarted or failed-over database drops every pooled connection: the batch that finds one
+    dead runs once more on new connections instead of failing its scans (500)."""
+    import psycopg
+
+    import db
+
+    _, codes, _ = shop(api)
+    phone = api.consumer()
+    api.post("/api/v1/scans", {"code": codes[0]["token"]}, who=phone, expect=200)
+    dsn = app.config["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+
+    def drop_connections():   # from outside the app's pools: every connection they hold dies
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                         "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+    drop_connections()
+    forged = api.post("/api/v1/scans", {"code": "not-a-code"}, who=phone, expect=200).json   # general path only
+    drop_connections()
+    first = api.post("/api/v1/scans", {"code": codes[1]["token"]}, who=phone, expect=200).json   # the statement
+
+    db.dispose(app)   # for the test's own reads: the statement's scan left the engine's dead connections unused
+    assert forged["verdict"] == "forged"
+    assert first["verdict"] == "genuine" and len(first["rewards"]) == 1
+    assert state(app, [codes[1]["serial"]]) == ({codes[1]["serial"]: phone.id}, 1, 1)
+    assert paths[-1] == ("statement", [codes[1]["serial"]])
