@@ -9,6 +9,8 @@ times, per gunicorn worker:
 and prints, per worker, the batch sizes, CPU and wall per batch, CPU per scan, and the request's
 CPU outside the batch. Thread CPU leaves out gunicorn's own threads (accept, poll, writes), which
 bench.scan's cpu_ms_per_scan "server" includes. The wrapping costs a few microseconds a request.
+It serves with gthread workers unless BENCH_SCAN_WORKER_CLASS is set: thread CPU under gevent
+would count every request the worker ran meanwhile.
 """
 from __future__ import annotations
 
@@ -114,6 +116,10 @@ def main() -> int:
     folder = tempfile.mkdtemp(prefix="bench-scan-probe-")
     os.environ["BENCH_PROBE_DIR"] = folder
     os.environ["BENCH_SCAN_APP"] = "bench.scan_probe:create_app()"
+    # CPU here is thread CPU: with gevent every request shares the worker's one thread, so its CPU
+    # would count everything the worker did meanwhile. Threads, unless asked otherwise (then only
+    # the batch sizes and wall times mean what they say).
+    os.environ.setdefault("BENCH_SCAN_WORKER_CLASS", "gthread")
     from bench import scan
 
     code = scan.main()
