@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import Iterator
 
 from flask import current_app, g
+from psycopg.pq import TransactionStatus
 from sqlalchemy import Index, MetaData, create_engine, event, insert, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -41,6 +42,13 @@ def isoformat(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat() + "Z"
 
 
+# Connections per server process: at most POOL_SIZE + POOL_OVERFLOW for requests and AUTOCOMMIT_POOL for
+# the scans' one statement (only group-commit leaders use it: two at once under gevent, one with threads).
+# A gevent worker takes as many requests at once as it is sent, so these, not threads, bound what it
+# asks of PostgreSQL: workers x 20 + RQ workers x 2 must stay under max_connections (100 by default).
+POOL_SIZE, POOL_OVERFLOW, AUTOCOMMIT_POOL = 8, 8, 4
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("sqlite:///", 1)[-1]
@@ -64,7 +72,7 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    engine = create_engine(url, pool_size=10, max_overflow=20)
+    engine = create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
     # Many-row INSERTs as one multi-row statement (psycopg's own executemany sends a statement per row).
     engine.dialect.use_insertmanyvalues_wo_returning = True
     _ping_when_idle(engine)
@@ -177,7 +185,8 @@ def pg_autocommit(app=None):
     try:
         yield raw
     finally:
-        if raw.closed or raw.broken:
+        # Broken, or left mid-statement (a greenlet killed while it waited): never hand it out again.
+        if raw.closed or raw.broken or raw.info.transaction_status != TransactionStatus.IDLE:
             pooled.invalidate()
         pooled.close()
 
@@ -266,7 +275,7 @@ def init_app(app) -> None:
     engine = make_engine(app.config["DATABASE_URL"])
     autocommit = None
     if engine.dialect.name == "postgresql":   # pg_autocommit's pool: a few connections, made on first use
-        autocommit = create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_size=4, max_overflow=8,
+        autocommit = create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_size=AUTOCOMMIT_POOL, max_overflow=0,
                                    pool_reset_on_return=None)
         _ping_when_idle(autocommit)
     app.extensions["db"] = {"engine": engine, "autocommit": autocommit,

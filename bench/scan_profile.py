@@ -295,7 +295,7 @@ def in_process(url: str, seeded: bench.Seed, settings: bench.Settings, codes: be
         summarize([out], f"py-spy --gil, in-process loop ({scanned} scans)")
     elif not have_spy:
         print("py-spy not installed: .venv/bin/pip install py-spy for the sampled breakdown")
-    engine.dispose()
+    db.dispose(app)
 
 
 # --- 1b. one batch's cost by its size ---------------------------------------------------------

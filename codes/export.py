@@ -16,6 +16,7 @@ from typing import Iterator
 from codes import tokens
 
 CHUNK = 20_000
+INLINE_CHUNK = 2_000   # in this process: small enough that a gevent worker's other requests wait a few ms
 PARALLEL_MIN = 200_000
 _pool: ProcessPoolExecutor | None = None
 _pool_pid: int | None = None
@@ -37,13 +38,13 @@ def csv_rows(secret: bytes, key_id: int, base_url: str, first: int, last: int,
     """Yield the CSV (header `serial,token,url`) for serials first..last in chunks of bytes."""
     if header:
         yield b"serial,token,url\n"
-    chunks = [(a, min(a + CHUNK - 1, last)) for a in range(first, last + 1, CHUNK)]
     processes = processes or (os.cpu_count() or 1)
     if processes < 2 or last - first + 1 < PARALLEL_MIN:
-        for a, b in chunks:
-            yield tokens.csv_chunk(secret, key_id, base_url, a, b, gs1)
-            time.sleep(0)   # a pause point between chunks for the worker's other requests (labels.zip_stream)
+        for a in range(first, last + 1, INLINE_CHUNK):
+            yield tokens.csv_chunk(secret, key_id, base_url, a, min(a + INLINE_CHUNK - 1, last), gs1)
+            time.sleep(0)   # a pause point for the worker's other requests: a few ms of CPU apart (labels.zip_stream)
         return
+    chunks = [(a, min(a + CHUNK - 1, last)) for a in range(first, last + 1, CHUNK)]
     pool = _executor(processes)
     window: deque = deque()
     pending = iter(chunks)

@@ -42,6 +42,7 @@ from codes.catalog import Snapshot, catalog
 from codes.verify import LIVE, Verification, verify
 from db import (
     Writes,
+    dispose,
     engine,
     insert_ignore,
     is_postgres,
@@ -150,12 +151,23 @@ def _flush(jobs: list[Job]) -> None:
     try:
         _scan_all(admitted)
     except (psycopg.OperationalError, DBAPIError) as exc:
-        if isinstance(exc, DBAPIError) and not exc.connection_invalidated:
+        if not _lost_connection(exc):
             raise
-        # A connection the database dropped (restart, failover): its pool has let it go, so run the
-        # scans still unanswered once more on new ones. Had the statement committed before the link
-        # broke, its codes now have rows and these scans read as the claimant's rescans.
+        # The database dropped the connection (a restart, a failover), and likely every other one in the
+        # pools: close them all and run the scans still unanswered once more on new ones. Had the
+        # statement committed just before the link broke, its codes now have rows and these scans read
+        # as their claimant's rescans (no second reward).
+        dispose()
         _scan_all([job for job in admitted if job.result is None])
+
+
+def _lost_connection(exc: Exception) -> bool:
+    """A connection failure (SQLSTATE class 08, an administrator or crash shutdown, or no SQLSTATE at
+    all: the socket closed), not an error of the statement (a timeout, a lock, a deadlock)."""
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated)
+    state = exc.sqlstate
+    return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
 
 
 def _scan_all(jobs: list[Job]) -> None:

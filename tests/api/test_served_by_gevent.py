@@ -41,7 +41,8 @@ def _free_port() -> int:
 def gevent_server(app, postgres_only, tmp_path):
     """gunicorn -k gevent -w 2 serving the test database; yields its port."""
     port = _free_port()
-    env = {**os.environ, **{name: str(app.config[name]) for name in _PASSED_ON if app.config.get(name) is not None}}
+    env = {**os.environ, **{name: str(app.config[name]) for name in _PASSED_ON if app.config.get(name) is not None},
+           "EXPORT_PROCESSES": "2"}   # large exports through the process pool, whatever the machine's cores
     log = open(tmp_path / "gunicorn.log", "w+")   # noqa: SIM115 - closed below
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "2", "--bind", f"127.0.0.1:{port}",
                              "--log-level", "warning", "app:create_app()"], cwd=ROOT, env=env, stdout=log, stderr=log)

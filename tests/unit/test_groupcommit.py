@@ -397,20 +397,27 @@ import groupcommit
 assert groupcommit.green()
 in_flush = [0, 0]   # now, most at once
 batches = []
+keys_in_flight = set()
+shared_keys = []   # keys a batch held while another batch in flight held them too
 
 def flush(jobs):
     in_flush[0] += 1
     in_flush[1] = max(in_flush[1], in_flush[0])
+    keys = {job.key for job in jobs}
+    shared_keys.extend(keys & keys_in_flight)
+    keys_in_flight.update(keys)
     batches.append([job.payload for job in jobs])
     time.sleep(0.01)   # "in the database": the other greenlets run meanwhile
     for job in jobs:
         job.result = ("done", job.payload)
+    keys_in_flight.difference_update(keys)
     in_flush[0] -= 1
 
 gc = groupcommit.for_this_process(flush, linger=0.002)
 callers = [gevent.spawn(gc.run, i, key=i % 30) for i in range(60)]   # keys 0..29 twice each
 gevent.joinall(callers, timeout=20)
 print(json.dumps({"results": [c.value for c in callers], "batches": batches, "most_in_flush": in_flush[1],
+                  "shared_keys": shared_keys,
                   "max_flushes": gc._max_flushes, "leaders": gc._leaders}))
 """
 
@@ -436,6 +443,7 @@ def test_under_gevent_two_batches_are_in_flight_at_once_and_greenlets_join_them_
     for batch in got["batches"]:
         keys = [p % 30 for p in batch]
         assert len(keys) == len(set(keys)), f"two jobs with one key in a batch: {batch}"
+    assert got["shared_keys"] == [], "two batches in flight at once held scans of one code"
     assert sorted(p for b in got["batches"] for p in b) == list(range(60)) and got["leaders"] == 0
 
 

@@ -38,7 +38,7 @@ def interleaved(stream):
 items = ((f"{i}.svg", labels.qr_image(f"https://qr.example.com/{i}", "svg")) for i in range(12))
 secret = b"k" * 32
 print(json.dumps({"zip": interleaved(labels.zip_stream(items)),
-                  "csv": interleaved(export.csv_rows(secret, 1, "https://qr.example.com", 1, 5 * export.CHUNK, processes=1))}))
+                  "csv": interleaved(export.csv_rows(secret, 1, "https://qr.example.com", 1, 5 * export.INLINE_CHUNK, processes=1))}))
 """
 
 
