@@ -36,27 +36,36 @@ def second_app(app, postgres_only):
     db.dispose(other)
 
 
-def race(apps, plan, consumers):
-    """plan[i] = code token phone i scans, through apps[i % len(apps)], all released at once."""
-    barrier = threading.Barrier(len(plan))
-    results: list = [None] * len(plan)
+def all_at_once(n, prepare, send):
+    """n threads: each runs prepare(i), waits until all have, then returns send(i, prepared) as its
+    result (an exception becomes ("exception", repr)). Every thread is joined with a timeout."""
+    barrier = threading.Barrier(n)
+    results: list = [None] * n
 
     def phone(i):
-        client = apps[i % len(apps)].test_client()
+        prepared = prepare(i)
         barrier.wait(TIMEOUT)
         try:
-            r = client.post("/api/v1/scans", json={"code": plan[i]}, headers=consumers[i].headers)
-            results[i] = (r.status_code, r.get_json(silent=True) or r.get_data(as_text=True))
+            results[i] = send(i, prepared)
         except BaseException as exc:   # noqa: BLE001 - reported by the assertions
             results[i] = ("exception", repr(exc))
 
-    threads = [threading.Thread(target=phone, args=(i,), daemon=True) for i in range(len(plan))]
+    threads = [threading.Thread(target=phone, args=(i,), daemon=True) for i in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(TIMEOUT)
     assert not [t for t in threads if t.is_alive()], "a scan never returned (deadlock or lost wake-up)"
     return results
+
+
+def race(apps, plan, consumers):
+    """plan[i] = code token phone i scans, through apps[i % len(apps)], all released at once."""
+    def send(i, client):
+        r = client.post("/api/v1/scans", json={"code": plan[i]}, headers=consumers[i].headers)
+        return r.status_code, r.get_json(silent=True) or r.get_data(as_text=True)
+
+    return all_at_once(len(plan), lambda i: apps[i % len(apps)].test_client(), send)
 
 
 def mixed_race(api):

@@ -16,14 +16,17 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 from sqlalchemy import text
 
 import db
-from tests.api.test_scan_batches_race import assert_exact_outcome, mixed_race
+from tests.api.test_scan_batches_race import (
+    all_at_once,
+    assert_exact_outcome,
+    mixed_race,
+)
 
 _PASSED_ON = ("DATABASE_URL", "REDIS_URL", "ADMIN_API_KEY", "MINIAPP_SECRET", "PAYMENT_WEBHOOK_SECRET",
               "CODE_MASTER_KEY", "SECRET_KEY", "PUBLIC_BASE_URL", "SCAN_LIMIT_PER_CONSUMER", "SCAN_LIMIT_PER_IP")
@@ -70,31 +73,22 @@ def gevent_server(app, postgres_only, tmp_path):
 
 def race_over_http(port, plan, consumers):
     """Each phone opens its connection first, then all send their scan at once."""
-    barrier = threading.Barrier(len(plan))
-    results: list = [None] * len(plan)
-
-    def phone(i):
+    def connect(_i):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
         conn.connect()
-        barrier.wait(TIMEOUT)
+        return conn
+
+    def send(i, conn):
         try:
             conn.request("POST", "/api/v1/scans", body=json.dumps({"code": plan[i]}),
                          headers={**consumers[i].headers, "Content-Type": "application/json"})
             r = conn.getresponse()
             raw = r.read()
-            results[i] = (r.status, json.loads(raw) if r.status == 200 else raw)
-        except BaseException as exc:   # noqa: BLE001 - reported by the assertions
-            results[i] = ("exception", repr(exc))
+            return r.status, json.loads(raw) if r.status == 200 else raw
         finally:
             conn.close()
 
-    threads = [threading.Thread(target=phone, args=(i,), daemon=True) for i in range(len(plan))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(TIMEOUT)
-    assert not [t for t in threads if t.is_alive()], "a scan never returned (deadlock or lost wake-up)"
-    return results
+    return all_at_once(len(plan), connect, send)
 
 
 def test_gevent_workers_racing_scans_over_http_claim_once_reward_once_and_batch_their_writes(
