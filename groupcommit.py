@@ -77,7 +77,13 @@ class GroupCommit:
                 job.lead = True
         while True:
             if not job.lead:
-                job.event.wait()
+                try:
+                    job.event.wait()
+                except BaseException:   # the caller is gone (a killed greenlet): nobody would lead for it
+                    self._withdraw(job)
+                    if job.lead:
+                        self._hand_over(job)
+                    raise
                 if not job.lead:
                     return job.outcome()
             try:
@@ -88,10 +94,19 @@ class GroupCommit:
                     if not batch:   # our job is in another leader's batch and nothing else waits
                         break
                     self._flush_safely(batch)
+            except BaseException:   # flush errors land on jobs; this is the caller going away
+                self._withdraw(job)
+                raise
             finally:
                 self._hand_over(job)
             if job.finished:
                 return job.outcome()
+
+    def _withdraw(self, job: Job) -> None:
+        """Take a job whose caller is gone out of the queue, so that no leader hands it the lead."""
+        with self._lock:
+            if job in self._queue:
+                self._queue.remove(job)
 
     def _hand_over(self, leader: Job) -> None:
         """Pass this leader's place to the oldest queued job not yet leading, or give it up. A leader

@@ -486,3 +486,51 @@ def test_under_gevent_a_loop_that_is_never_idle_delays_a_batch_by_linger_at_most
     out = subprocess.run([sys.executable, "-c", _BUSY_LOOP_SCRIPT], cwd=root, capture_output=True, text=True,
                          timeout=60, check=True).stdout
     assert json.loads(out.strip().splitlines()[-1]) == list(range(12)), "a batch never flushed under a busy loop"
+
+
+_KILLED_SCRIPT = r"""
+from gevent import monkey
+monkey.patch_all()
+import json, gevent
+from gevent.event import Event
+from groupcommit import GroupCommit
+
+hold = Event()
+batches = []
+
+def flush(jobs):
+    batches.append([job.payload for job in jobs])
+    if len(batches) == 1:
+        hold.wait()   # the first batch stays "in the database" until released
+    for job in jobs:
+        job.result = job.payload
+
+gc = GroupCommit(flush)
+first = gevent.spawn(gc.run, "a")
+gevent.sleep(0)                      # a leads and holds its flush
+gone = gevent.spawn(gc.run, "b")     # queued: next in line for the lead
+gevent.sleep(0)
+last = gevent.spawn(gc.run, "c")
+gevent.sleep(0)
+gone.kill()                          # b's caller goes away while it waits
+hold.set()
+gevent.joinall([first, last], timeout=5)
+print(json.dumps({"a": first.value, "c": last.value, "batches": batches, "leaders": gc._leaders,
+                  "queued": len(gc._queue)}))
+"""
+
+
+def test_a_waiting_caller_killed_in_line_for_the_lead_does_not_stall_the_jobs_behind_it():
+    """A greenlet killed while its job waits is withdrawn: the lead goes to the next job instead of to
+    a caller that will never take it (which would stall every later scan of the worker)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, "-c", _KILLED_SCRIPT], cwd=root, capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    got = json.loads(out.strip().splitlines()[-1])
+    assert (got["a"], got["c"]) == ("a", "c"), got
+    assert got["batches"] == [["a"], ["c"]] and got["leaders"] == 0 and got["queued"] == 0, got
