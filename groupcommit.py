@@ -19,8 +19,10 @@ waiter is cheap and a waiting leader holds nothing, so `for_this_process` runs i
 two batches may be in the database at once (while one waits for its commit, the next is written),
 and instead of sleeping `linger` a leader lets every greenlet that can run do so first
 (`gevent.idle()`, at most `linger`): the requests already read reach the queue and join the
-batch, and no fixed wait is spent when nothing else is coming. With threads, a second batch in flight cost more than
-it saved (each batch's leader is one more thread contending for the GIL) and stays off.
+batch, and no fixed wait is spent when nothing else is coming. With threads, a second batch in
+flight cost more than it saved (each leader is one more thread contending for the GIL) and
+stays off. A caller that goes away while it waits (a killed greenlet) is withdrawn from the
+queue, so the lead is never handed to nobody.
 
 `flush(jobs)` must set `result` or `error` on each job. If it raises instead, each job it left
 without either is retried alone, so one job's failure is only ever that job's; a job it had
@@ -35,6 +37,8 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 from typing import Any
+
+GREEN_FLUSHES = 2   # batches in the database at once under gevent (for_this_process)
 
 
 class Job:
@@ -192,5 +196,3 @@ def for_this_process(flush: Callable[[list[Job]], None], linger: float) -> Group
         return GroupCommit(flush, max_flushes=GREEN_FLUSHES, linger=linger, gather=gather)
     return GroupCommit(flush, linger=linger)
 
-
-GREEN_FLUSHES = 2
