@@ -243,9 +243,12 @@ def in_process(url: str, seeded: bench.Seed, settings: bench.Settings, codes: be
     engine.dialect.do_ping = counting_ping
     checkouts = [0]
 
-    @event.listens_for(engine, "checkout")
     def _checkout(*_):
         checkouts[0] += 1
+
+    for pool_owner in (engine, app.extensions["db"]["autocommit"]):   # the sessions' pool and pg_autocommit's
+        if pool_owner is not None:
+            event.listen(pool_owner, "checkout", _checkout)
 
     for token, code in codes.take(200):
         one(token, code)
