@@ -10,6 +10,7 @@ import time
 import pytest
 
 from groupcommit import GroupCommit
+from tests.green import run_under_gevent
 
 TIMEOUT = 10
 
@@ -389,8 +390,6 @@ def test_under_load_a_leader_lingers_so_that_jobs_arriving_meanwhile_join_its_ba
 
 
 _GREEN_SCRIPT = r"""
-from gevent import monkey
-monkey.patch_all()
 import json, time, gevent
 import groupcommit
 
@@ -425,18 +424,10 @@ print(json.dumps({"results": [c.value for c in callers], "batches": batches, "mo
 def test_under_gevent_two_batches_are_in_flight_at_once_and_greenlets_join_them_without_a_fixed_wait():
     """for_this_process in a gevent-patched process: every greenlet gets its own answer, batches hold
     many jobs, a second batch is flushed while the first waits, and no batch repeats a key."""
-    import json
-    import os
-    import subprocess
-    import sys
-
     import groupcommit
 
     assert not groupcommit.green() and groupcommit.for_this_process(Recorder(), 0.002)._max_flushes == 1
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    out = subprocess.run([sys.executable, "-c", _GREEN_SCRIPT], cwd=root, capture_output=True, text=True,
-                         timeout=60, check=True).stdout
-    got = json.loads(out.strip().splitlines()[-1])
+    got = run_under_gevent(_GREEN_SCRIPT)
     assert got["results"] == [["done", i] for i in range(60)]
     assert got["max_flushes"] == groupcommit.GREEN_FLUSHES == 2 and got["most_in_flush"] == 2
     assert max(len(b) for b in got["batches"]) > 10, got["batches"]
@@ -448,8 +439,6 @@ def test_under_gevent_two_batches_are_in_flight_at_once_and_greenlets_join_them_
 
 
 _BUSY_LOOP_SCRIPT = r"""
-from gevent import monkey
-monkey.patch_all()
 import json, time, gevent
 import groupcommit
 
@@ -477,20 +466,10 @@ print(json.dumps([g.value for g in first + second]))
 
 
 def test_under_gevent_a_loop_that_is_never_idle_delays_a_batch_by_linger_at_most_instead_of_starving_it():
-    import json
-    import os
-    import subprocess
-    import sys
-
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    out = subprocess.run([sys.executable, "-c", _BUSY_LOOP_SCRIPT], cwd=root, capture_output=True, text=True,
-                         timeout=60, check=True).stdout
-    assert json.loads(out.strip().splitlines()[-1]) == list(range(12)), "a batch never flushed under a busy loop"
+    assert run_under_gevent(_BUSY_LOOP_SCRIPT) == list(range(12)), "a batch never flushed under a busy loop"
 
 
 _KILLED_SCRIPT = r"""
-from gevent import monkey
-monkey.patch_all()
 import json, gevent
 from gevent.event import Event
 from groupcommit import GroupCommit
@@ -523,14 +502,6 @@ print(json.dumps({"a": first.value, "c": last.value, "batches": batches, "leader
 def test_a_waiting_caller_killed_in_line_for_the_lead_does_not_stall_the_jobs_behind_it():
     """A greenlet killed while its job waits is withdrawn: the lead goes to the next job instead of to
     a caller that will never take it (which would stall every later scan of the worker)."""
-    import json
-    import os
-    import subprocess
-    import sys
-
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    out = subprocess.run([sys.executable, "-c", _KILLED_SCRIPT], cwd=root, capture_output=True, text=True,
-                         timeout=60, check=True).stdout
-    got = json.loads(out.strip().splitlines()[-1])
+    got = run_under_gevent(_KILLED_SCRIPT)
     assert (got["a"], got["c"]) == ("a", "c"), got
     assert got["batches"] == [["a"], ["c"]] and got["leaders"] == 0 and got["queued"] == 0, got

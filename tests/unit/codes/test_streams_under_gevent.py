@@ -5,16 +5,9 @@ gevent-patched subprocess: one greenlet streams, another counts how often it get
 """
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from tests.green import run_under_gevent
 
 _SCRIPT = r"""
-from gevent import monkey
-monkey.patch_all()
 import json, sys, gevent
 from codes import export, labels, tokens
 
@@ -43,8 +36,6 @@ print(json.dumps({"zip": interleaved(labels.zip_stream(items)),
 
 
 def test_a_label_zip_and_a_csv_export_let_the_workers_other_requests_run_between_their_parts():
-    out = subprocess.run([sys.executable, "-c", _SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                         check=True).stdout
-    got = json.loads(out.strip().splitlines()[-1])
+    got = run_under_gevent(_SCRIPT)
     assert got["zip"]["parts"] == 13 and got["zip"]["ticks_during"] >= 12, got
     assert got["csv"]["parts"] == 6 and got["csv"]["ticks_during"] >= 4, got
