@@ -2,16 +2,23 @@
 
 Both sides are served by gunicorn with the same worker configuration on free local ports and
 loaded by the same client with the same requests: POST /api/v1/scans {"code": <url>} with a
-consumer's Bearer token, every code distinct, keep-alive connections, fixed concurrency.
-The load alternates echo, scans, echo, scans (BENCH_SCAN_ROUNDS) so that a noisy neighbour on
-the machine weighs on both sides of the ratio.
+consumer's Bearer token, every code distinct, keep-alive connections, at each of several
+concurrency levels (BENCH_SCAN_CONNECTIONS, default 16, 24 and 32 connections). Each round runs
+echo then scans at every level (BENCH_SCAN_ROUNDS rounds), so that a noisy neighbour on the
+machine weighs on both sides of the ratio. Each side is then reported at its capacity: the echo at
+the level where it served the most requests per second, whatever its latency (the stricter
+baseline); the scans at the level where they served the most within the p99 goal
+(BENCH_SCAN_P99_GOAL_MS, 50), or at the level with the lowest p99 when none meets it. A fixed
+concurrency compares a latency-bound scan server (each scan waits for its batch's commit, so 16
+connections leave cores idle) with a CPU-bound echo; at capacity both are CPU-bound.
 - scans_per_s: 200 responses per second from the real app (a scratch PostgreSQL database beside
   DATABASE_URL's, dropped at the end; REDIS_URL on the local Redis for the throttle counters), one
   active scan-reward campaign (30% brand coupon, 10% points, 60% no prize), 200 consumers,
   per-consumer/IP throttles set out of reach.
 - bare_flask_per_s: the same from bench/echo_app.py (parse the JSON body, return it).
 - ratio = scans_per_s / bare_flask_per_s.  p50_ms / p99_ms are the scan side's latencies, merged
-  over the rounds.
+  over the rounds; concurrency and bare_concurrency the levels each side is reported at, and
+  levels every level's rates and p99s.
 - double_rewards: after the run, from the database: (campaign, serial) pairs with more than one
   coupon + codes claimed by more than one scan + coupons held by someone other than the code's
   claimer.  Also checked: every scan was a first scan ("genuine", claimed) and the campaign's
@@ -33,10 +40,12 @@ Python thread pool (http.client keep-alive); BENCH_SCAN_CLIENT=wrk|python choose
 the client shares the CPU with the server; wrk costs far less of it than Python.
 
 Knobs (environment): BENCH_SCAN_SECONDS (20, scan load over all rounds), BENCH_SCAN_ECHO_SECONDS
-(10), BENCH_SCAN_ROUNDS (2), BENCH_SCAN_WARMUP (3), BENCH_SCAN_CONNECTIONS (16),
+(10), both per level, BENCH_SCAN_ROUNDS (2), BENCH_SCAN_WARMUP (3), BENCH_SCAN_CONNECTIONS ("16,24,32"; one
+number measures at that concurrency only; bench.scan_profile and bench.scan_probe load with the first),
+BENCH_SCAN_P99_GOAL_MS (50),
 BENCH_SCAN_WORKER_CLASS (gevent, as the README serves it; gthread for threads), BENCH_SCAN_WORKERS (2),
 BENCH_SCAN_THREADS (8, gthread only),
-BENCH_SCAN_CONSUMERS (200), BENCH_SCAN_CODES (100000), BENCH_SCAN_REDIS_DB (14),
+BENCH_SCAN_CONSUMERS (200), BENCH_SCAN_CODES (250000), BENCH_SCAN_REDIS_DB (14),
 BENCH_SCAN_FLOOR (1), BENCH_SCAN_APP (gunicorn app spec, default "app:create_app()", for measuring a
 proposed variant of the app), BENCH_SCAN_KEEP_DB=1 (leave the scratch database for inspection).
 Prints progress lines, then one JSON object on the last line.  bench.scan_profile breaks the
@@ -89,17 +98,26 @@ class Settings:
     echo_seconds: int = env_int("BENCH_SCAN_ECHO_SECONDS", 10)
     rounds: int = env_int("BENCH_SCAN_ROUNDS", 2)
     warmup: int = env_int("BENCH_SCAN_WARMUP", 3)
-    connections: int = env_int("BENCH_SCAN_CONNECTIONS", 16)
+    # The load's concurrency levels: every level runs in every round, and each side is reported at its
+    # capacity (see main); one level measures at that concurrency only.
+    levels: tuple[int, ...] = tuple(int(c) for c in os.environ.get("BENCH_SCAN_CONNECTIONS", "16,24,32").split(",")
+                                    if c.strip())
+    p99_goal_ms: float = float(os.environ.get("BENCH_SCAN_P99_GOAL_MS") or 50)
     workers: int = env_int("BENCH_SCAN_WORKERS", 2)
     threads: int = env_int("BENCH_SCAN_THREADS", 8)
     worker_class: str = os.environ.get("BENCH_SCAN_WORKER_CLASS", "gevent")
     consumers: int = env_int("BENCH_SCAN_CONSUMERS", 200)
-    codes: int = env_int("BENCH_SCAN_CODES", 100_000)
+    codes: int = env_int("BENCH_SCAN_CODES", 250_000)
     redis_db: int = env_int("BENCH_SCAN_REDIS_DB", 14)
     client: str = os.environ.get("BENCH_SCAN_CLIENT") or ("wrk" if shutil.which("wrk") else "python")
     keep_db: bool = os.environ.get("BENCH_SCAN_KEEP_DB") == "1"
     floor: bool = os.environ.get("BENCH_SCAN_FLOOR", "1") == "1"
     app_spec: str = os.environ.get("BENCH_SCAN_APP", "app:create_app()")
+
+    @property
+    def connections(self) -> int:
+        """The first level: what bench.scan_profile and bench.scan_probe load with."""
+        return self.levels[0]
 
     def server(self) -> dict:
         return {"server": "gunicorn", "worker_class": self.worker_class, "workers": self.workers,
@@ -564,10 +582,21 @@ class Codes:
         return chunk
 
 
-def load(settings: Settings, port: int, pairs, seconds: int, meter: CpuMeter | None) -> LoadResult:
+def load(settings: Settings, port: int, pairs, seconds: int, meter: CpuMeter | None,
+         connections: int | None = None) -> LoadResult:
+    connections = connections or settings.connections
     if settings.client == "wrk":
-        return run_wrk(port, pairs, settings.connections, seconds, meter)
-    return run_python(port, pairs, settings.connections, seconds, meter)
+        return run_wrk(port, pairs, connections, seconds, meter)
+    return run_python(port, pairs, connections, seconds, meter)
+
+
+def at_capacity(levels: dict[int, LoadResult], p99_goal_ms: float | None = None) -> int:
+    """The concurrency level with the most 200s per second, among those whose p99 meets the goal
+    when one is given; when none does, the level with the lowest p99."""
+    meeting = [c for c, r in levels.items() if p99_goal_ms is None or r.p99_ms <= p99_goal_ms]
+    if not meeting:
+        return min(levels, key=lambda c: levels[c].p99_ms)
+    return max(meeting, key=lambda c: levels[c].ok_per_s)
 
 
 def describe(name: str, r: LoadResult) -> str:
@@ -661,34 +690,53 @@ def main() -> int:
             load(settings, floor_server.port, echo_pairs, settings.warmup, None)
         warm = load(settings, app_server.port, codes.take(5_000 * max(1, settings.warmup)), settings.warmup, None)
         log(describe("scan warm-up", warm))
-        bare_parts, scan_parts, floor_parts = [], [], []
+        levels = settings.levels
+        bare_parts = {c: [] for c in levels}
+        scan_parts = {c: [] for c in levels}
+        floor_parts = {c: [] for c in levels}
+        slots = settings.rounds * len(levels)
         with PgMonitor(url) as pg:
             for i in range(settings.rounds):
-                part = load(settings, echo.port, echo_pairs, max(1, settings.echo_seconds // settings.rounds),
-                            CpuMeter(echo.worker_pids(), dbname))
-                log(describe(f"round {i + 1}/{settings.rounds} bare flask echo", part))
-                bare_parts.append(part)
-                budget = (len(codes.pairs) - codes.at) // (settings.rounds - i)
-                pg.active = True
-                part = load(settings, app_server.port, codes.take(budget), max(1, settings.seconds // settings.rounds),
-                            CpuMeter(app_server.worker_pids(), dbname))
-                pg.active = False
-                log(describe(f"round {i + 1}/{settings.rounds} scans", part))
-                scan_parts.append(part)
-                if floor_server:
-                    part = load(settings, floor_server.port, echo_pairs,
-                                max(1, settings.echo_seconds // settings.rounds),
-                                CpuMeter(floor_server.worker_pids(), dbname))
-                    log(describe(f"round {i + 1}/{settings.rounds} floor (echo + 1 INSERT/COMMIT)", part))
-                    floor_parts.append(part)
-        bare, result = merge(bare_parts), merge(scan_parts)
-        floor = merge(floor_parts) if floor_parts else None
+                for c in levels:
+                    name = f"round {i + 1}/{settings.rounds}, {c} connections:"
+                    part = load(settings, echo.port, echo_pairs, max(1, settings.echo_seconds // settings.rounds),
+                                CpuMeter(echo.worker_pids(), dbname), c)
+                    log(describe(f"{name} bare flask echo", part))
+                    bare_parts[c].append(part)
+                    budget = (len(codes.pairs) - codes.at) // slots
+                    slots -= 1
+                    pg.active = True
+                    part = load(settings, app_server.port, codes.take(budget),
+                                max(1, settings.seconds // settings.rounds), CpuMeter(app_server.worker_pids(), dbname),
+                                c)
+                    pg.active = False
+                    log(describe(f"{name} scans", part))
+                    scan_parts[c].append(part)
+                    if floor_server:
+                        part = load(settings, floor_server.port, echo_pairs,
+                                    max(1, settings.echo_seconds // settings.rounds),
+                                    CpuMeter(floor_server.worker_pids(), dbname), c)
+                        log(describe(f"{name} floor (echo + 1 INSERT/COMMIT)", part))
+                        floor_parts[c].append(part)
+        bares = {c: merge(parts) for c, parts in bare_parts.items()}
+        scanned = {c: merge(parts) for c, parts in scan_parts.items()}
+        floors = {c: merge(parts) for c, parts in floor_parts.items() if parts}
+        # Each side at its capacity: the echo at its best rate whatever its latency (the stricter
+        # baseline), the scans at their best rate whose p99 meets the goal.
+        bare_c, scan_c = at_capacity(bares), at_capacity(scanned, settings.p99_goal_ms)
+        bare, result = bares[bare_c], scanned[scan_c]
+        floor = floors[at_capacity(floors)] if floors else None
+        for c in levels:
+            log(f"{c} connections: scans {scanned[c].ok_per_s:,.0f}/s p99 {scanned[c].p99_ms:.1f} ms, echo "
+                f"{bares[c].ok_per_s:,.0f}/s p99 {bares[c].p99_ms:.1f} ms"
+                + (f", floor {floors[c].ok_per_s:,.0f}/s" if c in floors else ""))
         if floor:
-            log(describe("floor: echo + one INSERT/COMMIT via psycopg, all rounds", floor))
+            log(describe("floor at its capacity: echo + one INSERT/COMMIT via psycopg", floor))
             log(cpu_line("floor", floor))
-        log(describe("bare flask echo, all rounds", bare))
+        log(describe(f"bare flask echo at its capacity ({bare_c} connections)", bare))
         log(cpu_line("echo", bare))
-        log(describe("scans, all rounds", result))
+        log(describe(f"scans at their capacity within p99 {settings.p99_goal_ms:g} ms ({scan_c} connections)",
+                     result))
         log(cpu_line("scan", result))
         log(f"PostgreSQL backends of the app during scans, average count by state: {pg.summary()}")
         server_errors = app_server.errors()
@@ -697,8 +745,9 @@ def main() -> int:
         for server in list(servers):
             server.stop(keep_log=server is app_server and server_errors > 0)
             servers.remove(server)
-        if result.wrapped or warm.wrapped:
-            log(f"WARNING: ran out of distinct codes ({result.wrapped} repeats, {warm.wrapped} in the warm-up); "
+        every = merge([part for parts in scan_parts.values() for part in parts])   # every level: for the checks
+        if every.wrapped or warm.wrapped:
+            log(f"WARNING: ran out of distinct codes ({every.wrapped} repeats, {warm.wrapped} in the warm-up); "
                 "raise BENCH_SCAN_CODES")
         other = {"echo": round(bare.cpu.get("other", 0) / bare.seconds, 2),
                  "scan": round(result.cpu.get("other", 0) / result.seconds, 2)}
@@ -708,9 +757,9 @@ def main() -> int:
 
         checks = check(url, seeded)
         log(f"checks: {checks}")
-        answered = warm.rewards + result.rewards
-        if result.verdicts.get("genuine", 0) != result.ok or answered > checks["coupons"]:
-            log(f"WARNING: responses say {result.verdicts} for {result.ok} scans of distinct codes and list "
+        answered = warm.rewards + every.rewards
+        if every.verdicts.get("genuine", 0) != every.ok or answered > checks["coupons"]:
+            log(f"WARNING: responses say {every.verdicts} for {every.ok} scans of distinct codes and list "
                 f"{answered} rewards against {checks['coupons']} coupon rows")
         scans_per_s = result.ok_per_s
         cpu_per = {k: round(v * 1000 / result.requests, 3) for k, v in result.cpu.items()} if result.requests else {}
@@ -730,20 +779,24 @@ def main() -> int:
             "p90_ms": round(result.p90_ms, 1),
             "bare_p99_ms": round(bare.p99_ms, 1),
             "cpu_ratio": round(echo_cpu / scan_cpu, 3) if scan_cpu else None,
-            "scans": result.ok,
-            "non_200": result.requests - result.ok,
+            "scans": every.ok,
+            "non_200": every.requests - every.ok,
             "warmup_non_200": warm.requests - warm.ok,
             "server_errors": server_errors,
             "seconds": round(result.seconds, 1),
-            "concurrency": settings.connections,
+            "concurrency": scan_c,
+            "bare_concurrency": bare_c,
+            "levels": [{"connections": c, "scans_per_s": round(scanned[c].ok_per_s, 1),
+                        "p99_ms": round(scanned[c].p99_ms, 1), "bare_flask_per_s": round(bares[c].ok_per_s, 1),
+                        "bare_p99_ms": round(bares[c].p99_ms, 1)} for c in levels],
             "client": settings.client,
             **settings.server(),
             "consumers": seeded.consumers,
             "coupons": checks["coupons"],
             "counters_match": checks["counters_match"],
-            "not_first_scans": checks["not_first_scans"] + result.wrapped + warm.wrapped,
-            "response_verdicts": result.verdicts,
-            "response_rewards": result.rewards + warm.rewards,
+            "not_first_scans": checks["not_first_scans"] + every.wrapped + warm.wrapped,
+            "response_verdicts": every.verdicts,
+            "response_rewards": every.rewards + warm.rewards,
             "cpu_ms_per_scan": cpu_per,
             "cpu_ms_per_echo": ({k: round(v * 1000 / bare.requests, 3) for k, v in bare.cpu.items()}
                                 if bare.requests else {}),
