@@ -31,7 +31,11 @@ ENV_SETTINGS = {
     "SCAN_LIMIT_PER_CONSUMER": (30, int),   # scans per consumer per minute
     "SCAN_LIMIT_PER_IP": (120, int),        # scans per IP per minute
     "REPEAT_SCAN_WARNING": (5, int),        # scans of one code before a counterfeit warning
+    # PostgreSQL's synchronous_commit for the one-statement transactions of everyday first scans
+    # (loyalty/scan_statement.py); README, "Durability of first scans".
+    "SCAN_SYNCHRONOUS_COMMIT": ("off", str),
 }
+SYNCHRONOUS_COMMIT_VALUES = ("on", "off", "local", "remote_write", "remote_apply")
 
 GENERATED_SECRETS = ("CODE_MASTER_KEY", "ADMIN_API_KEY", "MINIAPP_SECRET", "PAYMENT_WEBHOOK_SECRET", "SECRET_KEY")
 
@@ -44,6 +48,9 @@ def _load_settings(app: Flask, overrides: dict | None) -> None:
     if not app.config.get("DATABASE_URL"):
         app.config["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "app.db")
     app.config["PUBLIC_BASE_URL"] = app.config["PUBLIC_BASE_URL"].rstrip("/")
+    if app.config["SCAN_SYNCHRONOUS_COMMIT"] not in SYNCHRONOUS_COMMIT_VALUES:
+        raise ValueError(f"SCAN_SYNCHRONOUS_COMMIT must be one of {', '.join(SYNCHRONOUS_COMMIT_VALUES)}, "
+                         f"not {app.config['SCAN_SYNCHRONOUS_COMMIT']!r}")
     missing = [name for name in GENERATED_SECRETS if not app.config.get(name)]
     if missing:
         _fill_development_secrets(app, missing)

@@ -237,7 +237,8 @@ def _everyday(requests: list[ScanRequest]) -> list[dict | None] | None:
             bodies[id(r)] = (s.found.serial, _response(session, s))
     try:
         with pg_autocommit() as raw:
-            created = scan_statement.run(raw, seen, rows, list(coupons.values()))
+            created = scan_statement.run(raw, seen, rows, list(coupons.values()),
+                                         current_app.config["SCAN_SYNCHRONOUS_COMMIT"])
     except scan_statement.Refused as refused:
         cached.mark_short_of_prizes(refused.campaigns)
         return None

@@ -73,6 +73,7 @@ issued AS (
     INSERT INTO coupons ({", ".join(COUPON_COLUMNS)})
     SELECT {", ".join(COUPON_COLUMNS)} FROM w WHERE campaign_id IN (SELECT id FROM took))
 SELECT ARRAY(SELECT serial FROM claimed),
+       set_config('synchronous_commit', %(synchronous_commit)s, true),
        CASE WHEN (SELECT coalesce(jsonb_object_agg(area, version), '{{}}'::jsonb) FROM cache_versions)
                  <> %(versions)s::jsonb THEN scan_batch_refused('the catalog moved', NULL)
             WHEN (SELECT count(*) FROM took) <> (SELECT count(*) FROM wanted)
@@ -91,12 +92,15 @@ class Refused(Exception):
         self.campaigns = campaigns
 
 
-def run(raw, versions: dict[str, int], scans: list[dict], wins: list[dict]) -> set[int]:
+def run(raw, versions: dict[str, int], scans: list[dict], wins: list[dict], synchronous_commit: str = "on") -> set[int]:
     """The serials whose rows this statement created (their scans were claimed, recorded and
     rewarded); raises Refused when it wrote nothing. `raw`: a psycopg connection in autocommit.
     scans: {serial, batch_id, brand_id, consumer_id, claimant, lat, lng, region_code, ip, at};
-    wins: coupon rows (loyalty.coupons.coupon_row) of every prize the batch's first scans drew."""
-    params = {"scans": json_array(scans), "wins": json_array(wins), "versions": json.dumps(versions)}
+    wins: coupon rows (loyalty.coupons.coupon_row) of every prize the batch's first scans drew;
+    synchronous_commit: PostgreSQL's setting for this statement's transaction alone (see README,
+    "Durability of first scans")."""
+    params = {"scans": json_array(scans), "wins": json_array(wins), "versions": json.dumps(versions),
+              "synchronous_commit": synchronous_commit}
     try:
         created = pg_run(raw, SQL, params).fetchone()[0]
     except psycopg.Error as error:

@@ -20,9 +20,9 @@ def paths(monkeypatch):
     seen = []
     real_run, real_batch = scan_statement.run, scan_rewards._scan_batch
 
-    def run(raw, versions, scans, wins):
+    def run(raw, versions, scans, wins, *rest):
         try:
-            created = real_run(raw, versions, scans, wins)
+            created = real_run(raw, versions, scans, wins, *rest)
         except scan_statement.Refused:
             seen.append(("refused", len(scans)))
             raise
@@ -181,3 +181,48 @@ def test_scans_after_the_database_dropped_the_apps_connections_are_answered_on_f
     assert first["verdict"] == "genuine" and len(first["rewards"]) == 1
     assert state(app, [codes[1]["serial"]]) == ({codes[1]["serial"]: phone.id}, 1, 1)
     assert paths[-1] == ("statement", [codes[1]["serial"]])
+
+
+def test_the_statement_commits_with_the_given_synchronous_commit_for_its_own_transaction_only(app, postgres_only):
+    """The setting is transaction-local (set_config(..., true)): it holds for the statement's commit and
+    is gone afterwards, so nothing else that runs on the pooled connection commits asynchronously."""
+    import psycopg
+
+    dsn = app.config["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as conn:   # not autocommit: the transaction stays open to be looked at
+        server_default = conn.execute("SHOW synchronous_commit").fetchone()[0]
+        versions = conn.execute("SELECT coalesce(jsonb_object_agg(area, version), '{}'::jsonb) "
+                                "FROM cache_versions").fetchone()[0]
+        conn.rollback()
+        for value in ("off", "local", "on"):
+            assert scan_statement.run(conn, versions, [], [], value) == set()
+            assert conn.execute("SHOW synchronous_commit").fetchone()[0] == value
+            conn.rollback()
+            assert conn.execute("SHOW synchronous_commit").fetchone()[0] == server_default
+            conn.rollback()
+
+
+def test_first_scans_pass_the_apps_scan_synchronous_commit_to_the_statement(api, app, monkeypatch, postgres_only):
+    _, codes, _ = shop(api)
+    phone = api.consumer()
+    passed = []
+    real_run = scan_statement.run
+
+    def run(raw, versions, scans, wins, synchronous_commit):
+        passed.append(synchronous_commit)
+        return real_run(raw, versions, scans, wins, synchronous_commit)
+
+    monkeypatch.setattr(scan_statement, "run", run)
+    assert app.config["SCAN_SYNCHRONOUS_COMMIT"] == "off"   # the default (README, "Durability of first scans")
+    api.post("/api/v1/scans", {"code": codes[0]["token"]}, who=phone, expect=200)
+    monkeypatch.setitem(app.config, "SCAN_SYNCHRONOUS_COMMIT", "on")
+    api.post("/api/v1/scans", {"code": codes[1]["token"]}, who=phone, expect=200)
+    assert passed == ["off", "on"]
+    assert state(app, [codes[0]["serial"], codes[1]["serial"]])[1:] == (2, 2)
+
+
+def test_an_unknown_scan_synchronous_commit_stops_the_app_at_startup_naming_the_setting(database_url):
+    from app import create_app
+
+    with pytest.raises(ValueError, match="SCAN_SYNCHRONOUS_COMMIT must be one of on, off"):
+        create_app({"TESTING": True, "DATABASE_URL": database_url, "SCAN_SYNCHRONOUS_COMMIT": "sometimes"})
