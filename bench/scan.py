@@ -210,7 +210,8 @@ class Server:
     def __init__(self, app_spec: str, env: dict, settings: Settings, name: str):
         self.port = free_port()
         self.name = name
-        cmd = [os.path.join(VENV_BIN, "gunicorn"), "--bind", f"127.0.0.1:{self.port}",
+        cmd = [os.path.join(VENV_BIN, "gunicorn"), "--config", os.path.join(ROOT, "gunicorn.conf.py"),
+               "--bind", f"127.0.0.1:{self.port}",
                "--workers", str(settings.workers), "--worker-class", settings.worker_class,
                "--keep-alive", "30", "--backlog", "2048", "--log-level", "warning", "--timeout", "60"]
         if settings.worker_class == "gthread":
