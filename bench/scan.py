@@ -664,7 +664,7 @@ def main() -> int:
             "campaign 30% brand coupon / 10% points ...")
         seeded = seed(url, settings)
         codes = Codes(seeded.pairs)
-        log(f"seeded in {time.time() - started:.1f} s; client {settings.client}, {settings.connections} connections, "
+        log(f"seeded in {time.time() - started:.1f} s; client {settings.client}, connections {list(settings.levels)}, "
             f"server {settings.server()}")
 
         # Both servers up at once (an idle one costs no CPU); the load alternates echo, scans, echo,
