@@ -15,6 +15,20 @@ class ListArgs(Schema):
     cursor = fields.String(load_default=None)
 
 
+_PAGES: dict[type[Schema], type[Schema]] = {}
+
+
+def page_of(item: type[Schema]) -> type[Schema]:
+    """The list response `{items: [item], next_cursor}` for an item schema (one class per item schema,
+    named after it: BatchOut -> BatchPage, so the OpenAPI document names each page once)."""
+    if item not in _PAGES:
+        name = item.__name__.removesuffix("Out") + "Page"
+        _PAGES[item] = Schema.from_dict(
+            {"items": fields.List(fields.Nested(item)), "next_cursor": fields.String(allow_none=True)}, name=name
+        )
+    return _PAGES[item]
+
+
 def encode_cursor(values: list) -> str:
     return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
 

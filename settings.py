@@ -1,0 +1,146 @@
+"""Every configuration key, once: its type, default, validation and what it is for.
+
+`load(app, overrides)` fills `app.config` from the environment (then the overrides a test or a
+benchmark passes to `create_app`), checks every value, and in development generates the missing
+secrets once into `instance/secrets.json`. Everything else reads `config["X"]` (always present
+after `load`) and passes values on to services as plain arguments.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+SYNCHRONOUS_COMMIT_VALUES = ("on", "off", "local", "remote_write", "remote_apply")
+
+
+def _one_of(*allowed: str) -> Callable[[Any], str | None]:
+    def check(value):
+        return None if value in allowed else f"must be one of {', '.join(allowed)}"
+
+    return check
+
+
+def _at_least(low: int) -> Callable[[Any], str | None]:
+    def check(value):
+        return None if value >= low else f"must be at least {low}"
+
+    return check
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    kind: type
+    help: str
+    check: Callable[[Any], str | None] | None = None
+    secret: bool = False  # generated in development, required in production
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATABASE_URL", None, str, "SQLAlchemy URL; default: SQLite in instance/app.db"),
+    Setting("REDIS_URL", None, str, "Redis for RQ jobs and the scan throttle; unset: jobs run inline"),
+    Setting("PUBLIC_BASE_URL", "http://localhost:5000", str, "base of every code URL we print"),
+    Setting("CODE_MASTER_KEY", None, str, "AES-GCM key (32 bytes, base64url) wrapping brands' signing keys", secret=True),
+    Setting("ADMIN_API_KEY", None, str, "the platform operator's bearer key", secret=True),
+    Setting("MINIAPP_SECRET", None, str, "HMAC secret the mini app signs consumer logins with", secret=True),
+    Setting("PAYMENT_WEBHOOK_SECRET", None, str, "HMAC secret of the payment provider's notices", secret=True),
+    Setting("SECRET_KEY", None, str, "Flask's key for the store page's session cookie", secret=True),
+    Setting("SETTLEMENT_DELAY_SECONDS", 604800, int, "how long store earnings stay pending", _at_least(0)),
+    Setting("PAYOUT_MIN_FEN", 100, int, "smallest payout a store may ask for", _at_least(1)),
+    Setting("PAYOUT_LEASE_SECONDS", 300, int, "how long a payout run holds a payout before another may", _at_least(0)),
+    Setting("PAYOUT_PROVIDER", "simulated", str, "who pays stores out", _one_of("simulated")),
+    Setting("ORDER_PAYMENT_SECONDS", 1800, int, "how long an order waits for its payment", _at_least(1)),
+    Setting("INLINE_SWEEP_SECONDS", 60, int, "without Redis: how often the embedded server runs the sweeps"),
+    Setting("SWEEP_INTERVAL_SECONDS", 60, int, "with Redis: how often the worker runs the sweeps", _at_least(1)),
+    Setting("EXPORT_PROCESSES", 0, int, "processes for large CSV exports; 0: one per core", _at_least(0)),
+    Setting("SCAN_LIMIT_PER_CONSUMER", 30, int, "scans per consumer per minute", _at_least(0)),
+    Setting("SCAN_LIMIT_PER_IP", 120, int, "scans per IP address per minute", _at_least(0)),
+    Setting("REPEAT_SCAN_WARNING", 5, int, "scans of one code before a counterfeit warning", _at_least(1)),
+    Setting(
+        "SCAN_SYNCHRONOUS_COMMIT",
+        "off",
+        str,
+        "PostgreSQL synchronous_commit of everyday first scans (docs/scanning.md, Durability)",
+        _one_of(*SYNCHRONOUS_COMMIT_VALUES),
+    ),
+)
+
+# Set only by tests and benchmarks (create_app's overrides), never from the environment:
+#   RQ_IS_ASYNC (False: RQ runs a job at enqueue), SIMULATED_PAYOUT_FAILURES and
+#   SIMULATED_PAYOUT_UNAVAILABLE (the simulated payout provider's switches: store ids or "*").
+TEST_ONLY = {"RQ_IS_ASYNC": True, "SIMULATED_PAYOUT_FAILURES": None, "SIMULATED_PAYOUT_UNAVAILABLE": None}
+
+BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+class SettingError(ValueError):
+    """A configuration value that the app refuses to start with."""
+
+
+def _parse(setting: Setting, raw: str):
+    if setting.kind is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingError(f"{setting.name} must be a whole number, not {raw!r}") from None
+    return raw
+
+
+def load(config: dict, instance_path: str, overrides: dict | None = None, environ=None) -> None:
+    """Fill `config` with every setting: the environment, then `overrides`, then the defaults."""
+    environ = os.environ if environ is None else environ
+    for setting in SETTINGS:
+        raw = environ.get(setting.name)
+        config[setting.name] = _parse(setting, raw) if raw not in (None, "") else setting.default
+    for name, default in TEST_ONLY.items():
+        config[name] = default
+    config.update(overrides or {})
+    if not config.get("DATABASE_URL"):
+        config["DATABASE_URL"] = "sqlite:///" + os.path.join(instance_path, "app.db")
+    config["PUBLIC_BASE_URL"] = config["PUBLIC_BASE_URL"].rstrip("/")
+    for setting in SETTINGS:
+        value = config[setting.name]
+        if setting.check is not None and value is not None:
+            problem = setting.check(value)
+            if problem:
+                raise SettingError(f"{setting.name} {problem}, not {value!r}")
+    missing = [s.name for s in SETTINGS if s.secret and not config.get(s.name)]
+    if missing:
+        if environ.get("APP_ENV") == "production":
+            raise SettingError(f"APP_ENV=production but these secrets are not set: {', '.join(missing)}")
+        _fill_development_secrets(config, instance_path, missing)
+
+
+def _fill_development_secrets(config: dict, instance_path: str, missing: list[str]) -> None:
+    """In development, generate missing secrets once into instance/secrets.json (mode 0600)."""
+    os.makedirs(instance_path, exist_ok=True)
+    path = os.path.join(instance_path, "secrets.json")
+    stored = {}
+    if os.path.exists(path):
+        with open(path) as fh:
+            stored = json.load(fh)
+    changed = False
+    for name in missing:
+        if name not in stored:
+            stored[name] = (
+                base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+                if name == "CODE_MASTER_KEY"
+                else secrets.token_urlsafe(32)
+            )
+            changed = True
+        config[name] = stored[name]
+    if changed:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(stored, fh, indent=2)
+        log.warning("generated development secrets into %s", path)
