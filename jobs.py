@@ -61,10 +61,8 @@ def run_in_app(path: str, *args, **kwargs):
     except RuntimeError:
         pass
     app = _worker_app
-    if app is None:
-        from app import create_app
-
-        app = create_app()
+    if app is None:  # an RQ worker this package did not start (the app is made by `flask --app app worker`)
+        raise RuntimeError("jobs run in `flask --app app worker`, which makes the app they need")
     with app.app_context():
         return func(*args, **kwargs)
 
@@ -76,7 +74,7 @@ def _queue(app: Flask):
         from rq import Queue
 
         connection = Redis.from_url(app.config["REDIS_URL"])
-        state["queue"] = Queue("default", connection=connection, is_async=app.config.get("RQ_IS_ASYNC", True))
+        state["queue"] = Queue("default", connection=connection, is_async=app.config["RQ_IS_ASYNC"])
     return state["queue"]
 
 
@@ -139,7 +137,7 @@ def sweep_and_reschedule(interval_seconds: int) -> dict:
 
 
 def _start_inline_timer(app: Flask) -> None:
-    interval = int(app.config.get("INLINE_SWEEP_SECONDS") or 0)
+    interval = app.config["INLINE_SWEEP_SECONDS"]
     if interval <= 0:
         return
 
@@ -174,7 +172,7 @@ def init_app(app: Flask) -> None:
 
         _worker_app = app
         queue = _queue(app)
-        interval = int(app.config.get("SWEEP_INTERVAL_SECONDS", 60))
+        interval = app.config["SWEEP_INTERVAL_SECONDS"]
         first = datetime.now(timezone.utc) + timedelta(seconds=1)
         queue.enqueue_at(first, run_in_app, _dotted(sweep_and_reschedule), interval,
                          job_id=f"sweep-{int(first.timestamp()) // interval}")

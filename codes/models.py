@@ -1,11 +1,60 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 
 from sqlalchemy import JSON, BigInteger, Date, Float, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db import Base, sparse_index, utcnow
+
+
+class Verdict(StrEnum):
+    """What verifying a code found (scans.verdict, the landing page's status)."""
+
+    GENUINE = "genuine"
+    GENUINE_REPEAT = "genuine_repeat"
+    FORGED = "forged"
+    UNKNOWN = "unknown"
+    INACTIVE = "inactive"
+    VOIDED = "voided"
+    REVOKED_KEY = "revoked_key"
+
+
+LIVE = (Verdict.GENUINE, Verdict.GENUINE_REPEAT)  # a real, sellable item
+
+
+class BatchKind(StrEnum):
+    ITEM = "item"
+    CASE = "case"
+
+
+class CodeFormat(StrEnum):
+    SHORT = "short"
+    GS1 = "gs1"
+
+
+class BatchStatus(StrEnum):
+    """A batch's state, computed from its ranges (codes.services.summarize)."""
+
+    ISSUED = "issued"
+    ACTIVE = "active"
+    PARTIALLY_ACTIVE = "partially_active"
+    VOIDED = "voided"
+
+
+class RangeAction(StrEnum):
+    ACTIVATE = "activate"
+    VOID = "void"
+
+
+class CodeEventType(StrEnum):
+    """A code's history (code_events.type); the trace adds issued, activated, voided and scanned."""
+
+    PACKED = "packed"
+    UNPACKED = "unpacked"
+    SHIPPED = "shipped"
+    RECEIVED = "received"
 
 
 class Product(Base):

@@ -1,5 +1,9 @@
 from marshmallow import Schema, fields, validate
 
+from codes.models import BatchKind, CodeFormat
+from pagination import page_of
+from schemas import UtcDateTime
+
 
 
 class ProductIn(Schema):
@@ -27,8 +31,8 @@ class BatchIn(Schema):
         r"^[A-Za-z0-9._-]{1,20}$", error="1 to 20 characters of letters, digits, '.', '_' or '-'."))
     produced_on = fields.Date(required=True)
     expires_on = fields.Date(load_default=None)
-    kind = fields.String(load_default="item", validate=validate.OneOf(["item", "case"]))
-    format = fields.String(load_default="short", validate=validate.OneOf(["short", "gs1"]))
+    kind = fields.String(load_default=BatchKind.ITEM, validate=validate.OneOf(list(BatchKind)))
+    format = fields.String(load_default=CodeFormat.SHORT, validate=validate.OneOf(list(CodeFormat)))
     region_codes = fields.List(fields.String(), load_default=None, validate=validate.Length(max=200))
     distributor = fields.String(load_default=None, validate=validate.Length(1, 200))
 
@@ -54,9 +58,7 @@ class BatchOut(Schema):
     created_at = fields.DateTime(attribute="batch.created_at")
 
 
-class BatchPage(Schema):
-    items = fields.List(fields.Nested(BatchOut))
-    next_cursor = fields.String(allow_none=True)
+BatchPage = page_of(BatchOut)
 
 
 class RangeQuery(Schema):
@@ -104,7 +106,7 @@ class AggregationOut(Schema):
 
 class TraceEvent(Schema):
     type = fields.String()
-    at = fields.String()
+    at = UtcDateTime()
     detail = fields.Dict()
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from codes import catalog, keys, ranges
-from codes.models import Batch, Code, CodeRange, Product, SerialCounter
+from codes.models import Batch, BatchKind, BatchStatus, CodeFormat, Code, CodeRange, Product, RangeAction, SerialCounter
 from codes.tokens import LOT_RE, MAX_SERIAL, normalize_gtin
 from db import new_id
 from errors import Conflict, Forbidden, NotFound, ValidationFailed, invalid
@@ -64,7 +64,7 @@ def _allocate_serials(session: Session, quantity: int) -> int:
 
 
 def create_batch(session: Session, brand: Brand, product_id: str, quantity: int, lot: str,
-                 produced_on: date, expires_on: date | None = None, kind: str = "item", format: str = "short",
+                 produced_on: date, expires_on: date | None = None, kind: str = BatchKind.ITEM, format: str = CodeFormat.SHORT,
                  region_codes: list[str] | None = None, distributor: str | None = None) -> Batch:
     product = own_product(session, brand, product_id)
     errors: dict[str, list[str]] = {}
@@ -74,7 +74,7 @@ def create_batch(session: Session, brand: Brand, product_id: str, quantity: int,
         errors["lot"] = ["1 to 20 characters of letters, digits, '.', '_' or '-'."]
     if expires_on is not None and expires_on < produced_on:
         errors["expires_on"] = ["Cannot be before produced_on."]
-    if format == "gs1" and not product.gtin:
+    if format == CodeFormat.GS1 and not product.gtin:
         errors["format"] = ["The gs1 format needs a product with a GTIN."]
     bad_regions = [r for r in (region_codes or []) if not is_region_code(r)]
     if bad_regions:
@@ -121,8 +121,8 @@ class BatchSummary:
 def _range_sets(session: Session, batch_id: str):
     rows = session.execute(select(CodeRange.action, CodeRange.serial_from, CodeRange.serial_to)
                            .where(CodeRange.batch_id == batch_id)).all()
-    activated = [(a, b) for action, a, b in rows if action == "activate"]
-    voided = [(a, b) for action, a, b in rows if action == "void"]
+    activated = [(a, b) for action, a, b in rows if action == RangeAction.ACTIVATE]
+    voided = [(a, b) for action, a, b in rows if action == RangeAction.VOID]
     return activated, voided
 
 
@@ -133,13 +133,13 @@ def summarize(session: Session, batch: Batch) -> BatchSummary:
     scanned = session.scalar(select(func.count()).select_from(Code)
                              .where(Code.batch_id == batch.id, Code.scan_count > 0)) or 0
     if void_count == batch.quantity:
-        status = "voided"
+        status = BatchStatus.VOIDED
     elif live == 0:
-        status = "issued"
+        status = BatchStatus.ISSUED
     elif live + void_count == batch.quantity:
-        status = "active"
+        status = BatchStatus.ACTIVE
     else:
-        status = "partially_active"
+        status = BatchStatus.PARTIALLY_ACTIVE
     return BatchSummary(batch, live, void_count, scanned, status)
 
 
@@ -162,7 +162,7 @@ def activate(session: Session, brand: Brand, batch_id: str, first: int | None = 
              last: int | None = None) -> dict:
     batch = own_batch(session, brand, batch_id)
     first, last = _check_range(batch, first, last)
-    session.add(CodeRange(batch_id=batch.id, action="activate", serial_from=first, serial_to=last))
+    session.add(CodeRange(batch_id=batch.id, action=RangeAction.ACTIVATE, serial_from=first, serial_to=last))
     catalog.bump(session, "ranges")
     session.commit()
     activated, voided = _range_sets(session, batch.id)
@@ -173,7 +173,7 @@ def activate(session: Session, brand: Brand, batch_id: str, first: int | None = 
 def void(session: Session, brand: Brand, batch_id: str, first: int, last: int, reason: str) -> dict:
     batch = own_batch(session, brand, batch_id)
     first, last = _check_range(batch, first, last)
-    session.add(CodeRange(batch_id=batch.id, action="void", serial_from=first, serial_to=last, reason=reason))
+    session.add(CodeRange(batch_id=batch.id, action=RangeAction.VOID, serial_from=first, serial_to=last, reason=reason))
     catalog.bump(session, "ranges")
     session.commit()
     _, voided = _range_sets(session, batch.id)

@@ -10,11 +10,10 @@ from sqlalchemy.orm import Session
 
 from codes import keys, tokens
 from codes.catalog import Snapshot, catalog
-from codes.models import Batch, Code, Product
+from codes.models import LIVE, Batch, Code, CodeFormat, Product, Verdict
 from errors import Forbidden, NotFound
 from identity.models import Brand
 
-LIVE = ("genuine", "genuine_repeat")
 
 
 @dataclass
@@ -41,22 +40,22 @@ def verify(session: Session, code: str, *, refresh: bool = True, load_code: bool
     try:
         parsed = tokens.parse(code)
     except tokens.Malformed:
-        return Verification("forged")
+        return Verification(Verdict.FORGED)
     found = keys.secret_for(session, parsed.key_id)
     if found is None or not tokens.mac_ok(found[1], parsed):
-        return Verification("forged")
+        return Verification(Verdict.FORGED)
     cached = catalog()
     if refresh:
         cached.refresh(session)
     batch = cached.batch_for_serial(session, parsed.serial)
     if batch is not None and (batch.key_id != parsed.key_id or batch.format != parsed.form):
-        return Verification("forged")
+        return Verification(Verdict.FORGED)
     product = cached.product(session, batch.product_id) if batch else None
     if parsed.form == "gs1" and batch is not None and (product.gtin != parsed.gtin or batch.lot != parsed.lot):
-        return Verification("forged")
-    result = Verification("unknown", parsed, batch, product)
+        return Verification(Verdict.FORGED)
+    result = Verification(Verdict.UNKNOWN, parsed, batch, product)
     if cached.key_revoked(session, parsed.key_id):
-        result.verdict = "revoked_key"
+        result.verdict = Verdict.REVOKED_KEY
         return result
     if batch is None:
         return result
@@ -64,11 +63,11 @@ def verify(session: Session, code: str, *, refresh: bool = True, load_code: bool
     if load_code or voided or not activated:
         result.code = session.get(Code, parsed.serial)
     if voided:
-        result.verdict = "voided"
+        result.verdict = Verdict.VOIDED
     elif not activated:
-        result.verdict = "inactive"
+        result.verdict = Verdict.INACTIVE
     else:
-        result.verdict = "genuine_repeat" if result.scan_count > 0 else "genuine"
+        result.verdict = Verdict.GENUINE_REPEAT if result.scan_count > 0 else Verdict.GENUINE
     return result
 
 
@@ -83,7 +82,7 @@ def own_code(session: Session, brand: Brand, code: str, field: str = "code") -> 
 
 
 def gs1_fields(session: Session, batch: Batch) -> tuple[str, str] | None:
-    return (session.get(Product, batch.product_id).gtin, batch.lot) if batch.format == "gs1" else None
+    return (session.get(Product, batch.product_id).gtin, batch.lot) if batch.format == CodeFormat.GS1 else None
 
 
 def code_url(session: Session, base_url: str, batch: Batch, serial: int) -> str:

@@ -2,7 +2,7 @@ from flask import Response, current_app, stream_with_context
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from codes import aggregation, export, keys, labels, services, tokens
+from codes import aggregation, export, keys, labels, services, tokens, trace
 from codes.schemas import (ActivateIn, ActivateOut, AggregationIn, AggregationOut, BatchIn, BatchOut, BatchPage,
                            KeyOut, KeyRow, LabelQuery, ProductIn, ProductOut, RangeQuery, TraceOut, VoidIn, VoidOut)
 from codes.verify import code_url, gs1_fields, own_code
@@ -143,7 +143,7 @@ class Trace(MethodView):
     @bp.response(200, TraceOut)
     def get(self, token):
         """A code's timeline: issued, activated, voided, packed, received, scanned."""
-        return aggregation.trace(get_session(), current_brand(), token)
+        return trace.trace(get_session(), current_brand(), token)
 
 
 @bp.route("/keys")

@@ -1,13 +1,18 @@
-"""Demo data for `flask --app app demo`: a brand, a partner store, a product and small activated batches.
+"""`flask --app app demo`: migrate, seed a brand, a partner store, a product and small activated batches,
+print the URLs and keys, and serve.
 
 Keys are shown once, so the demo keeps what it created in instance/demo.json (development only)
 and reuses it on the next run.
 """
+
 from __future__ import annotations
 
 import json
 import os
 from datetime import date
+
+import click
+from flask import Flask
 
 from codes import services as codes
 from codes.verify import code_url
@@ -47,3 +52,32 @@ def seed(app) -> dict:
     with os.fdopen(fd, "w") as fh:
         json.dump(info, fh, indent=2)
     return info
+
+
+def init_app(app: Flask) -> None:
+    @app.cli.command("demo")
+    @click.option("--host", default="127.0.0.1")
+    @click.option("--port", default=5000, type=int)
+    @click.option("--no-serve", is_flag=True, help="Seed and print the URLs, but do not start the server.")
+    def demo_command(host, port, no_serve):
+        """Migrate, seed a demo brand/product/activated batch, print URLs, and serve."""
+        from migrations import upgrade
+
+        upgrade(app.config["DATABASE_URL"], "head")
+        with app.app_context():
+            info = seed(app)
+        base = app.config["PUBLIC_BASE_URL"]
+        click.echo("Demo data ready.")
+        click.echo(f"  Landing page (genuine bottle): {info['landing_url']}")
+        click.echo(f"  GS1 Digital Link form:         {info['gs1_url']}")
+        click.echo(f"  API docs:                      {base}/api/docs")
+        click.echo(f"  OpenAPI document:              {base}/api/openapi.json")
+        click.echo(f"  Store page:                    {base}/store")
+        click.echo(f"  Admin key: in {os.path.join(app.instance_path, 'secrets.json')} (ADMIN_API_KEY)")
+        click.echo(f"  Demo brand key:  {info['brand_key']}")
+        click.echo(f"  Demo store key:  {info['store_key']}")
+        if not no_serve:
+            from werkzeug.serving import run_simple
+
+            click.echo(f"Serving on http://{host}:{port} (Ctrl+C to stop)")
+            run_simple(host, port, app, threaded=True, use_reloader=False)
