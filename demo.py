@@ -33,12 +33,12 @@ def seed(app) -> dict:
         brand_info = services.create_brand(session, "Bright Dairy (demo)")
         store_info = services.create_store(session, "Corner store No. 8 (demo)", 31.2304, 121.4737, "310101")
         brand = session.get(Brand, brand_info["id"])
-        services.add_partner(session, brand, store_info["id"])
-        product = codes.create_product(session, brand, "MILK-1L", "Fresh milk 1L", 1200, 700, "9506000134352")
-        batch = codes.create_batch(session, brand, product.id, 100, "L2026A", date.today(), region_codes=["310000"])
-        codes.activate(session, brand, batch.id)
-        gs1 = codes.create_batch(session, brand, product.id, 10, "L2026A", date.today(), format="gs1")
-        codes.activate(session, brand, gs1.id)
+        services.add_partner(session, brand.id, store_info["id"])
+        product = codes.create_product(session, brand.id, "MILK-1L", "Fresh milk 1L", 1200, 700, "9506000134352")
+        batch = codes.create_batch(session, brand.id, product.id, 100, "L2026A", date.today(), region_codes=["310000"])
+        codes.activate(session, brand.id, batch.id)
+        gs1 = codes.create_batch(session, brand.id, product.id, 10, "L2026A", date.today(), format="gs1")
+        codes.activate(session, brand.id, gs1.id)
         base = app.config["PUBLIC_BASE_URL"]
         info = {
             "brand_id": brand.id, "brand_key": brand_info["api_key"],

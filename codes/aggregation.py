@@ -12,7 +12,6 @@ from codes.models import BatchKind, Code, CodeEvent, CodeEventType, Verdict
 from codes.verify import Verification, own_code, verify
 from db import insert_ignore, utcnow
 from errors import Conflict, ValidationFailed
-from identity.models import Brand
 
 MAX_CHILDREN = 10_000
 
@@ -22,10 +21,10 @@ def ensure_code_rows(session: Session, found: list[Verification]) -> None:
                                             for v in found], ["serial"])
 
 
-def _resolve(session: Session, brand: Brand, parent: str, children: list[str]):
+def _resolve(session: Session, brand_id: str, parent: str, children: list[str]):
     if not 1 <= len(children) <= MAX_CHILDREN:
         raise ValidationFailed({"children": [f"Between 1 and {MAX_CHILDREN:,} codes."]})
-    case = own_code(session, brand, parent, field="parent")
+    case = own_code(session, brand_id, parent, field="parent")
     if case.batch.kind != BatchKind.CASE:
         raise ValidationFailed({"parent": ["The parent must be a code from a 'case' batch."]})
     if case.verdict == Verdict.VOIDED:
@@ -36,7 +35,7 @@ def _resolve(session: Session, brand: Brand, parent: str, children: list[str]):
         found = verify(session, raw, refresh=False, load_code=False)
         if found.batch is None:
             bad[str(i)] = "not a valid code"
-        elif found.batch.brand_id != brand.id:
+        elif found.batch.brand_id != brand_id:
             bad[str(i)] = "not your code"
         elif found.batch.kind != BatchKind.ITEM:
             bad[str(i)] = "not an item code"
@@ -52,8 +51,8 @@ def _resolve(session: Session, brand: Brand, parent: str, children: list[str]):
     return case, items
 
 
-def aggregate(session: Session, brand: Brand, parent: str, children: list[str], action: str = "pack") -> dict:
-    case, items = _resolve(session, brand, parent, children)
+def aggregate(session: Session, brand_id: str, parent: str, children: list[str], action: str = "pack") -> dict:
+    case, items = _resolve(session, brand_id, parent, children)
     serials = [v.serial for v in items]
     ensure_code_rows(session, [case] + items)
     now = utcnow()

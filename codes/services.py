@@ -12,7 +12,6 @@ from codes.models import Batch, BatchKind, BatchStatus, CodeFormat, Code, CodeRa
 from codes.tokens import LOT_RE, MAX_SERIAL, normalize_gtin
 from db import new_id
 from errors import Conflict, Forbidden, NotFound, ValidationFailed, invalid
-from identity.models import Brand
 from identity.regions import is_region_code
 
 MAX_BATCH = 10_000_000
@@ -20,7 +19,7 @@ MAX_BATCH = 10_000_000
 
 # --- products --------------------------------------------------------------------------------
 
-def create_product(session: Session, brand: Brand, sku: str, name: str, price_fen: int,
+def create_product(session: Session, brand_id: str, sku: str, name: str, price_fen: int,
                    cost_fen: int | None = None, gtin: str | None = None) -> Product:
     if gtin is not None:
         try:
@@ -29,26 +28,26 @@ def create_product(session: Session, brand: Brand, sku: str, name: str, price_fe
             raise invalid("gtin", str(exc))
     if cost_fen is not None and cost_fen > price_fen:
         raise invalid("cost_fen", "Cost cannot exceed the price.")
-    if session.scalar(select(Product.id).where(Product.brand_id == brand.id, Product.sku == sku)):
+    if session.scalar(select(Product.id).where(Product.brand_id == brand_id, Product.sku == sku)):
         raise Conflict("A product with this SKU exists.", fields={"sku": ["Already used by another product."]})
-    product = Product(id=new_id("pr"), brand_id=brand.id, sku=sku, name=name, price_fen=price_fen,
+    product = Product(id=new_id("pr"), brand_id=brand_id, sku=sku, name=name, price_fen=price_fen,
                       cost_fen=cost_fen, gtin=gtin)
     session.add(product)
     session.commit()
     return product
 
 
-def own_product(session: Session, brand: Brand, product_id: str, field: str = "product_id") -> Product:
+def own_product(session: Session, brand_id: str, product_id: str, field: str = "product_id") -> Product:
     product = session.get(Product, product_id)
     if product is None:
         raise NotFound("No such product.", fields={field: ["No product with this id."]})
-    if product.brand_id != brand.id:
+    if product.brand_id != brand_id:
         raise Forbidden("This product belongs to another brand.", fields={field: ["Not your product."]})
     return product
 
 
-def list_products(session: Session, brand: Brand) -> list[Product]:
-    return list(session.scalars(select(Product).where(Product.brand_id == brand.id).order_by(Product.created_at)))
+def list_products(session: Session, brand_id: str) -> list[Product]:
+    return list(session.scalars(select(Product).where(Product.brand_id == brand_id).order_by(Product.created_at)))
 
 
 # --- batches ---------------------------------------------------------------------------------
@@ -63,10 +62,10 @@ def _allocate_serials(session: Session, quantity: int) -> int:
     return after - quantity
 
 
-def create_batch(session: Session, brand: Brand, product_id: str, quantity: int, lot: str,
+def create_batch(session: Session, brand_id: str, product_id: str, quantity: int, lot: str,
                  produced_on: date, expires_on: date | None = None, kind: str = BatchKind.ITEM, format: str = CodeFormat.SHORT,
                  region_codes: list[str] | None = None, distributor: str | None = None) -> Batch:
-    product = own_product(session, brand, product_id)
+    product = own_product(session, brand_id, product_id)
     errors: dict[str, list[str]] = {}
     if not 1 <= quantity <= MAX_BATCH:
         errors["quantity"] = [f"Must be between 1 and {MAX_BATCH:,}."]
@@ -81,9 +80,9 @@ def create_batch(session: Session, brand: Brand, product_id: str, quantity: int,
         errors["region_codes"] = [f"Not six-digit region codes: {', '.join(bad_regions[:5])}."]
     if errors:
         raise ValidationFailed(errors)
-    key = keys.current_key(session, brand.id)
+    key = keys.current_key(session, brand_id)
     first = _allocate_serials(session, quantity)
-    batch = Batch(id=new_id("ba"), brand_id=brand.id, product_id=product.id, kind=kind, format=format,
+    batch = Batch(id=new_id("ba"), brand_id=brand_id, product_id=product.id, kind=kind, format=format,
                   quantity=quantity, serial_from=first, serial_to=first + quantity - 1, key_id=key.id, lot=lot,
                   produced_on=produced_on, expires_on=expires_on, region_codes=sorted(set(region_codes or [])),
                   distributor=distributor)
@@ -92,19 +91,19 @@ def create_batch(session: Session, brand: Brand, product_id: str, quantity: int,
     return batch
 
 
-def own_batch(session: Session, brand: Brand, batch_id: str) -> Batch:
+def own_batch(session: Session, brand_id: str, batch_id: str) -> Batch:
     batch = session.get(Batch, batch_id)
     if batch is None:
         raise NotFound("No such batch.")
-    if batch.brand_id != brand.id:
+    if batch.brand_id != brand_id:
         raise Forbidden("This batch belongs to another brand.")
     return batch
 
 
-def list_batches(session: Session, brand: Brand, limit: int, cursor: str | None):
+def list_batches(session: Session, brand_id: str, limit: int, cursor: str | None):
     from pagination import keyset_page
 
-    query = select(Batch).where(Batch.brand_id == brand.id)
+    query = select(Batch).where(Batch.brand_id == brand_id)
     return keyset_page(session, query, [Batch.created_at, Batch.id], limit, cursor,
                        lambda b: [b.created_at.isoformat(), b.id])
 
@@ -158,9 +157,9 @@ def _check_range(batch: Batch, first: int | None, last: int | None) -> tuple[int
     return first, last
 
 
-def activate(session: Session, brand: Brand, batch_id: str, first: int | None = None,
+def activate(session: Session, brand_id: str, batch_id: str, first: int | None = None,
              last: int | None = None) -> dict:
-    batch = own_batch(session, brand, batch_id)
+    batch = own_batch(session, brand_id, batch_id)
     first, last = _check_range(batch, first, last)
     session.add(CodeRange(batch_id=batch.id, action=RangeAction.ACTIVATE, serial_from=first, serial_to=last))
     catalog.bump(session, "ranges")
@@ -170,8 +169,8 @@ def activate(session: Session, brand: Brand, batch_id: str, first: int | None = 
     return {"activated": ranges.size(ranges.clip(live, first, last)), "batch_activated": ranges.size(live)}
 
 
-def void(session: Session, brand: Brand, batch_id: str, first: int, last: int, reason: str) -> dict:
-    batch = own_batch(session, brand, batch_id)
+def void(session: Session, brand_id: str, batch_id: str, first: int, last: int, reason: str) -> dict:
+    batch = own_batch(session, brand_id, batch_id)
     first, last = _check_range(batch, first, last)
     session.add(CodeRange(batch_id=batch.id, action=RangeAction.VOID, serial_from=first, serial_to=last, reason=reason))
     catalog.bump(session, "ranges")

@@ -8,11 +8,10 @@ from sqlalchemy.orm import Session
 
 from codes.models import LIVE, CodeEvent, CodeEventType, CodeRange, RangeAction, Scan
 from codes.verify import own_code
-from identity.models import Brand
 
 
-def trace(session: Session, brand: Brand, code: str) -> dict:
-    found = own_code(session, brand, code)
+def trace(session: Session, brand_id: str, code: str) -> dict:
+    found = own_code(session, brand_id, code)
     batch, serial = found.batch, found.serial
     events = [{"type": "issued", "at": batch.created_at,
                "detail": {"batch_id": batch.id, "lot": batch.lot, "kind": batch.kind}}]

@@ -12,7 +12,6 @@ from codes import keys, tokens
 from codes.catalog import Snapshot, catalog
 from codes.models import LIVE, Batch, Code, CodeFormat, Product, Verdict
 from errors import Forbidden, NotFound
-from identity.models import Brand
 
 
 
@@ -71,12 +70,12 @@ def verify(session: Session, code: str, *, refresh: bool = True, load_code: bool
     return result
 
 
-def own_code(session: Session, brand: Brand, code: str, field: str = "code") -> Verification:
+def own_code(session: Session, brand_id: str, code: str, field: str = "code") -> Verification:
     """A code of this brand's (in any lifecycle state) for brand endpoints; 404/403 otherwise."""
     result = verify(session, code)
     if result.batch is None:
         raise NotFound("No such code.", fields={field: ["Not a valid code of any batch."]})
-    if result.batch.brand_id != brand.id:
+    if result.batch.brand_id != brand_id:
         raise Forbidden("This code belongs to another brand.", fields={field: ["Not your code."]})
     return result
 

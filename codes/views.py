@@ -22,11 +22,11 @@ class Products(MethodView):
     @bp.response(201, ProductOut)
     def post(self, body):
         """Add a product to the brand's catalogue (GTIN check digit verified, stored as GTIN-14)."""
-        return services.create_product(get_session(), current_brand(), **body)
+        return services.create_product(get_session(), current_brand().id, **body)
 
     @bp.response(200, ProductOut(many=True))
     def get(self):
-        return services.list_products(get_session(), current_brand())
+        return services.list_products(get_session(), current_brand().id)
 
 
 @bp.route("/batches")
@@ -36,14 +36,14 @@ class Batches(MethodView):
     def post(self, body):
         """Issue a batch of 1..10,000,000 codes: O(1) rows, codes are inactive until activated."""
         session = get_session()
-        batch = services.create_batch(session, current_brand(), **body)
+        batch = services.create_batch(session, current_brand().id, **body)
         return services.summarize(session, batch)
 
     @bp.arguments(ListArgs, location="query")
     @bp.response(200, BatchPage)
     def get(self, args):
         session = get_session()
-        rows, cursor = services.list_batches(session, current_brand(), args["limit"], args["cursor"])
+        rows, cursor = services.list_batches(session, current_brand().id, args["limit"], args["cursor"])
         return {"items": [services.summarize(session, b) for b in rows], "next_cursor": cursor}
 
 
@@ -52,7 +52,7 @@ class BatchResource(MethodView):
     @bp.response(200, BatchOut)
     def get(self, batch_id):
         session = get_session()
-        return services.summarize(session, services.own_batch(session, current_brand(), batch_id))
+        return services.summarize(session, services.own_batch(session, current_brand().id, batch_id))
 
 
 def _range(batch, args) -> tuple[int, int]:
@@ -66,7 +66,7 @@ class BatchCsv(MethodView):
     def get(self, args, batch_id):
         """Stream `serial,token,url` for the batch (or ?from=&to=) with constant memory."""
         session = get_session()
-        batch = services.own_batch(session, current_brand(), batch_id)
+        batch = services.own_batch(session, current_brand().id, batch_id)
         first, last = _range(batch, args)
         _, secret = keys.secret_for(session, batch.key_id)
         gs1 = gs1_fields(session, batch)
@@ -83,7 +83,7 @@ class BatchLabels(MethodView):
     def get(self, args, batch_id):
         """A ZIP of QR labels named `{serial}.{format}`, at most 10,000 per request."""
         session = get_session()
-        batch = services.own_batch(session, current_brand(), batch_id)
+        batch = services.own_batch(session, current_brand().id, batch_id)
         first, last = _range(batch, args)
         if last - first + 1 > MAX_LABELS:
             raise ValidationFailed({"to": [f"At most {MAX_LABELS:,} labels per request; narrow from/to."]})
@@ -106,7 +106,7 @@ class CodeQr(MethodView):
     def get(self, token, fmt):
         """One QR label (token, or the code's full URL percent-encoded)."""
         session = get_session()
-        found = own_code(session, current_brand(), token)
+        found = own_code(session, current_brand().id, token)
         url = code_url(session, current_app.config["PUBLIC_BASE_URL"], found.batch, found.serial)
         return Response(labels.qr_image(url, fmt), mimetype=labels.FORMATS[fmt])
 
@@ -117,7 +117,7 @@ class Activate(MethodView):
     @bp.response(200, ActivateOut)
     def post(self, body, batch_id):
         """Activate the whole batch or a serial range (when goods leave the factory)."""
-        return services.activate(get_session(), current_brand(), batch_id, body.get("from_"), body.get("to"))
+        return services.activate(get_session(), current_brand().id, batch_id, body.get("from_"), body.get("to"))
 
 
 @bp.route("/batches/<batch_id>/void")
@@ -126,7 +126,7 @@ class Void(MethodView):
     @bp.response(200, VoidOut)
     def post(self, body, batch_id):
         """Void a serial range (recall, damaged labels); voided codes never reward."""
-        return services.void(get_session(), current_brand(), batch_id, body["from_"], body["to"], body["reason"])
+        return services.void(get_session(), current_brand().id, batch_id, body["from_"], body["to"], body["reason"])
 
 
 @bp.route("/aggregations")
@@ -135,7 +135,7 @@ class Aggregations(MethodView):
     @bp.response(201, AggregationOut)
     def post(self, body):
         """Pack item codes into a case code (or unpack, or repack from another case)."""
-        return aggregation.aggregate(get_session(), current_brand(), body["parent"], body["children"], body["action"])
+        return aggregation.aggregate(get_session(), current_brand().id, body["parent"], body["children"], body["action"])
 
 
 @bp.route("/codes/<path:token>/trace")
@@ -143,7 +143,7 @@ class Trace(MethodView):
     @bp.response(200, TraceOut)
     def get(self, token):
         """A code's timeline: issued, activated, voided, packed, received, scanned."""
-        return trace.trace(get_session(), current_brand(), token)
+        return trace.trace(get_session(), current_brand().id, token)
 
 
 @bp.route("/keys")

@@ -37,14 +37,14 @@ def sign_in_consumer(session: Session, openid: str, signature_ok: bool) -> dict:
     return {"token": issue_consumer_token(consumer.id), "consumer_id": consumer.id}
 
 
-def add_partner(session: Session, brand: Brand, store_id: str) -> dict:
+def add_partner(session: Session, brand_id: str, store_id: str) -> dict:
     store = session.get(Store, store_id)
     if store is None:
         raise NotFound("No such store.", fields={"store_id": ["No store with this id."]})
-    insert_ignore(session, Partnership.__table__, [{"brand_id": brand.id, "store_id": store.id}],
+    insert_ignore(session, Partnership.__table__, [{"brand_id": brand_id, "store_id": store.id}],
                   ["brand_id", "store_id"])
     session.commit()
-    return {"brand_id": brand.id, "store_id": store.id, "store_name": store.name, "region_code": store.region_code}
+    return {"brand_id": brand_id, "store_id": store.id, "store_name": store.name, "region_code": store.region_code}
 
 
 def is_partner(session: Session, brand_id: str, store_id: str) -> bool:
@@ -52,7 +52,7 @@ def is_partner(session: Session, brand_id: str, store_id: str) -> bool:
         Partnership.brand_id == brand_id, Partnership.store_id == store_id)) is not None
 
 
-def list_partners(session: Session, brand: Brand) -> list[dict]:
+def list_partners(session: Session, brand_id: str) -> list[dict]:
     rows = session.execute(select(Store).join(Partnership, Partnership.store_id == Store.id)
-                           .where(Partnership.brand_id == brand.id).order_by(Store.name)).scalars()
-    return [{"brand_id": brand.id, "store_id": s.id, "store_name": s.name, "region_code": s.region_code} for s in rows]
+                           .where(Partnership.brand_id == brand_id).order_by(Store.name)).scalars()
+    return [{"brand_id": brand_id, "store_id": s.id, "store_name": s.name, "region_code": s.region_code} for s in rows]

@@ -46,9 +46,9 @@ class BrandPartners(MethodView):
     @bp.response(201, PartnerOut)
     def post(self, body):
         """Add a store to the brand's partner network (idempotent)."""
-        return services.add_partner(get_session(), current_brand(), body["store_id"])
+        return services.add_partner(get_session(), current_brand().id, body["store_id"])
 
     @bp.response(200, PartnerOut(many=True))
     def get(self):
         """The brand's partner stores."""
-        return services.list_partners(get_session(), current_brand())
+        return services.list_partners(get_session(), current_brand().id)
