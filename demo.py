@@ -14,7 +14,7 @@ from datetime import date
 import click
 from flask import Flask
 
-from codes import services as codes
+from codes import batches as codes
 from codes.verify import code_url
 from db import session_scope
 from identity import services

@@ -35,7 +35,7 @@ class CodeFormat(StrEnum):
 
 
 class BatchStatus(StrEnum):
-    """A batch's state, computed from its ranges (codes.services.summarize)."""
+    """A batch's state, computed from its ranges (codes.batches.summarize)."""
 
     ISSUED = "issued"
     ACTIVE = "active"

@@ -2,7 +2,7 @@ from flask import Response, current_app, stream_with_context
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from codes import aggregation, export, keys, labels, services, tokens, trace
+from codes import aggregation, batches, export, keys, labels, tokens, trace
 from codes.schemas import (ActivateIn, ActivateOut, AggregationIn, AggregationOut, BatchIn, BatchOut, BatchPage,
                            KeyOut, KeyRow, LabelQuery, ProductIn, ProductOut, RangeQuery, TraceOut, VoidIn, VoidOut)
 from codes.verify import code_url, gs1_fields, own_code
@@ -22,11 +22,11 @@ class Products(MethodView):
     @bp.response(201, ProductOut)
     def post(self, body):
         """Add a product to the brand's catalogue (GTIN check digit verified, stored as GTIN-14)."""
-        return services.create_product(get_session(), current_brand().id, **body)
+        return batches.create_product(get_session(), current_brand().id, **body)
 
     @bp.response(200, ProductOut(many=True))
     def get(self):
-        return services.list_products(get_session(), current_brand().id)
+        return batches.list_products(get_session(), current_brand().id)
 
 
 @bp.route("/batches")
@@ -36,15 +36,15 @@ class Batches(MethodView):
     def post(self, body):
         """Issue a batch of 1..10,000,000 codes: O(1) rows, codes are inactive until activated."""
         session = get_session()
-        batch = services.create_batch(session, current_brand().id, **body)
-        return services.summarize(session, batch)
+        batch = batches.create_batch(session, current_brand().id, **body)
+        return batches.summarize(session, batch)
 
     @bp.arguments(ListArgs, location="query")
     @bp.response(200, BatchPage)
     def get(self, args):
         session = get_session()
-        rows, cursor = services.list_batches(session, current_brand().id, args["limit"], args["cursor"])
-        return {"items": [services.summarize(session, b) for b in rows], "next_cursor": cursor}
+        rows, cursor = batches.list_batches(session, current_brand().id, args["limit"], args["cursor"])
+        return {"items": [batches.summarize(session, b) for b in rows], "next_cursor": cursor}
 
 
 @bp.route("/batches/<batch_id>")
@@ -52,11 +52,11 @@ class BatchResource(MethodView):
     @bp.response(200, BatchOut)
     def get(self, batch_id):
         session = get_session()
-        return services.summarize(session, services.own_batch(session, current_brand().id, batch_id))
+        return batches.summarize(session, batches.own_batch(session, current_brand().id, batch_id))
 
 
 def _range(batch, args) -> tuple[int, int]:
-    return services._check_range(batch, args.get("from_"), args.get("to"))
+    return batches._check_range(batch, args.get("from_"), args.get("to"))
 
 
 @bp.route("/batches/<batch_id>/codes.csv")
@@ -66,7 +66,7 @@ class BatchCsv(MethodView):
     def get(self, args, batch_id):
         """Stream `serial,token,url` for the batch (or ?from=&to=) with constant memory."""
         session = get_session()
-        batch = services.own_batch(session, current_brand().id, batch_id)
+        batch = batches.own_batch(session, current_brand().id, batch_id)
         first, last = _range(batch, args)
         _, secret = keys.secret_for(session, batch.key_id)
         gs1 = gs1_fields(session, batch)
@@ -83,7 +83,7 @@ class BatchLabels(MethodView):
     def get(self, args, batch_id):
         """A ZIP of QR labels named `{serial}.{format}`, at most 10,000 per request."""
         session = get_session()
-        batch = services.own_batch(session, current_brand().id, batch_id)
+        batch = batches.own_batch(session, current_brand().id, batch_id)
         first, last = _range(batch, args)
         if last - first + 1 > MAX_LABELS:
             raise ValidationFailed({"to": [f"At most {MAX_LABELS:,} labels per request; narrow from/to."]})
@@ -117,7 +117,7 @@ class Activate(MethodView):
     @bp.response(200, ActivateOut)
     def post(self, body, batch_id):
         """Activate the whole batch or a serial range (when goods leave the factory)."""
-        return services.activate(get_session(), current_brand().id, batch_id, body.get("from_"), body.get("to"))
+        return batches.activate(get_session(), current_brand().id, batch_id, body.get("from_"), body.get("to"))
 
 
 @bp.route("/batches/<batch_id>/void")
@@ -126,7 +126,7 @@ class Void(MethodView):
     @bp.response(200, VoidOut)
     def post(self, body, batch_id):
         """Void a serial range (recall, damaged labels); voided codes never reward."""
-        return services.void(get_session(), current_brand().id, batch_id, body["from_"], body["to"], body["reason"])
+        return batches.void(get_session(), current_brand().id, batch_id, body["from_"], body["to"], body["reason"])
 
 
 @bp.route("/aggregations")
