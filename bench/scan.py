@@ -181,13 +181,13 @@ def app_config(url: str, settings: Settings) -> dict:
 
 def seed(url: str, settings: Settings) -> Seed:
     from app import create_app
-    from tests.factories import Api, fund, scan_campaign
+    from tests.factories import Api, deposit, scan_campaign
 
     app = create_app({"TESTING": True, **app_config(url, settings)})
     api = Api(app, app.test_client())
     brand = api.brand("Bench dairy")
     budget = settings.codes * 500   # enough for every code to win the 500-fen coupon
-    fund(api, brand, budget)
+    deposit(api, brand, budget)
     batch = api.batch(brand, quantity=settings.codes)
     codes = api.codes(brand, batch)
     campaign = scan_campaign(api, brand, [batch["product"]["id"]], tiers=TIERS, budget_fen=budget)

@@ -10,8 +10,9 @@ import os
 import tempfile
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
+from bench.support import scratch_database
 from tests.factories import Api
 
 ADMIN_KEY = "test-admin-key"
@@ -20,45 +21,21 @@ WEBHOOK_SECRET = "test-webhook-secret"
 MASTER_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # 32 bytes, base64url
 
 
-def _scratch_postgres(url: str) -> str:
-    """A fresh database beside the one named in DATABASE_URL, so tests never touch real data."""
-    base, _, name = url.rpartition("/")
-    scratch = f"{name}_pytest_{os.getpid()}"
-    admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{scratch}"'))
-    admin.dispose()
-    return f"{base}/{scratch}"
-
-
-def _drop_postgres(url: str) -> None:
-    base, _, name = url.rpartition("/")
-    admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 @pytest.fixture(scope="session")
 def database_url():
     url = os.environ.get("DATABASE_URL", "")
     if url.startswith("postgresql"):
-        scratch = _scratch_postgres(url)
-        yield scratch
-        _drop_postgres(scratch)
+        with scratch_database(url, f"pytest_{os.getpid()}") as scratch:   # tests never touch real data
+            yield scratch
     else:
         with tempfile.TemporaryDirectory() as tmp:
             yield f"sqlite:///{tmp}/test.db"
 
 
 @pytest.fixture(scope="session")
-def app(database_url):
-    from app import create_app
-    from migrations import upgrade
-
-    upgrade(database_url)  # tests build the schema exactly as `flask db upgrade` does
-    config = {
+def app_settings(database_url) -> dict:
+    """What the test app is built with (and a second_app, and a served app's environment)."""
+    return {
         "TESTING": True,
         "DATABASE_URL": database_url,
         "REDIS_URL": os.environ.get("REDIS_URL") or None,
@@ -73,8 +50,26 @@ def app(database_url):
         "SCAN_LIMIT_PER_CONSUMER": 100_000,   # throttling tests lower these themselves
         "SCAN_LIMIT_PER_IP": 100_000,
     }
-    application = create_app(config)
-    yield application
+
+
+@pytest.fixture(scope="session")
+def app(app_settings):
+    from app import create_app
+    from migrations import upgrade
+
+    upgrade(app_settings["DATABASE_URL"])  # tests build the schema exactly as `flask db upgrade` does
+    yield create_app(app_settings)
+
+
+@pytest.fixture
+def second_app(app, app_settings):
+    """Another app over the same database: its own group commit and catalog, like a second worker."""
+    import db
+    from app import create_app
+
+    other = create_app(app_settings)
+    yield other
+    db.dispose(other)
 
 
 @pytest.fixture(autouse=True)

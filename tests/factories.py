@@ -103,11 +103,11 @@ class Api:
         return rows
 
 
-def fund(api: Api, brand: Tenant, amount_fen: int, reference: str | None = None) -> dict:
-    """Deposit into a brand's budget through the admin API."""
-    reference = reference or f"dep-{next(_seq)}"
+def deposit(api: Api, brand: Tenant, amount_fen: int, reference: str | None = None, expect: int | None = 201):
+    """Deposit into a brand's budget through the admin API (a fresh bank reference unless given); the response."""
+    reference = reference or f"bank-{next(_seq)}"
     return api.post(f"/api/v1/admin/brands/{brand.id}/deposits", {"amount_fen": amount_fen, "reference": reference},
-                    who=api.admin, expect=201).json
+                    who=api.admin, expect=expect)
 
 
 def scan_campaign(api: Api, brand: Tenant, product_ids: list[str], tiers: list[dict] | None = None,

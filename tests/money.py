@@ -1,4 +1,5 @@
-"""Test helpers for money: fund brands through the API, give stores money through the ledger.
+"""Test helpers for money: give stores money through the ledger, read and check it (deposits through
+the API: tests.factories.deposit).
 
 Until orders and coupons move money to stores, a store gets money the way later issues will
 give it: a brand deposit, then a ledger transfer from the brand's budget to the store.
@@ -13,12 +14,6 @@ import db
 from storefront import ledger
 
 _seq = itertools.count(1)
-
-
-def deposit(api, brand, amount_fen: int, reference: str | None = None, expect: int | None = 201):
-    reference = reference or f"bank-{next(_seq)}"
-    return api.post(f"/api/v1/admin/brands/{brand.id}/deposits", {"amount_fen": amount_fen, "reference": reference},
-                    who=api.admin, expect=expect)
 
 
 def give_store(app, store_id: str, available_fen: int = 0, pending_fen: int = 0, brand_id: str = "br_testfunder"):

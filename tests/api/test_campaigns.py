@@ -6,7 +6,7 @@ import pytest
 import db
 from loyalty import draw
 from storefront import ledger
-from tests.factories import fund, scan, scan_campaign
+from tests.factories import deposit, scan, scan_campaign
 
 
 def _brand_balance(api, brand):
@@ -15,7 +15,7 @@ def _brand_balance(api, brand):
 
 def test_creating_a_campaign_reserves_its_budget_from_the_brand(api):
     brand = api.brand()
-    fund(api, brand, 50_000)
+    deposit(api, brand, 50_000)
     product = api.product(brand)
     campaign = scan_campaign(api, brand, [product["id"]], budget_fen=30_000)
     assert _brand_balance(api, brand) == 20_000
@@ -25,7 +25,7 @@ def test_creating_a_campaign_reserves_its_budget_from_the_brand(api):
 
 def test_a_budget_above_the_funded_balance_is_refused_and_nothing_moves(api):
     brand = api.brand()
-    fund(api, brand, 1_000)
+    deposit(api, brand, 1_000)
     product = api.product(brand)
     r = api.post("/api/v1/brand/campaigns", {
         "type": "scan_reward", "name": "too big", "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z",
@@ -51,7 +51,7 @@ def test_a_budget_above_the_funded_balance_is_refused_and_nothing_moves(api):
 ])
 def test_invalid_campaigns_name_the_field_and_reserve_nothing(api, change, field):
     brand = api.brand()
-    fund(api, brand, 10_000)
+    deposit(api, brand, 10_000)
     product = api.product(brand)
     body = {"type": "scan_reward", "name": "x", "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z",
             "product_ids": [product["id"]], "budget_fen": 1_000,
@@ -64,7 +64,7 @@ def test_invalid_campaigns_name_the_field_and_reserve_nothing(api, change, field
 
 def test_a_brand_cannot_run_a_campaign_on_another_brands_product(api):
     brand, other = api.brand(), api.brand()
-    fund(api, brand, 10_000)
+    deposit(api, brand, 10_000)
     foreign = api.product(other)
     body = {"type": "scan_reward", "name": "x", "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z",
             "product_ids": [foreign["id"]], "budget_fen": 1_000,
@@ -74,7 +74,7 @@ def test_a_brand_cannot_run_a_campaign_on_another_brands_product(api):
 
 def test_campaigns_are_private_to_their_brand(api):
     brand, other = api.brand(), api.brand()
-    fund(api, brand, 10_000)
+    deposit(api, brand, 10_000)
     campaign = scan_campaign(api, brand, [api.product(brand)["id"]], budget_fen=1_000)
     assert api.get(f"/api/v1/brand/campaigns/{campaign['id']}", who=other).status_code == 403
     for action in ("pause", "resume", "end"):
@@ -84,7 +84,7 @@ def test_campaigns_are_private_to_their_brand(api):
 
 def test_paused_campaigns_reward_nothing_until_resumed(api):
     brand = api.brand()
-    fund(api, brand, 10_000)
+    deposit(api, brand, 10_000)
     batch = api.batch(brand, quantity=3)
     codes = api.codes(brand, batch)
     campaign = scan_campaign(api, brand, [batch["product"]["id"]], budget_fen=5_000)
@@ -96,7 +96,7 @@ def test_paused_campaigns_reward_nothing_until_resumed(api):
 
 def test_ending_a_campaign_returns_the_unused_budget_and_reveals_the_seed(api):
     brand = api.brand()
-    fund(api, brand, 10_000)
+    deposit(api, brand, 10_000)
     batch = api.batch(brand, quantity=3)
     codes = api.codes(brand, batch)
     campaign = scan_campaign(api, brand, [batch["product"]["id"]], budget_fen=5_000)
@@ -111,7 +111,7 @@ def test_ending_a_campaign_returns_the_unused_budget_and_reveals_the_seed(api):
 
 def test_the_draw_is_deterministic_and_auditable_from_the_revealed_seed(api):
     brand = api.brand()
-    fund(api, brand, 100_000)
+    deposit(api, brand, 100_000)
     batch = api.batch(brand, quantity=40)
     codes = api.codes(brand, batch)
     tiers = [{"probability": 0.3, "reward": {"kind": "brand_coupon", "value_fen": 100}},
@@ -140,7 +140,7 @@ def test_prize_frequencies_match_the_configured_odds():
 
 def test_per_consumer_daily_and_total_caps(api):
     brand = api.brand()
-    fund(api, brand, 100_000)
+    deposit(api, brand, 100_000)
     batch = api.batch(brand, quantity=10)
     codes = api.codes(brand, batch)
     scan_campaign(api, brand, [batch["product"]["id"]], budget_fen=50_000, per_consumer_daily=2, per_consumer_total=3)
@@ -152,7 +152,7 @@ def test_per_consumer_daily_and_total_caps(api):
 
 def test_max_rewards_caps_the_count(api):
     brand = api.brand()
-    fund(api, brand, 100_000)
+    deposit(api, brand, 100_000)
     batch = api.batch(brand, quantity=5)
     codes = api.codes(brand, batch)
     campaign = scan_campaign(api, brand, [batch["product"]["id"]], budget_fen=50_000, max_rewards=2)
@@ -163,7 +163,7 @@ def test_max_rewards_caps_the_count(api):
 
 def test_a_sold_out_tier_falls_back_to_no_prize(api):
     brand = api.brand()
-    fund(api, brand, 100_000)
+    deposit(api, brand, 100_000)
     batch = api.batch(brand, quantity=4)
     codes = api.codes(brand, batch)
     tiers = [{"probability": 1.0, "max_count": 1, "reward": {"kind": "brand_coupon", "value_fen": 100}}]
@@ -174,7 +174,7 @@ def test_a_sold_out_tier_falls_back_to_no_prize(api):
 
 def test_region_targeting_uses_the_consumers_location(api):
     brand = api.brand()
-    fund(api, brand, 100_000)
+    deposit(api, brand, 100_000)
     api.store(lat=31.23, lng=121.47, region_code="310101", partner_of=brand)       # Shanghai
     api.store(lat=39.90, lng=116.40, region_code="110101", partner_of=brand)       # Beijing
     batch = api.batch(brand, quantity=4)
@@ -187,7 +187,7 @@ def test_region_targeting_uses_the_consumers_location(api):
 
 def test_store_coupons_go_to_a_nearby_partner_store_when_the_item_is_unbound(api):
     brand = api.brand()
-    fund(api, brand, 100_000)
+    deposit(api, brand, 100_000)
     near = api.store(lat=31.2305, lng=121.4738, partner_of=brand)
     api.store(lat=31.30, lng=121.50, partner_of=brand)
     batch = api.batch(brand, quantity=3)
@@ -201,7 +201,7 @@ def test_store_coupons_go_to_a_nearby_partner_store_when_the_item_is_unbound(api
 
 def test_more_winners_than_budget_never_overspends_and_the_ledger_is_exact(api, app):
     brand = api.brand()
-    fund(api, brand, 100_000)
+    deposit(api, brand, 100_000)
     batch = api.batch(brand, quantity=30)
     codes = api.codes(brand, batch)
     campaign = scan_campaign(api, brand, [batch["product"]["id"]], budget_fen=2_000)   # room for 4 coupons of 500
@@ -233,7 +233,7 @@ def test_more_winners_than_budget_never_overspends_and_the_ledger_is_exact(api, 
                                          ("per_consumer_total", 2**31)])
 def test_limits_beyond_the_counters_range_are_refused(api, field, value):
     brand = api.brand()
-    fund(api, brand, 10_000)
+    deposit(api, brand, 10_000)
     product = api.product(brand)
     body = {"type": "scan_reward", "name": "x", "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z",
             "product_ids": [product["id"]], "budget_fen": 1_000, field: value,
@@ -243,7 +243,7 @@ def test_limits_beyond_the_counters_range_are_refused(api, field, value):
 
 def test_a_tier_stock_beyond_the_counters_range_is_refused(api):
     brand = api.brand()
-    fund(api, brand, 10_000)
+    deposit(api, brand, 10_000)
     product = api.product(brand)
     body = {"type": "scan_reward", "name": "x", "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z",
             "product_ids": [product["id"]], "budget_fen": 1_000,

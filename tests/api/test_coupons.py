@@ -7,12 +7,12 @@ from sqlalchemy import select
 import db
 from loyalty.models import Coupon
 from storefront import ledger
-from tests.factories import fund, scan, scan_campaign
+from tests.factories import deposit, scan, scan_campaign
 
 
 def _won(api, brand, tiers=None, budget_fen=10_000, partner=True, **scan_fields):
     """A consumer who just won the campaign's reward by scanning a bottle; and a partner store."""
-    fund(api, brand, 100_000)
+    deposit(api, brand, 100_000)
     store = api.store(partner_of=brand if partner else None)
     batch = api.batch(brand, quantity=5)
     code = api.codes(brand, batch)[0]

@@ -1,7 +1,8 @@
 """Admins fund brands' budgets; brands read their balance."""
 import pytest
 
-from tests.money import deposit, verify
+from tests.factories import deposit
+from tests.money import verify
 
 
 def test_deposit_funds_the_brand_budget(api):

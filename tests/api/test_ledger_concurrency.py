@@ -1,10 +1,8 @@
 """Transactions racing on the ledger (PostgreSQL, real threads, one session each)."""
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import db
+from bench.support import all_at_once
 from errors import IdempotencyConflict, InsufficientFunds
 from storefront import ledger
 
@@ -12,18 +10,16 @@ CLEARING = ("platform", None, "clearing")
 
 
 def race(app, threads, work):
-    start = threading.Barrier(threads)
-
-    def one(i):
-        start.wait()
+    """work(session, i) on `threads` threads released at once, each in its own session; returns what
+    each returned, or the domain error it raised."""
+    def one(i, _):
         try:
             with db.session_scope(app) as session:
                 return work(session, i)
         except (InsufficientFunds, IdempotencyConflict) as exc:
             return exc
 
-    with ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(one, range(threads)))
+    return all_at_once(threads, lambda i: None, one)
 
 
 def test_racing_transfers_with_one_key_move_the_money_once(app, postgres_only):

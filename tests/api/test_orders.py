@@ -11,7 +11,7 @@ from sqlalchemy import select
 import db
 from storefront import ledger
 from storefront.models import Settlement
-from tests.factories import fund, notify_payment, scan, scan_campaign
+from tests.factories import deposit, notify_payment, scan, scan_campaign
 
 
 def balance(api, store):
@@ -36,7 +36,7 @@ def chain(api):
     """A funded dairy with split rules and a rebate policy, a partner store in Shanghai, and a
     packed, activated case of 6 bottles assigned to Shanghai."""
     brand = api.brand("Bright Dairy")
-    fund(api, brand, 1_000_000)
+    deposit(api, brand, 1_000_000)
     store = api.store(region_code="310101", partner_of=brand)
     product = api.product(brand, price_fen=1200, cost_fen=700)
     items = api.batch(brand, product=product, quantity=6, region_codes=["310000"])

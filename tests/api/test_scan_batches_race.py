@@ -7,56 +7,22 @@ there are first scans. Every claim, coupon, counter and ledger entry must still 
 """
 from __future__ import annotations
 
-import threading
 from collections import Counter, defaultdict
 
 import pytest
 from sqlalchemy import func, select
 
 import db
+from bench.support import all_at_once
 from codes.models import Code, Scan
 from loyalty.models import Campaign, Coupon
 from storefront import ledger
-from tests.factories import fund, scan_campaign
+from tests.factories import deposit, scan_campaign
 
-_APP_SETTINGS = ("TESTING", "DATABASE_URL", "REDIS_URL", "RQ_IS_ASYNC", "ADMIN_API_KEY", "MINIAPP_SECRET",
-                 "PAYMENT_WEBHOOK_SECRET", "CODE_MASTER_KEY", "SECRET_KEY", "PUBLIC_BASE_URL", "EXPORT_PROCESSES",
-                 "SCAN_LIMIT_PER_CONSUMER", "SCAN_LIMIT_PER_IP")
+pytestmark = pytest.mark.usefixtures("postgres_only")   # two workers' row locks: PostgreSQL's
+
 PRIZE_FEN = 500
 PRIZES = 7
-TIMEOUT = 60
-
-
-@pytest.fixture
-def second_app(app, postgres_only):
-    from app import create_app
-
-    other = create_app({name: app.config[name] for name in _APP_SETTINGS})
-    yield other
-    db.dispose(other)
-
-
-def all_at_once(n, prepare, send):
-    """n threads: each runs prepare(i), waits until all have, then returns send(i, prepared) as its
-    result (an exception becomes ("exception", repr)). Every thread is joined with a timeout."""
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def phone(i):
-        prepared = prepare(i)
-        barrier.wait(TIMEOUT)
-        try:
-            results[i] = send(i, prepared)
-        except BaseException as exc:   # noqa: BLE001 - reported by the assertions
-            results[i] = ("exception", repr(exc))
-
-    threads = [threading.Thread(target=phone, args=(i,), daemon=True) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(TIMEOUT)
-    assert not [t for t in threads if t.is_alive()], "a scan never returned (deadlock or lost wake-up)"
-    return results
 
 
 def race(apps, plan, consumers):
@@ -72,7 +38,7 @@ def mixed_race(api):
     """A live campaign paying PRIZES prizes and 40 phones: a hot code scanned 10 times, a warm one 6
     times, 24 codes once each, interleaved. Returns (campaign, codes, plan, consumers)."""
     brand = api.brand()
-    fund(api, brand, 1_000_000)
+    deposit(api, brand, 1_000_000)
     batch = api.batch(brand, quantity=30)
     codes = api.codes(brand, batch)
     tiers = [{"probability": 1.0, "reward": {"kind": "brand_coupon", "value_fen": PRIZE_FEN, "valid_days": 30}}]
@@ -146,7 +112,7 @@ def test_two_workers_racing_group_committed_scans_claim_once_reward_once_and_nev
 
 def test_two_workers_racing_scans_of_one_code_make_one_claim_and_count_every_scan(api, app, second_app):
     brand = api.brand()
-    fund(api, brand, 100_000)
+    deposit(api, brand, 100_000)
     batch = api.batch(brand, quantity=3)
     codes = api.codes(brand, batch)
     campaign = scan_campaign(api, brand, [batch["product"]["id"]], budget_fen=10_000)

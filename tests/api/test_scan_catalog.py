@@ -11,12 +11,8 @@ import pytest
 
 import db
 from codes.catalog import catalog
-from tests.factories import Api, fund, scan, scan_campaign
+from tests.factories import Api, deposit, scan, scan_campaign
 
-# the settings conftest's `app` fixture is built with
-_APP_SETTINGS = ("TESTING", "DATABASE_URL", "REDIS_URL", "RQ_IS_ASYNC", "ADMIN_API_KEY", "MINIAPP_SECRET",
-                 "PAYMENT_WEBHOOK_SECRET", "CODE_MASTER_KEY", "SECRET_KEY", "PUBLIC_BASE_URL", "EXPORT_PROCESSES",
-                 "SCAN_LIMIT_PER_CONSUMER", "SCAN_LIMIT_PER_IP")
 EVERY_SCAN_WINS = [{"probability": 1.0, "reward": {"kind": "brand_coupon", "value_fen": 500, "valid_days": 30}}]
 
 
@@ -24,20 +20,10 @@ EVERY_SCAN_WINS = [{"probability": 1.0, "reward": {"kind": "brand_coupon", "valu
 def shop(api):
     """A funded brand, an activated batch of 10 and a live campaign in which every first scan wins 5 yuan."""
     brand = api.brand()
-    fund(api, brand, 1_000_000)
+    deposit(api, brand, 1_000_000)
     batch = api.batch(brand, quantity=10)
     campaign = scan_campaign(api, brand, [batch["product"]["id"]], tiers=EVERY_SCAN_WINS, budget_fen=100_000)
     return brand, batch, api.codes(brand, batch), campaign
-
-
-@pytest.fixture
-def second_app(app):
-    """Another app over the same database: its own group commit and catalog, like a second worker."""
-    from app import create_app
-
-    other = create_app({name: app.config[name] for name in _APP_SETTINGS})
-    yield other
-    db.dispose(other)
 
 
 def campaign_state(api, brand, campaign) -> dict:
@@ -95,7 +81,7 @@ def test_revoking_the_signing_key_after_a_scan_makes_the_next_scan_say_revoked_k
 
 def test_activating_more_of_a_batch_turns_a_code_that_scanned_inactive_into_genuine(api):
     brand = api.brand()
-    fund(api, brand, 100_000)
+    deposit(api, brand, 100_000)
     batch = api.batch(brand, quantity=10, activate=False)
     codes = api.codes(brand, batch)
     scan_campaign(api, brand, [batch["product"]["id"]], tiers=EVERY_SCAN_WINS, budget_fen=10_000)
@@ -156,7 +142,7 @@ def test_ending_a_paused_campaign_keeps_rewards_stopped(api, shop):
 
 def test_a_campaign_created_after_scans_rewards_the_next_first_scan(api, app):
     brand = api.brand()
-    fund(api, brand, 100_000)
+    deposit(api, brand, 100_000)
     batch = api.batch(brand, quantity=5)
     codes = api.codes(brand, batch)
     before = scan(api, api.consumer(), codes[0]["token"]).json
@@ -339,7 +325,7 @@ def test_pause_resume_and_blacklist_made_through_one_worker_apply_to_scans_the_o
 
 def test_a_campaign_created_through_one_worker_rewards_scans_the_other_worker_serves(api, second_app):
     brand = api.brand()
-    fund(api, brand, 100_000)
+    deposit(api, brand, 100_000)
     batch = api.batch(brand, quantity=4)
     codes = api.codes(brand, batch)
     other = Api(second_app, second_app.test_client())

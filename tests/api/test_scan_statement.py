@@ -11,7 +11,7 @@ from db import session_scope
 from loyalty import scan_rewards, scan_statement
 from loyalty.models import Coupon
 from tests.api.test_scan_retry import flush_together
-from tests.factories import fund, scan_campaign
+from tests.factories import deposit, scan_campaign
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def paths(monkeypatch):
 
 def shop(api, budget_fen=100_000, **campaign_fields):
     brand = api.brand()
-    fund(api, brand, 1_000_000)
+    deposit(api, brand, 1_000_000)
     batch = api.batch(brand, quantity=5)
     campaign = scan_campaign(api, brand, [batch["product"]["id"]], budget_fen=budget_fen, **campaign_fields)
     return brand, api.codes(brand, batch), campaign

@@ -4,14 +4,14 @@ import uuid
 
 import pytest
 
-from tests.factories import fund, scan, scan_campaign
+from tests.factories import deposit, scan, scan_campaign
 
 
 @pytest.fixture
 def shop(api):
     """A funded brand with an activated item batch and a live 'every scan wins 5 yuan' campaign."""
     brand = api.brand()
-    fund(api, brand, 1_000_000)
+    deposit(api, brand, 1_000_000)
     batch = api.batch(brand, quantity=60)
     campaign = scan_campaign(api, brand, [batch["product"]["id"]], budget_fen=100_000)
     return brand, batch, api.codes(brand, batch), campaign
@@ -255,7 +255,7 @@ def test_trace_lists_consumer_scans_with_the_claiming_one_first(api, shop):
 
 def test_a_code_packed_before_its_first_scan_is_still_claimed_exactly_once(api):
     brand = api.brand()
-    fund(api, brand, 100_000)
+    deposit(api, brand, 100_000)
     case = api.codes(brand, api.batch(brand, quantity=1, kind="case"))[0]
     batch = api.batch(brand, quantity=2)
     items = api.codes(brand, batch)

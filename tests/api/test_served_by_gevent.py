@@ -13,7 +13,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,29 +21,24 @@ import pytest
 from sqlalchemy import text
 
 import db
+import settings
+from bench.support import all_at_once, free_port
 from tests.api.test_scan_batches_race import (
-    all_at_once,
     assert_exact_outcome,
     mixed_race,
 )
 
-_PASSED_ON = ("DATABASE_URL", "REDIS_URL", "ADMIN_API_KEY", "MINIAPP_SECRET", "PAYMENT_WEBHOOK_SECRET",
-              "CODE_MASTER_KEY", "SECRET_KEY", "PUBLIC_BASE_URL", "SCAN_LIMIT_PER_CONSUMER", "SCAN_LIMIT_PER_IP")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TIMEOUT = 60
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def gevent_server(app, postgres_only, tmp_path):
+def gevent_server(app, app_settings, postgres_only, tmp_path):
     """gunicorn -k gevent -w 2 serving the test database; yields its port."""
-    port = _free_port()
-    env = {**os.environ, **{name: str(app.config[name]) for name in _PASSED_ON if app.config.get(name) is not None},
+    port = free_port()
+    # the test app's settings that an environment carries (not TESTING or RQ_IS_ASYNC)
+    passed_on = {k: str(v) for k, v in app_settings.items() if k in settings.BY_NAME and v is not None}
+    env = {**os.environ, **passed_on,
            "EXPORT_PROCESSES": "2"}   # large exports through the process pool, whatever the machine's cores
     log = open(tmp_path / "gunicorn.log", "w+")   # noqa: SIM115 - closed below
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "2", "--bind", f"127.0.0.1:{port}",
