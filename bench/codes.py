@@ -67,6 +67,7 @@ def _pool_peak_rss_mb() -> float:
 
 def main() -> None:
     from app import create_app
+    from bench.support import APP_SECRETS
     from codes import keys
     from db import session_scope
     from migrations import upgrade
@@ -75,10 +76,7 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="bench-codes-")
     url = f"sqlite:///{tmp}/bench.db"
     upgrade(url)
-    app = create_app({"TESTING": True, "DATABASE_URL": url, "REDIS_URL": None, "ADMIN_API_KEY": "bench",
-                      "MINIAPP_SECRET": "bench", "PAYMENT_WEBHOOK_SECRET": "bench", "SECRET_KEY": "bench",
-                      "CODE_MASTER_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-                      "PUBLIC_BASE_URL": "https://qr.example.com", "EXPORT_PROCESSES": 0})
+    app = create_app({"TESTING": True, "DATABASE_URL": url, "REDIS_URL": None, **APP_SECRETS, "EXPORT_PROCESSES": 0})
     api = Api(app, app.test_client())
     brand = api.brand("Bench dairy")
     batch = api.batch(brand, quantity=N, activate=False)

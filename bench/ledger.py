@@ -26,60 +26,16 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import os
 import random
 import sys
-import threading
 import time
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
-DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1/test"
+from bench.support import log, postgres_url, scratch_database
+
 BRANDS, STORES = 20, 400
 CLEARING = ("platform", None, "clearing")
-
-
-def log(message: str) -> None:
-    print(message, flush=True)
-
-
-def scratch_database(url: str) -> tuple[str, callable]:
-    base, _, name = url.rpartition("/")
-    scratch = f"{name.split('?')[0]}_bench_ledger"
-    admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{scratch}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
-        admin.dispose()
-
-    return f"{base}/{scratch}", drop
-
-
-def _run_workers(workers: int, n: int, work) -> float:
-    """Run work(worker, indexes) on `workers` threads over a split of range(n); returns items per second."""
-    slices = [range(w, n, workers) for w in range(workers)]
-    errors: list[BaseException] = []
-
-    def run(w):
-        try:
-            work(w, slices[w])
-        except BaseException as exc:   # reported after the run
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(w,)) for w in range(workers)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - started
-    if errors:
-        raise errors[0]
-    return n / elapsed
 
 
 def _run_processes(target, url: str, workers: int, n: int, batch: int) -> float:
@@ -99,8 +55,9 @@ def _run_processes(target, url: str, workers: int, n: int, batch: int) -> float:
 
 
 def _session_factory(url: str):
-    import db
     from sqlalchemy.orm import sessionmaker
+
+    import db
 
     return sessionmaker(db.make_engine(url), expire_on_commit=False)
 
@@ -197,21 +154,16 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=4, help="worker processes, each with its own connections")
     parser.add_argument("--batch", type=int, default=10, help="transfers (and inserts) per transaction")
     args = parser.parse_args(argv)
-    url = os.environ.get("DATABASE_URL") or DEFAULT_URL
-    if not url.startswith("postgresql"):
-        raise SystemExit("bench.ledger needs PostgreSQL: set DATABASE_URL=postgresql+psycopg://...")
+    url = postgres_url("bench.ledger")
 
     from migrations import upgrade
 
-    scratch, drop = scratch_database(url)
-    try:
+    with scratch_database(url, "bench_ledger") as scratch:
         upgrade(scratch)
         log(f"scratch database ready; {args.transfers:,} transfers and as many inserts, "
             f"{args.workers} worker processes, {args.batch} per transaction")
         inserts_per_s = bench_inserts(scratch, args.transfers, args.workers, args.batch)
         transfers_per_s = bench_transfers(scratch, args.transfers, args.workers, args.batch)
-    finally:
-        drop()
     print(json.dumps({"transfers_per_s": round(transfers_per_s, 1), "insert_per_s": round(inserts_per_s, 1),
                       "ratio": round(transfers_per_s / inserts_per_s, 3)}), flush=True)
     return 0

@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from datetime import timedelta
 
 from sqlalchemy import insert
 from sqlalchemy.orm import sessionmaker
 
-from bench.ledger import _run_workers, log
+from bench.support import APP_SECRETS, log, postgres_url, scratch_database, split_over_threads
 
-DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1/test"
 STORES, CONSUMERS = 50, 200
 
 
@@ -37,29 +35,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     args = parser.parse_args()
 
-    base, _, name = os.environ.get("DATABASE_URL", DEFAULT_URL).rpartition("/")
-    url, drop = _scratch(f"{base}/{name.split('?')[0]}_bench_orders")
-    try:
+    with scratch_database(postgres_url("bench.orders"), "bench_orders") as url:
         run(url, args.orders, args.workers)
-    finally:
-        drop()
-
-
-def _scratch(url: str):
-    from sqlalchemy import create_engine, text
-
-    base, _, name = url.rpartition("/")
-    admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop():
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return url, drop
 
 
 def run(url: str, n: int, workers: int) -> None:
@@ -71,9 +48,7 @@ def run(url: str, n: int, workers: int) -> None:
     from tests.factories import Api
 
     upgrade(url)
-    app = create_app({"TESTING": True, "DATABASE_URL": url, "REDIS_URL": None, "ADMIN_API_KEY": "bench",
-                      "MINIAPP_SECRET": "bench", "PAYMENT_WEBHOOK_SECRET": "bench-webhook", "SECRET_KEY": "bench",
-                      "CODE_MASTER_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="})
+    app = create_app({"TESTING": True, "DATABASE_URL": url, "REDIS_URL": None, **APP_SECRETS})
     api = Api(app, app.test_client())
     brand = api.brand("Bench dairy")
     product = api.product(brand, price_fen=1200, cost_fen=700)
@@ -109,7 +84,7 @@ def run(url: str, n: int, workers: int) -> None:
                 if w == 0 and count % (2000 // workers) == 0:
                     log(f"orders: ~{count * workers:,} paid")
 
-    orders_per_s = _run_workers(workers, n, pay)
+    orders_per_s = split_over_threads(workers, n, pay)
     log(f"orders: {orders_per_s:,.0f}/s")
 
     def transfer(w, indexes):
@@ -120,7 +95,7 @@ def run(url: str, n: int, workers: int) -> None:
                                     1200, key=f"bare-{i}", kind="bench", reference=f"bench-{i}")
                     session.commit()
 
-    transfer_per_s = _run_workers(workers, n, transfer)
+    transfer_per_s = split_over_threads(workers, n, transfer)
     log(f"bare transfers: {transfer_per_s:,.0f}/s")
     with factory() as session:
         problems = ledger.verify(session)
