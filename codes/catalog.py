@@ -25,12 +25,13 @@ from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from codes.models import Batch, CacheVersion, CodeRange, Product, SigningKey
-from db import dialect_insert, pg_connection, pg_first, pg_text, utcnow
+from db import dialect_insert, utcnow
 from identity.models import Brand, Store
+from pgfast import pg_connection, pg_first, pg_text
 
 AREAS = ("keys", "ranges", "campaigns", "blacklist")
 _VERSIONS = select(CacheVersion.__table__.c.area, CacheVersion.__table__.c.version)
-_PG_VERSIONS = pg_text(_VERSIONS)   # the same, run on psycopg directly (db.pg_connection)
+_PG_VERSIONS = pg_text(_VERSIONS)   # the same, run on psycopg directly (pgfast.pg_connection)
 MAX_ENTRIES = 50_000   # per dict; past it the dict starts again (immutable rows reload on demand)
 
 

@@ -21,14 +21,8 @@ from sqlalchemy.orm import Session
 
 from codes.models import Code, Scan
 from codes.verify import LIVE, Verification
-from db import (
-    Writes,
-    insert_for,
-    json_rows,
-    pg_connection,
-    pg_first,
-    pg_insert_json,
-)
+from db import insert_for
+from pgfast import Writes, json_rows, pg_connection, pg_first, pg_insert_json
 
 
 @dataclass
@@ -80,7 +74,7 @@ _CLAIM_EXISTING = (update(_codes).where(_codes.c.serial == bindparam("s"), _code
                    .values(claimed_by=bindparam("who"), claimed_at=bindparam("at")))
 _RECORD = insert(Scan.__table__)
 
-# The same two multi-row INSERTs as fixed PostgreSQL texts (db.pg_connection). The claim also reads
+# The same two multi-row INSERTs as fixed PostgreSQL texts (pgfast.pg_connection). The claim also reads
 # the catalog's counters (codes/catalog.py) in the same statement, so in the same snapshot: a batch
 # verified against its process's catalog without reading the counters first learns here whether
 # that catalog was still current.
@@ -155,7 +149,7 @@ def _count_existing(conn, s: Sighting) -> ScanOutcome:
 def record(writes: Writes, sightings: list[Sighting], outcomes: list[ScanOutcome],
            regions: list[str | None]) -> None:
     """Append every scan to the scans table, one multi-row INSERT (sent with the transaction's next
-    statement on PostgreSQL: see db.Writes)."""
+    statement on PostgreSQL: see pgfast.Writes)."""
     rows = [{"consumer_id": s.consumer_id, "serial": s.found.serial,
              "batch_id": s.found.batch.id if s.found.batch else None,
              "brand_id": s.found.batch.brand_id if s.found.batch else None, "verdict": o.verdict,

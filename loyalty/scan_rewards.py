@@ -40,29 +40,14 @@ from sqlalchemy.orm import Session
 from codes import scans
 from codes.catalog import Snapshot, catalog
 from codes.verify import LIVE, Verification, verify
-from db import (
-    Writes,
-    dispose,
-    engine,
-    insert_ignore,
-    is_postgres,
-    isoformat,
-    json_array,
-    json_rows,
-    pg_autocommit,
-    pg_connection,
-    pg_insert_json,
-    pg_text,
-    read_session,
-    session_scope,
-    utcnow,
-)
+from db import dispose, engine, insert_ignore, is_postgres, isoformat, read_session, session_scope, utcnow
 from groupcommit import GroupCommit, Job, for_this_process
 from identity.models import Partnership, Store
 from identity.regions import covered_by_any, distance_m
 from loyalty import draw, scan_statement, throttle
 from loyalty.coupons import coupon_row, describe
 from loyalty.models import Campaign, ConsumerCount, Coupon, TierCount
+from pgfast import Writes, json_array, json_rows, pg_autocommit, pg_connection, pg_insert_json, pg_text
 
 SCAN_LINGER_S = 0.002          # under load, a batch first waits this long for more scans (groupcommit.py)
 REGION_RADIUS_M = 30_000       # the nearest store within this distance tells the consumer's region

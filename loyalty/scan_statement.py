@@ -32,9 +32,9 @@ import json
 import psycopg
 
 from codes.models import Scan
-from db import json_array, pg_recordset, pg_run
 from identity import models as _identity  # noqa: F401 - types the coupons' foreign keys
 from loyalty.models import Coupon
+from pgfast import json_array, pg_recordset, pg_run
 
 REFUSED = "QR001"   # the SQLSTATE scan_batch_refused() raises
 

@@ -156,6 +156,7 @@ def test_scans_after_the_database_dropped_the_apps_connections_are_answered_on_f
     import psycopg
 
     import db
+    from pgfast import pg_autocommit
 
     _, codes, _ = shop(api)
     phone = api.consumer()
@@ -167,7 +168,7 @@ def test_scans_after_the_database_dropped_the_apps_connections_are_answered_on_f
             conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                          "WHERE datname = current_database() AND pid <> pg_backend_pid()")
 
-    with app.app_context(), db.pg_autocommit(), db.pg_autocommit():   # two pooled: the retry must not take the other
+    with app.app_context(), pg_autocommit(), pg_autocommit():   # two pooled: the retry must not take the other
         pass
     try:
         drop_connections()
