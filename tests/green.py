@@ -3,11 +3,11 @@ test process itself is never monkey-patched."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from bench.support import ROOT
+
 PATCH = "from gevent import monkey\nmonkey.patch_all()\n"
 
 
