@@ -1,9 +1,9 @@
 """Scan-reward campaigns: validation, budget reservation, draws, caps and the budget race."""
-import threading
 
 import pytest
 
 import db
+from bench.support import all_at_once
 from loyalty import draw
 from storefront import ledger
 from tests.factories import deposit, scan, scan_campaign
@@ -206,20 +206,12 @@ def test_more_winners_than_budget_never_overspends_and_the_ledger_is_exact(api, 
     codes = api.codes(brand, batch)
     campaign = scan_campaign(api, brand, [batch["product"]["id"]], budget_fen=2_000)   # room for 4 coupons of 500
     consumers = [api.consumer() for _ in range(30)]
-    barrier = threading.Barrier(30)
-    results = [None] * 30
 
-    def phone(i):
-        client = app.test_client()
-        barrier.wait()
+    def phone(i, client):
         r = client.post("/api/v1/scans", json={"code": codes[i]["token"]}, headers=consumers[i].headers)
-        results[i] = (r.status_code, r.json)
+        return r.status_code, r.json
 
-    threads = [threading.Thread(target=phone, args=(i,)) for i in range(30)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = all_at_once(30, lambda i: app.test_client(), phone)
     assert all(status == 200 for status, _ in results)
     assert sum(len(body["rewards"]) for _, body in results) == 4
     got = api.get(f"/api/v1/brand/campaigns/{campaign['id']}", who=brand).json

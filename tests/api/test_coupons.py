@@ -1,10 +1,10 @@
 """The wallet and the till: redemption exactly once, where it is valid, reimbursed through the ledger."""
-import threading
 from datetime import timedelta
 
 from sqlalchemy import select
 
 import db
+from bench.support import all_at_once
 from loyalty.models import Coupon
 from storefront import ledger
 from tests.factories import deposit, scan, scan_campaign
@@ -47,20 +47,13 @@ def test_two_tills_redeeming_the_same_coupon_at_once_one_wins(api, app):
     brand = api.brand()
     store, _, rewards, _, _ = _won(api, brand)
     other_till = api.store(partner_of=brand)
-    barrier = threading.Barrier(8)
-    statuses = []
 
-    def till(who):
-        client = app.test_client()
-        barrier.wait()
-        statuses.append(client.post("/api/v1/store/redemptions", json={"coupon_code": rewards[0]["code"]},
-                                    headers=who.headers).status_code)
+    def till(i, client):
+        who = store if i % 2 else other_till
+        return client.post("/api/v1/store/redemptions", json={"coupon_code": rewards[0]["code"]},
+                           headers=who.headers).status_code
 
-    threads = [threading.Thread(target=till, args=(store if i % 2 else other_till,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    statuses = all_at_once(8, lambda i: app.test_client(), till)
     assert sorted(statuses) == [200] + [409] * 7
     assert _pending(app, store) + _pending(app, other_till) == 500
     with db.session_scope(app) as session:

@@ -2,13 +2,13 @@
 import hashlib
 import hmac
 import json
-import threading
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 import db
+from bench.support import all_at_once
 from storefront import ledger
 from storefront.models import Settlement
 from tests.factories import deposit, notify_payment, scan, scan_campaign
@@ -134,20 +134,13 @@ def test_twenty_duplicate_payment_notices_at_once_split_once(api, app, chain):
     before = clearing(app)
     order = api.post("/api/v1/orders", {"store_id": store.id, "items": [{"product_id": product["id"], "quantity": 1}]},
                      who=consumer, expect=201).json
-    barrier, statuses = threading.Barrier(20), []
     body = json.dumps({"order_id": order["id"], "transaction_id": "tx-dup", "amount_fen": 1200, "status": "paid"}).encode()
     signature = hmac.new(app.config["PAYMENT_WEBHOOK_SECRET"].encode(), body, hashlib.sha256).hexdigest()
 
-    def provider():
-        client = app.test_client()
-        barrier.wait()
-        statuses.append(client.post("/api/v1/payments/notify", data=body, headers={"X-Signature": signature}).status_code)
+    def provider(_i, client):
+        return client.post("/api/v1/payments/notify", data=body, headers={"X-Signature": signature}).status_code
 
-    threads = [threading.Thread(target=provider) for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    statuses = all_at_once(20, lambda i: app.test_client(), provider)
     assert statuses == [200] * 20
     assert balance(api, store)["pending_fen"] == 120
     assert clearing(app) == before - 1200, "paid once"
@@ -155,19 +148,13 @@ def test_twenty_duplicate_payment_notices_at_once_split_once(api, app, chain):
 
 
 def test_two_receipts_of_the_same_case_at_once_rebate_once(api, app, chain):
-    store, barrier, results = chain["store"], threading.Barrier(6), []
+    store = chain["store"]
 
-    def till():
-        client = app.test_client()
-        barrier.wait()
+    def till(_i, client):
         r = client.post("/api/v1/store/receipts", json={"code": chain["cases"][0]["token"]}, headers=store.headers)
-        results.append((r.status_code, r.json))
+        return r.status_code, r.json
 
-    threads = [threading.Thread(target=till) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = all_at_once(6, lambda i: app.test_client(), till)
     assert [s for s, _ in results] == [200] * 6
     assert sorted(body["rebate_fen"] for _, body in results) == [0] * 5 + [60]
     assert balance(api, store)["pending_fen"] == 60
@@ -180,18 +167,12 @@ def test_settlement_run_twice_concurrently_settles_once(api, app, chain):
         for row in session.scalars(select(Settlement)):
             row.due_at -= timedelta(days=30)
     from storefront import settlement
-    barrier, counts = threading.Barrier(4), []
 
-    def sweep():
+    def sweep(_i, _):
         with app.app_context(), db.session_scope(app) as session:
-            barrier.wait()
-            counts.append(settlement.settle_due(session))
+            return settlement.settle_due(session)
 
-    threads = [threading.Thread(target=sweep) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    counts = all_at_once(4, lambda i: None, sweep)
     assert sum(counts) == 1
     assert balance(api, store)["available_fen"] == 60
     ledger_ok(app)

@@ -1,14 +1,12 @@
 """Stores ask for payouts; the payout run pays each exactly once, or returns the money."""
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 from sqlalchemy import func, select
 
 import db
 import jobs
+from bench.support import all_at_once
 from storefront import jobs as money_jobs
 from storefront import payouts
 from storefront.models import Payout, SimulatedPayment
@@ -264,15 +262,11 @@ def test_a_worker_killed_while_recording_the_payment_leaves_nothing_half_done(ap
 def test_racing_payout_requests_spend_the_available_balance_exactly_once(api, app, postgres_only):
     store = funded_store(api, app, 1000)
     threads = 20
-    start = threading.Barrier(threads)
 
-    def request_payout(_):
-        client = app.test_client()
-        start.wait()
+    def request_payout(_i, client):
         return client.post(PAYOUTS, json={"amount_fen": 300}, headers=store.headers).status_code
 
-    with ThreadPoolExecutor(threads) as pool:
-        statuses = list(pool.map(request_payout, range(threads)))
+    statuses = all_at_once(threads, lambda i: app.test_client(), request_payout)
 
     assert statuses.count(201) == 3 and statuses.count(409) == threads - 3
     assert balance(api, store) == {"available": 100, "in_transit": 900, "paid_out": 0}
@@ -286,15 +280,12 @@ def test_concurrent_payout_runs_pay_each_payout_once(api, app, postgres_only):
         for _ in range(3):
             api.post(PAYOUTS, {"amount_fen": 300}, who=store, expect=201)
     runners = 4
-    start = threading.Barrier(runners)
 
-    def run_once(_):
-        start.wait()
+    def run_once(_i, _):
         with app.app_context():
             return money_jobs.run_payouts()
 
-    with ThreadPoolExecutor(runners) as pool:
-        results = list(pool.map(run_once, range(runners)))
+    results = all_at_once(runners, lambda i: None, run_once)
 
     assert sum(r["paid"] for r in results) == 9
     assert provider_records(app) == 9

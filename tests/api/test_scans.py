@@ -1,9 +1,9 @@
 """Scanning through the consumer API: verdicts, claims, rewards, warnings, abuse limits."""
-import threading
 import uuid
 
 import pytest
 
+from bench.support import all_at_once
 from tests.factories import deposit, scan, scan_campaign
 
 
@@ -220,20 +220,12 @@ def test_scanning_needs_a_consumer_session(api, shop):
 def test_fifty_phones_scanning_one_code_at_once_make_exactly_one_claim(api, app, shop):
     _, _, codes, campaign = shop
     consumers = [api.consumer() for _ in range(50)]
-    barrier = threading.Barrier(50)
-    results = [None] * 50
 
-    def phone(i):
-        client = app.test_client()
-        barrier.wait()
+    def phone(i, client):
         r = client.post("/api/v1/scans", json={"code": codes[0]["token"]}, headers=consumers[i].headers)
-        results[i] = (r.status_code, r.json)
+        return r.status_code, r.json
 
-    threads = [threading.Thread(target=phone, args=(i,)) for i in range(50)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = all_at_once(50, lambda i: app.test_client(), phone)
     assert all(status == 200 for status, _ in results), [r for r in results if r[0] != 200][:2]
     winners = [body for _, body in results if body["rewards"]]
     assert len(winners) == 1
