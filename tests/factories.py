@@ -113,12 +113,13 @@ def deposit(api: Api, brand: Tenant, amount_fen: int, reference: str | None = No
 def scan_campaign(api: Api, brand: Tenant, product_ids: list[str], tiers: list[dict] | None = None,
                   budget_fen: int = 100_000, **fields) -> dict:
     """A live scan-reward campaign; by default every scan wins a 5-yuan brand coupon."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import UTC, datetime, timedelta
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
+    every_scan_wins = [{"probability": 1.0, "reward": {"kind": "brand_coupon", "value_fen": 500, "valid_days": 30}}]
     body = {"type": "scan_reward", "name": "Scan and win", "starts_at": (now - timedelta(minutes=1)).isoformat(),
             "ends_at": (now + timedelta(days=30)).isoformat(), "product_ids": product_ids, "budget_fen": budget_fen,
-            "tiers": tiers or [{"probability": 1.0, "reward": {"kind": "brand_coupon", "value_fen": 500, "valid_days": 30}}]}
+            "tiers": tiers or every_scan_wins}
     body.update(fields)
     return api.post("/api/v1/brand/campaigns", body, who=brand, expect=201).json
 
