@@ -40,6 +40,13 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def store_for_key(session, key: str) -> Store | None:
+    """The store whose API key this is (the store page's sign-in), or None."""
+    if not key.startswith("sk_"):
+        return None
+    return session.scalar(select(Store).where(Store.key_hash == hash_key(key)))
+
+
 def _bearer() -> str:
     header = request.headers.get("Authorization", "")
     scheme, _, secret = header.partition(" ")
