@@ -2,7 +2,7 @@
 
 Creates a scratch database `<name>_bench_ledger` beside the one in DATABASE_URL (default
 postgresql+psycopg://postgres@127.0.0.1/test), migrates it, posts N transfers (default 100,000)
-through `storefront.ledger.transfer` and, as the same-run baseline, N single-row INSERTs into a
+through `storefront.ledger.transfers.transfer` and, as the same-run baseline, N single-row INSERTs into a
 trivial table, both through `db.make_engine` sessions as the service uses them, with the same
 workers and the same commit pattern; checks the ledger with `verify`; drops the database. The last
 line of output is the JSON figure.
@@ -71,7 +71,7 @@ def _stores():
 
 
 def _transfer_worker(url: str, w: int, workers: int, n: int, batch: int) -> None:
-    from storefront import ledger
+    from storefront.ledger import transfers
 
     factory = _session_factory(url)
     rng = random.Random(w)
@@ -83,12 +83,12 @@ def _transfer_worker(url: str, w: int, workers: int, n: int, batch: int) -> None
         store = rng.choice(own_stores)
         if i % 5 == 4 and pending[store]:
             amount = pending[store]
-            ledger.transfer(session, ("store", store, "pending"), ("store", store, "available"), amount,
+            transfers.transfer(session, ("store", store, "pending"), ("store", store, "available"), amount,
                             key=f"settle-{i}", kind="settlement", reference=f"bench-{i}")
             pending[store] -= amount
         else:
             amount = rng.randint(100, 5000)
-            ledger.transfer(session, rng.choice(own_brands), ("store", store, "pending"), amount,
+            transfers.transfer(session, rng.choice(own_brands), ("store", store, "pending"), amount,
                             key=f"pay-{i}", kind="coupon_reimbursement", reference=f"bench-{i}")
             pending[store] += amount
         if count % batch == 0:
@@ -128,19 +128,19 @@ def bench_inserts(url: str, n: int, workers: int, batch: int) -> float:
 
 
 def bench_transfers(url: str, n: int, workers: int, batch: int) -> float:
-    from storefront import ledger
+    from storefront.ledger import audit, transfers
 
     factory = _session_factory(url)
     with factory() as session:
         for brand in _brands():
-            ledger.transfer(session, CLEARING, brand, 10**12, key=f"fund-{brand[1]}", kind="deposit")
+            transfers.transfer(session, CLEARING, brand, 10**12, key=f"fund-{brand[1]}", kind="deposit")
         session.commit()
     factory.kw["bind"].dispose()   # the workers are forked: each opens its own connections
     rate = _run_processes(_transfer_worker, url, workers, n, batch)
     log(f"transfers: {n:,} at {rate:.0f}/s")
     started = time.perf_counter()
     with factory() as session:
-        problems = ledger.verify(session)
+        problems = audit.verify(session)
     if problems:
         raise SystemExit(f"ledger verify failed after the run: {problems[:3]}")
     log(f"ledger verify OK in {time.perf_counter() - started:.1f} s (hash chains, running totals, zero sum)")

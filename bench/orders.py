@@ -10,7 +10,7 @@ Measured, same workers (4 threads), one payment or transfer per transaction as a
   whole path: HMAC check over the raw body, JSON parse and validation, the conditional
   pending->paid UPDATE, the split (largest remainder), one multi-leg ledger transfer (clearing ->
   store pending, platform fees, brand revenue), the settlement row, commit.
-- transfer_per_s: the ledger's bare rate: `ledger.transfer` clearing -> a store's pending, one
+- transfer_per_s: the ledger's bare rate: `transfers.transfer` clearing -> a store's pending, one
   per transaction. Both touch the platform clearing account on every transaction, as real payments do.
 ratio = orders_per_s / transfer_per_s.  Prints progress, then one JSON line.
 """
@@ -43,7 +43,8 @@ def run(url: str, n: int, workers: int) -> None:
     import db
     from app import create_app
     from migrations import upgrade
-    from storefront import ledger, payments
+    from storefront import payments
+    from storefront.ledger import audit, transfers
     from storefront.models import Order
     from tests.factories import Api
 
@@ -73,13 +74,14 @@ def run(url: str, n: int, workers: int) -> None:
         body = json.dumps({"order_id": row["id"], "transaction_id": f"tx-{row['id']}", "amount_fen": row["amount_fen"],
                            "status": "paid"}).encode()
         with app.app_context():
-            notices.append((body, payments.sign(body)))
+            notices.append((body, payments.sign(body, app.config["PAYMENT_WEBHOOK_SECRET"])))
 
     def pay(w, indexes):
         with app.app_context():
             for count, i in enumerate(indexes, 1):
                 with factory() as session:
-                    result = payments.handle_notice(session, *notices[i])
+                    result = payments.handle_notice(session, *notices[i], secret=app.config["PAYMENT_WEBHOOK_SECRET"],
+                                                    settle_delay_seconds=app.config["SETTLEMENT_DELAY_SECONDS"])
                     assert result["status"] == "paid", result
                 if w == 0 and count % (2000 // workers) == 0:
                     log(f"orders: ~{count * workers:,} paid")
@@ -91,14 +93,15 @@ def run(url: str, n: int, workers: int) -> None:
         with app.app_context():
             for i in indexes:
                 with factory() as session:
-                    ledger.transfer(session, ("platform", None, "clearing"), ("store", stores[i % STORES], "pending"),
-                                    1200, key=f"bare-{i}", kind="bench", reference=f"bench-{i}")
+                    transfers.transfer(session, ("platform", None, "clearing"),
+                                       ("store", stores[i % STORES], "pending"), 1200, key=f"bare-{i}", kind="bench",
+                                       reference=f"bench-{i}")
                     session.commit()
 
     transfer_per_s = split_over_threads(workers, n, transfer)
     log(f"bare transfers: {transfer_per_s:,.0f}/s")
     with factory() as session:
-        problems = ledger.verify(session)
+        problems = audit.verify(session)
         paid = session.query(Order).filter(Order.status == "paid").count()
     assert paid == n and not problems, (paid, problems[:3])
     print(json.dumps({"orders_per_s": round(orders_per_s, 1), "transfer_per_s": round(transfer_per_s, 1),

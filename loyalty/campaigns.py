@@ -22,7 +22,7 @@ from identity.models import Brand
 from identity.regions import is_region_code
 from loyalty import draw
 from loyalty.models import Campaign
-from storefront import ledger
+from storefront.ledger import accounts, transfers
 
 REWARD_KINDS = ("brand_coupon", "store_coupon", "points", "free_item")
 
@@ -33,11 +33,11 @@ def naive_utc(value: datetime) -> datetime:
     return value
 
 
-def reserve_account(campaign_id: str) -> ledger.AccountRef:
+def reserve_account(campaign_id: str) -> accounts.AccountRef:
     return ("campaign", campaign_id, "reserve")
 
 
-brand_budget = ledger.brand_budget
+brand_budget = accounts.brand_budget
 
 
 def _validate(session: Session, brand: Brand, starts_at, ends_at, product_ids, region_codes, tiers) -> None:
@@ -83,7 +83,7 @@ def create_scan_reward(session: Session, brand: Brand, *, name: str, starts_at: 
     session.add(campaign)
     session.flush()
     try:
-        ledger.transfer(session, brand_budget(brand.id), reserve_account(campaign.id), budget_fen,
+        transfers.transfer(session, brand_budget(brand.id), reserve_account(campaign.id), budget_fen,
                         key=f"campaign:{campaign.id}:reserve", kind="campaign_reserve", reference=campaign.id)
     except InsufficientFunds:
         session.rollback()
@@ -143,7 +143,7 @@ def _end(session: Session, campaign: Campaign) -> None:
     campaign.status, campaign.ended_at = "ended", utcnow()
     catalog.bump(session, "campaigns")
     if unused > 0:
-        ledger.transfer(session, reserve_account(campaign.id), brand_budget(campaign.brand_id), unused,
+        transfers.transfer(session, reserve_account(campaign.id), brand_budget(campaign.brand_id), unused,
                         key=f"campaign:{campaign.id}:end", kind="campaign_release", reference=campaign.id)
         campaign.released_fen += unused
 

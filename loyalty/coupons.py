@@ -21,7 +21,7 @@ from identity.services import is_partner
 from loyalty.campaigns import brand_budget, reserve_account
 from loyalty.models import Campaign, Coupon
 from pagination import keyset_page
-from storefront import ledger, settlement
+from storefront.ledger import accounts, settlement, transfers
 
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"   # Crockford base32: no I, L, O, U
 REDEEMABLE = ("brand_coupon", "store_coupon", "free_item")
@@ -91,7 +91,7 @@ def wallet(session: Session, consumer: Consumer, status: str | None, limit: int,
     return {"items": [describe(c) for c in rows], "next_cursor": next_cursor}
 
 
-def redeem(session: Session, store: Store, coupon_code: str) -> dict:
+def redeem(session: Session, store: Store, coupon_code: str, *, settle_delay_seconds: int) -> dict:
     coupon = session.scalar(select(Coupon).where(Coupon.code == coupon_code.strip().upper()))
     if coupon is None:
         raise NotFound("No such coupon.", fields={"coupon_code": ["Unknown coupon code."]})
@@ -115,10 +115,11 @@ def redeem(session: Session, store: Store, coupon_code: str) -> dict:
         session.refresh(coupon)
         _refuse_unless_issued(coupon)
         raise CouponExpired()
-    legs = reimbursement_legs(session, coupon, store.id, use="till")
+    legs = reimbursement_legs(session, coupon, store.id, use="till", delay_seconds=settle_delay_seconds)
     if legs:
-        ledger.transfer_many(session, legs, key=reimbursement_key(coupon.id, "till"), kind="coupon_reimbursement",
-                             reference=coupon.code, metadata={"coupon_id": coupon.id, "campaign_id": coupon.campaign_id})
+        transfers.transfer_many(session, legs, key=reimbursement_key(coupon.id, "till"),
+                                kind="coupon_reimbursement", reference=coupon.code,
+                                metadata={"coupon_id": coupon.id, "campaign_id": coupon.campaign_id})
     session.commit()
     return {"coupon_id": coupon.id, "kind": coupon.kind, "value_fen": coupon.value_fen,
             "reimbursed_fen": coupon.reimbursed_fen, "min_spend_fen": coupon.min_spend_fen,
@@ -130,7 +131,7 @@ def reimbursement_key(coupon_id: str, use: str) -> str:
     return f"coupon:{coupon_id}:reimburse:{use}"
 
 
-def reimbursement_legs(session: Session, coupon: Coupon, store_id: str, use: str) -> list:
+def reimbursement_legs(session: Session, coupon: Coupon, store_id: str, use: str, *, delay_seconds: int) -> list:
     """For a coupon just used at `store_id`: book the campaign's spend and return the ledger legs
     (campaign reserve -> store pending) that reimburse the store; the store's credit settles later.
 
@@ -146,8 +147,8 @@ def reimbursement_legs(session: Session, coupon: Coupon, store_id: str, use: str
                     .execution_options(synchronize_session=False))
     coupon.reimbursed_fen = amount
     settlement.schedule(session, store_id, amount, key=reimbursement_key(coupon.id, use), kind="coupon_reimbursement",
-                        reference=coupon.code)
-    return [(reserve_account(coupon.campaign_id), settlement.store_account(store_id, "pending"), amount)]
+                        reference=coupon.code, delay_seconds=delay_seconds)
+    return [(reserve_account(coupon.campaign_id), accounts.store_account(store_id, "pending"), amount)]
 
 
 def _refuse_unless_issued(coupon: Coupon) -> None:
@@ -180,7 +181,7 @@ def _expire_one(session: Session, coupon_id: str) -> int:
                                   .execution_options(populate_existing=True))
         campaign.committed_fen -= coupon.budget_fen
         if campaign.status == "ended":   # nothing left to spend it on: back to the brand
-            ledger.transfer(session, reserve_account(campaign.id), brand_budget(campaign.brand_id), coupon.budget_fen,
+            transfers.transfer(session, reserve_account(campaign.id), brand_budget(campaign.brand_id), coupon.budget_fen,
                             key=f"coupon:{coupon.id}:release", kind="coupon_expired", reference=coupon.code)
             campaign.released_fen += coupon.budget_fen
     return 1

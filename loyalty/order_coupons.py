@@ -15,7 +15,8 @@ from errors import Conflict, ValidationFailed
 from loyalty.campaigns import reserve_account
 from loyalty.coupons import reimbursement_key, reimbursement_legs
 from loyalty.models import Campaign, Coupon
-from storefront import settlement, signals
+from storefront import signals
+from storefront.ledger import settlement
 
 ORDER_KINDS = ("brand_coupon", "store_coupon")
 
@@ -46,7 +47,7 @@ def hold_for_order(session: Session, *, consumer_id, coupon_id, brand_id, store_
     return coupon.value_fen
 
 
-def use_on_paid_order(session: Session, *, order) -> list:
+def use_on_paid_order(session: Session, *, order, settle_delay_seconds: int) -> list:
     if not order.coupon_id:
         return []
     won = session.execute(update(Coupon).where(Coupon.id == order.coupon_id, Coupon.status == "held",
@@ -55,7 +56,8 @@ def use_on_paid_order(session: Session, *, order) -> list:
                           .execution_options(synchronize_session=False)).rowcount == 1
     if not won:
         return []
-    return reimbursement_legs(session, session.get(Coupon, order.coupon_id), order.store_id, use=order.id)
+    return reimbursement_legs(session, session.get(Coupon, order.coupon_id), order.store_id, use=order.id,
+                              delay_seconds=settle_delay_seconds)
 
 
 def release_for_order(session: Session, *, order, refunded: bool, planned: dict[str, int]) -> list:

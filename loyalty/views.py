@@ -12,7 +12,7 @@ from identity.auth import current_brand, current_consumer, current_store
 from identity.models import Consumer
 from loyalty import campaigns, coupons, scan_rewards
 from loyalty.models import Blacklist
-from storefront import ledger
+from storefront.ledger import accounts
 from loyalty.schemas import (BlacklistIn, BlacklistOut, CampaignIn, CampaignOut, ConsumerBalance, CouponListArgs,
                              CouponPage,
                              NearbyArgs, NearbyPage, RedemptionIn, RedemptionOut, ScanIn, ScanOut)
@@ -95,7 +95,7 @@ class MyBalance(MethodView):
     def get(self):
         """The consumer's referral earnings: pending until the refund window passes, then available."""
         consumer, session = current_consumer(), get_session()
-        return {purpose + "_fen": ledger.balance(session, ("consumer", consumer.id, purpose))
+        return {purpose + "_fen": accounts.balance(session, ("consumer", consumer.id, purpose))
                 for purpose in ("pending", "available")}
 
 
@@ -105,7 +105,8 @@ class Redemptions(MethodView):
     @bp.response(200, RedemptionOut)
     def post(self, body):
         """Redeem a consumer's coupon at the till, exactly once."""
-        return coupons.redeem(get_session(), current_store(), body["coupon_code"])
+        return coupons.redeem(get_session(), current_store(), body["coupon_code"],
+                              settle_delay_seconds=current_app.config["SETTLEMENT_DELAY_SECONDS"])
 
 
 @bp.route("/stores/nearby")

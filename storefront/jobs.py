@@ -1,18 +1,16 @@
-"""Background jobs: module-level functions taking ids (or nothing), safe to run twice."""
-from __future__ import annotations
-
+"""Sweeps for BC-linked commerce (registered in storefront.init_app): module-level functions, safe to
+run twice. They run in the app's context and pass its settings on to the services."""
 from flask import current_app
 
-import db
-from storefront import ledger, payouts
+from db import session_scope
+from storefront import orders, rebates
 
 
-def run_payouts(limit: int = 500) -> dict:
-    """Pay every requested payout (and finish any whose worker died); the admin endpoint and the sweep."""
-    return payouts.run_payouts(current_app._get_current_object(), limit)
+def expire_orders() -> int:
+    with session_scope() as session:
+        return orders.expire_due(session)
 
 
-def expire_pending_transfers() -> int:
-    """Release two-phase reservations whose time ran out."""
-    with db.session_scope() as session:
-        return ledger.expire_pending(session)
+def daily_rebates() -> dict:
+    with session_scope() as session:
+        return rebates.run_daily(session, delay_seconds=current_app.config["SETTLEMENT_DELAY_SECONDS"])

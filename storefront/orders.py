@@ -9,30 +9,43 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 import jobs
 from codes.models import Product
-from db import isoformat, new_id, utcnow
+from db import new_id, utcnow
 from errors import Conflict, Forbidden, NotFound, ValidationFailed
-from identity.models import Brand, Consumer, Store
+from identity.models import Store
 from identity.services import is_partner
-from storefront import ledger, settlement, signals, splits
-from storefront.models import Order, SplitRule
+from storefront import signals, splits
+from storefront.ledger import settlement
+from storefront.ledger.accounts import CLEARING, AccountRef, account_name, store_account
+from storefront.ledger.models import LedgerKind
+from storefront.ledger.transfers import transfer_many
+from storefront.models import Order, OrderStatus, SplitRule
 
-CLEARING = ledger.CLEARING
-FEES: ledger.AccountRef = ("platform", None, "fees")
+FEES: AccountRef = ("platform", None, "fees")
 
 
 class OrderStateConflict(Conflict):
     code = "order_state"
 
 
+# The states each status may follow (the only way an order's status changes is `move_order`).
+_FROM = {OrderStatus.PAID: (OrderStatus.PENDING_PAYMENT,), OrderStatus.REFUNDED: (OrderStatus.PAID,),
+         OrderStatus.EXPIRED: (OrderStatus.PENDING_PAYMENT,)}
+
+
+def move_order(session: Session, order_id: str, to: OrderStatus, *where, **values) -> bool:
+    """Conditional UPDATE to `to` from the states it may follow (and `where`); True if this transaction won."""
+    return session.execute(update(Order).where(Order.id == order_id, Order.status.in_(_FROM[to]), *where)
+                           .values(status=to, **values).execution_options(synchronize_session=False)).rowcount == 1
+
+
 # --- split rules -------------------------------------------------------------------------------
 
-def set_split_rule(session: Session, brand: Brand, store_percent, platform_percent, referrer_percent,
+def set_split_rule(session: Session, brand_id: str, store_percent, platform_percent, referrer_percent,
                    referrer2_percent, product_id: str | None = None) -> SplitRule:
     bps = {}
     for name, value in (("store_percent", store_percent), ("platform_percent", platform_percent),
@@ -45,9 +58,9 @@ def set_split_rule(session: Session, brand: Brand, store_percent, platform_perce
         raise ValidationFailed({"store_percent": ["The shares add up to more than 100%."]})
     if product_id is not None:
         product = session.get(Product, product_id)
-        if product is None or product.brand_id != brand.id:
+        if product is None or product.brand_id != brand_id:
             raise ValidationFailed({"product_id": ["Not a product of this brand."]})
-    rule = SplitRule(brand_id=brand.id, product_id=product_id, store_bp=bps["store_percent"],
+    rule = SplitRule(brand_id=brand_id, product_id=product_id, store_bp=bps["store_percent"],
                      platform_bp=bps["platform_percent"], referrer_bp=bps["referrer_percent"],
                      referrer2_bp=bps["referrer2_percent"])
     session.add(rule)
@@ -60,7 +73,7 @@ def describe_rule(rule: SplitRule) -> dict:
             "platform_percent": rule.platform_bp / 100, "referrer_percent": rule.referrer_bp / 100,
             "referrer2_percent": rule.referrer2_bp / 100, "brand_percent": (10_000 - rule.store_bp - rule.platform_bp
                                                                             - rule.referrer_bp - rule.referrer2_bp) / 100,
-            "created_at": isoformat(rule.created_at)}
+            "created_at": rule.created_at}
 
 
 def rule_for(session: Session, brand_id: str, product_id: str) -> splits.Rule:
@@ -75,8 +88,9 @@ def rule_for(session: Session, brand_id: str, product_id: str) -> splits.Rule:
 
 # --- orders ------------------------------------------------------------------------------------
 
-def create_order(session: Session, consumer: Consumer, store_id: str, items: list[dict],
-                 coupon_id: str | None = None) -> Order:
+def create_order(session: Session, consumer_id: str, store_id: str, items: list[dict],
+                 coupon_id: str | None = None, *, payment_seconds: int) -> Order:
+    """A pending order, held `payment_seconds` for its payment; commits."""
     store = session.get(Store, store_id)
     if store is None:
         raise NotFound("No such store.", fields={"store_id": ["Unknown store."]})
@@ -99,15 +113,16 @@ def create_order(session: Session, consumer: Consumer, store_id: str, items: lis
     if subtotal <= 0:
         raise ValidationFailed({"items": ["The order's total must be above zero."]})
     now = utcnow()
-    order = Order(id=new_id("or"), consumer_id=consumer.id, store_id=store.id, brand_id=brand_id,
-                  status="pending_payment", items=lines, subtotal_fen=subtotal, discount_fen=0, amount_fen=subtotal,
+    order = Order(id=new_id("or"), consumer_id=consumer_id, store_id=store.id, brand_id=brand_id,
+                  status=OrderStatus.PENDING_PAYMENT, items=lines, subtotal_fen=subtotal, discount_fen=0,
+                  amount_fen=subtotal,
                   coupon_id=None, split={}, refund={}, created_at=now,
-                  expires_at=now + timedelta(seconds=int(current_app.config.get("ORDER_PAYMENT_SECONDS", 1800))))
+                  expires_at=now + timedelta(seconds=payment_seconds))
     session.add(order)
     session.flush()
     if coupon_id:
         answers = [value for _, value in signals.coupon_for_order.send(
-            session, consumer_id=consumer.id, coupon_id=coupon_id, brand_id=brand_id, store_id=store.id,
+            session, consumer_id=consumer_id, coupon_id=coupon_id, brand_id=brand_id, store_id=store.id,
             subtotal_fen=subtotal, order_id=order.id) if value is not None]
         if not answers:
             raise ValidationFailed({"coupon_id": ["Coupons cannot be used on orders here."]})
@@ -118,11 +133,11 @@ def create_order(session: Session, consumer: Consumer, store_id: str, items: lis
     return order
 
 
-def own_order(session: Session, consumer: Consumer, order_id: str) -> Order:
+def own_order(session: Session, consumer_id: str, order_id: str) -> Order:
     order = session.get(Order, order_id)
     if order is None:
         raise NotFound("No such order.")
-    if order.consumer_id != consumer.id:
+    if order.consumer_id != consumer_id:
         raise Forbidden("This order belongs to someone else.")
     return order
 
@@ -130,55 +145,48 @@ def own_order(session: Session, consumer: Consumer, order_id: str) -> Order:
 def describe(order: Order) -> dict:
     return {"id": order.id, "status": order.status, "store_id": order.store_id, "brand_id": order.brand_id,
             "items": order.items, "subtotal_fen": order.subtotal_fen, "discount_fen": order.discount_fen,
-            "amount_fen": order.amount_fen, "coupon_id": order.coupon_id, "created_at": isoformat(order.created_at),
-            "expires_at": isoformat(order.expires_at), "paid_at": isoformat(order.paid_at),
-            "refunded_at": isoformat(order.refunded_at)}
+            "amount_fen": order.amount_fen, "coupon_id": order.coupon_id, "created_at": order.created_at,
+            "expires_at": order.expires_at, "paid_at": order.paid_at, "refunded_at": order.refunded_at}
 
 
 # --- payment and split -------------------------------------------------------------------------
 
-def receivers(order: Order) -> dict[str, ledger.AccountRef | None]:
-    return {"store": settlement.store_account(order.store_id, "pending"), "platform": FEES,
+def receivers(order: Order) -> dict[str, AccountRef | None]:
+    return {"store": store_account(order.store_id, "pending"), "platform": FEES,
             "referrer": ("consumer", order.referrer_id, "pending") if order.referrer_id else None,
             "referrer2": ("consumer", order.referrer2_id, "pending") if order.referrer2_id else None,
             "brand": ("brand", order.brand_id, "revenue")}
 
 
-def mark_paid(session: Session, order: Order, transaction_id: str) -> bool:
+def mark_paid(session: Session, order: Order, transaction_id: str, *, settle_delay_seconds: int) -> bool:
     """Pay the order and post its split; False if another notice got there first (nothing moved).
+    The store's share (and any credit the order_paid receivers add) settles `settle_delay_seconds` later.
 
     Lock order, as everywhere: the order row, then coupon and campaign rows (the order_paid
     receivers), then every ledger account the payment touches, in one multi-leg transfer.
     """
-    now = utcnow()
-    won = session.execute(update(Order).where(Order.id == order.id, Order.status == "pending_payment")
-                          .values(status="paid", transaction_id=transaction_id, paid_at=now)
-                          .execution_options(synchronize_session=False)).rowcount == 1
-    if not won:
+    if not move_order(session, order.id, OrderStatus.PAID, transaction_id=transaction_id, paid_at=utcnow()):
         return False
     session.refresh(order)
     lines = [(line["line_fen"], rule_for(session, order.brand_id, line["product_id"])) for line in order.items]
     shares = splits.split_order(order.amount_fen, lines, bool(order.referrer_id), bool(order.referrer2_id))
     accounts = receivers(order)
     legs = [(CLEARING, accounts[name], fen) for name, fen in shares.items() if fen]
-    for _, extra in signals.order_paid.send(session, order=order):
+    for _, extra in signals.order_paid.send(session, order=order, settle_delay_seconds=settle_delay_seconds):
         legs += extra or []
-    ledger.transfer_many(session, legs, key=f"order:{order.id}:paid", kind="order_split", reference=order.id,
-                         metadata={"transaction_id": transaction_id})
+    transfer_many(session, legs, key=f"order:{order.id}:paid", kind=LedgerKind.ORDER_SPLIT, reference=order.id,
+                  metadata={"transaction_id": transaction_id})
     if shares["store"]:
         settlement.schedule(session, order.store_id, shares["store"], key=f"order:{order.id}:split:store",
-                            kind="order_split", reference=order.id)
+                            kind=LedgerKind.ORDER_SPLIT, reference=order.id, delay_seconds=settle_delay_seconds)
     order.split = shares
     return True
 
 
-def refund(session: Session, consumer: Consumer, order_id: str) -> Order:
+def refund(session: Session, consumer_id: str, order_id: str) -> Order:
     """Refund a paid order in full: every share goes back to the clearing account (to the payer)."""
-    order = own_order(session, consumer, order_id)
-    won = session.execute(update(Order).where(Order.id == order.id, Order.status == "paid")
-                          .values(status="refunded", refunded_at=utcnow())
-                          .execution_options(synchronize_session=False)).rowcount == 1
-    if not won:
+    order = own_order(session, consumer_id, order_id)
+    if not move_order(session, order.id, OrderStatus.REFUNDED, refunded_at=utcnow()):
         session.rollback()
         raise OrderStateConflict(f"Only a paid order can be refunded; this one is {order.status}.")
     session.refresh(order)
@@ -188,14 +196,14 @@ def refund(session: Session, consumer: Consumer, order_id: str) -> Order:
               if shares.get(name)]
     planned: dict[str, int] = {}   # what this refund's one transfer takes from each account, so far
     for debit, _, fen in others:
-        planned[ledger.account_name(debit)] = planned.get(ledger.account_name(debit), 0) + fen
+        planned[account_name(debit)] = planned.get(account_name(debit), 0) + fen
     legs, record = settlement.reversal_legs(session, f"order:{order.id}:split:store", shares.get("store", 0),
                                             CLEARING, cover, planned)
     legs += others
     for _, extra in signals.order_released.send(session, order=order, refunded=True, planned=planned):
         legs += extra or []
     if legs:
-        ledger.transfer_many(session, legs, key=f"order:{order.id}:refund", kind="order_refund", reference=order.id)
+        transfer_many(session, legs, key=f"order:{order.id}:refund", kind=LedgerKind.ORDER_REFUND, reference=order.id)
     order.refund = {"store": record}
     session.commit()
     return order
@@ -204,9 +212,7 @@ def refund(session: Session, consumer: Consumer, order_id: str) -> Order:
 # --- expiry ------------------------------------------------------------------------------------
 
 def expire_order(session: Session, order_id: str) -> bool:
-    won = session.execute(update(Order).where(Order.id == order_id, Order.status == "pending_payment",
-                                              Order.expires_at <= utcnow())
-                          .values(status="expired").execution_options(synchronize_session=False)).rowcount == 1
+    won = move_order(session, order_id, OrderStatus.EXPIRED, Order.expires_at <= utcnow())
     if won:
         signals.order_released.send(session, order=session.get(Order, order_id), refunded=False, planned={})
     session.commit()
@@ -221,6 +227,7 @@ def expire_order_job(order_id: str) -> bool:
 
 
 def expire_due(session: Session) -> int:
-    ids = list(session.scalars(select(Order.id).where(Order.status == "pending_payment", Order.expires_at <= utcnow())
+    ids = list(session.scalars(select(Order.id)
+                               .where(Order.status == OrderStatus.PENDING_PAYMENT, Order.expires_at <= utcnow())
                                .limit(1000)))
     return sum(1 for order_id in ids if expire_order(session, order_id))

@@ -14,34 +14,30 @@ import hashlib
 import hmac
 import json
 
-from flask import current_app
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from storefront import orders
-from storefront.models import Order
+from storefront.models import Order, OrderStatus
+from storefront.schemas import NoticeIn
 
 
 class AmountMismatch(Conflict):
     code, message = "amount_mismatch", "The paid amount does not match the order."
 
 
-class NoticeIn(Schema):
-    order_id = fields.String(required=True, validate=validate.Length(1, 32))
-    transaction_id = fields.String(required=True, validate=validate.Length(1, 64))
-    amount_fen = fields.Integer(required=True, strict=True, validate=validate.Range(0))
-    status = fields.String(required=True, validate=validate.Equal("paid"))
-
-
-def sign(body: bytes, secret: str | None = None) -> str:
-    secret = secret or current_app.config["PAYMENT_WEBHOOK_SECRET"]
+def sign(body: bytes, secret: str) -> str:
+    """The notice's X-Signature: hex HMAC-SHA256 of the raw body under the webhook secret."""
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def handle_notice(session: Session, raw: bytes, signature: str | None) -> dict:
-    if not signature or not hmac.compare_digest(sign(raw).encode(), signature.strip().lower().encode()):
+def handle_notice(session: Session, raw: bytes, signature: str | None, *, secret: str,
+                  settle_delay_seconds: int) -> dict:
+    """Check, parse and apply one notice; commits. `secret` is PAYMENT_WEBHOOK_SECRET; the order's
+    store share settles `settle_delay_seconds` later."""
+    if not signature or not hmac.compare_digest(sign(raw, secret).encode(), signature.strip().lower().encode()):
         raise Unauthorized("Bad or missing X-Signature.")
     try:
         notice = NoticeIn().load(json.loads(raw))
@@ -56,10 +52,10 @@ def handle_notice(session: Session, raw: bytes, signature: str | None) -> dict:
         return {"order_id": order.id, "status": order.status, "replay": True}
     if notice["amount_fen"] != order.amount_fen:
         raise AmountMismatch(fields={"amount_fen": [f"The order is {order.amount_fen} fen."]})
-    if order.status != "pending_payment":
+    if order.status != OrderStatus.PENDING_PAYMENT:
         raise orders.OrderStateConflict(f"The order is {order.status}; it cannot be paid now.")
     try:
-        paid = orders.mark_paid(session, order, notice["transaction_id"])
+        paid = orders.mark_paid(session, order, notice["transaction_id"], settle_delay_seconds=settle_delay_seconds)
     except IntegrityError:   # this transaction id already paid another order
         session.rollback()
         raise orders.OrderStateConflict("This transaction id has already paid another order.",
@@ -72,4 +68,4 @@ def handle_notice(session: Session, raw: bytes, signature: str | None) -> dict:
             return {"order_id": order.id, "status": order.status, "replay": True}
         raise orders.OrderStateConflict(f"The order is {order.status}; it cannot be paid now.")
     session.commit()
-    return {"order_id": order.id, "status": "paid", "replay": False}
+    return {"order_id": order.id, "status": OrderStatus.PAID, "replay": False}

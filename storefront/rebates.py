@@ -10,19 +10,17 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
+from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from codes.models import Batch, Code
 from db import insert_ignore, utcnow
 from errors import InsufficientFunds, ValidationFailed
-from identity.models import Brand
-from storefront import ledger
+from storefront.ledger.accounts import brand_budget
+from storefront.ledger.models import LedgerKind
+from storefront.ledger.settlement import credit_store
 from storefront.models import DailyRebateRun, RebatePolicy
-from storefront.settlement import credit_store
-
-
-brand_budget = ledger.brand_budget
 
 
 def current_policy(session: Session, brand_id: str) -> RebatePolicy | None:
@@ -30,12 +28,12 @@ def current_policy(session: Session, brand_id: str) -> RebatePolicy | None:
                           .order_by(RebatePolicy.id.desc()).limit(1))
 
 
-def set_policy(session: Session, brand: Brand, per_scan_fen: int, per_receipt_item_fen: int,
+def set_policy(session: Session, brand_id: str, per_scan_fen: int, per_receipt_item_fen: int,
                daily_tiers: list[dict] | None = None) -> RebatePolicy:
     tiers = sorted(daily_tiers or [], key=lambda t: t["min_items"])
     if len({t["min_items"] for t in tiers}) != len(tiers):
         raise ValidationFailed({"daily_tiers": ["Each min_items may appear once."]})
-    policy = RebatePolicy(brand_id=brand.id, per_scan_fen=per_scan_fen, per_receipt_item_fen=per_receipt_item_fen,
+    policy = RebatePolicy(brand_id=brand_id, per_scan_fen=per_scan_fen, per_receipt_item_fen=per_receipt_item_fen,
                           daily_tiers=tiers)
     session.add(policy)
     session.commit()
@@ -50,28 +48,36 @@ def describe_policy(policy: RebatePolicy | None) -> dict:
 
 
 def try_credit(session: Session, store_id: str, brand_id: str, amount_fen: int, *, key: str, kind: str,
-               reference: str | None) -> int:
-    """Credit the store from the brand's budget; 0 (and nothing moved) if the budget cannot pay."""
+               reference: str | None, delay_seconds: int) -> int:
+    """Credit the store from the brand's budget, settling `delay_seconds` later; 0 (and nothing moved)
+    if the budget cannot pay."""
     if amount_fen <= 0:
         return 0
     try:
         with session.begin_nested():
-            credit_store(session, store_id, brand_budget(brand_id), amount_fen, key=key, kind=kind, reference=reference)
+            credit_store(session, store_id, brand_budget(brand_id), amount_fen, key=key, kind=kind, reference=reference,
+                         delay_seconds=delay_seconds)
     except InsufficientFunds:
         return 0
     return amount_fen
 
 
 def on_first_scan(session: Session, *, found, outcome, consumer_id: str) -> None:
+    """Receiver of codes.signals.bound_code_claimed (connected by storefront.init_app), inside the scan's
+    transaction. An entry point like a view: it reads the app's settlement delay and passes it on."""
+    scan_commission(session, brand_id=found.batch.brand_id, serial=found.serial, store_id=outcome.bound_store_id,
+                    delay_seconds=current_app.config["SETTLEMENT_DELAY_SECONDS"])
+
+
+def scan_commission(session: Session, *, brand_id: str, serial: int, store_id: str | None, delay_seconds: int) -> None:
     """T+0: the store an item is bound to earns the brand's per-scan commission on its first consumer scan."""
-    store_id = outcome.bound_store_id
     if not store_id:
         return
-    policy = current_policy(session, found.batch.brand_id)
+    policy = current_policy(session, brand_id)
     if policy is None or policy.per_scan_fen <= 0:
         return
-    try_credit(session, store_id, found.batch.brand_id, policy.per_scan_fen, key=f"scan-commission:{found.serial}",
-               kind="scan_commission", reference=str(found.serial))
+    try_credit(session, store_id, brand_id, policy.per_scan_fen, key=f"scan-commission:{serial}",
+               kind=LedgerKind.SCAN_COMMISSION, reference=str(serial), delay_seconds=delay_seconds)
 
 
 def rate_for(tiers: list[dict], items: int) -> int:
@@ -93,7 +99,7 @@ def sell_through(session: Session, brand_id: str, day: date) -> dict[str, int]:
     return {store_id: count for store_id, count in rows}
 
 
-def run_daily(session: Session, today: date | None = None) -> dict:
+def run_daily(session: Session, *, delay_seconds: int, today: date | None = None) -> dict:
     """Credit every brand's dynamic rebates for each day not yet run, up to yesterday (catching up)."""
     today = today or utcnow().date()
     done = {"days": 0, "credited_fen": 0}
@@ -102,7 +108,8 @@ def run_daily(session: Session, today: date | None = None) -> dict:
         policy = current_policy(session, brand_id)
         if not policy.daily_tiers:
             continue
-        first = session.scalar(select(func.min(RebatePolicy.created_at)).where(RebatePolicy.brand_id == brand_id)).date()
+        first = session.scalar(select(func.min(RebatePolicy.created_at))
+                               .where(RebatePolicy.brand_id == brand_id)).date()
         last_run = session.scalar(select(func.max(DailyRebateRun.day)).where(DailyRebateRun.brand_id == brand_id))
         day = max(first, last_run + timedelta(days=1)) if last_run else first
         while day < today:
@@ -110,7 +117,7 @@ def run_daily(session: Session, today: date | None = None) -> dict:
             for store_id, items in sorted(sell_through(session, brand_id, day).items()):
                 amount = rate_for(policy.daily_tiers, items) * items
                 got = try_credit(session, store_id, brand_id, amount, key=f"daily-rebate:{brand_id}:{store_id}:{day}",
-                                 kind="daily_rebate", reference=f"{day} x{items}")
+                                 kind=LedgerKind.DAILY_REBATE, reference=f"{day} x{items}", delay_seconds=delay_seconds)
                 session.commit()   # one store per transaction: never hold the brand budget across stores
                 credited += got
                 stores += 1 if got else 0

@@ -1,72 +1,106 @@
+"""The commerce endpoints' schemas: receipts, orders, payment notices, split rules, rebates, diversion."""
 from marshmallow import Schema, fields, validate
 
-from db import isoformat
+from schemas import UtcDateTime
 
 
-class DepositIn(Schema):
-    amount_fen = fields.Integer(required=True, strict=True, validate=validate.Range(1, 10**12))
-    reference = fields.String(required=True, validate=validate.Length(1, 200),
-                              metadata={"description": "the bank or payment reference; one deposit per reference"})
+class CodeIn(Schema):
+    code = fields.String(required=True, validate=validate.Length(1, 2048))
 
 
-class DepositOut(Schema):
-    transfer_id = fields.String()
-    amount_fen = fields.Integer()
-    reference = fields.String()
-    balance_fen = fields.Integer()
+class ReceiptOut(Schema):
+    receipt_id = fields.String()
+    case_serial = fields.Integer()
+    bound_items = fields.Integer()
+    rebate_fen = fields.Integer()
+    diversion = fields.Boolean()
+    already_received = fields.Boolean()
 
 
-class BrandBalanceOut(Schema):
-    balance_fen = fields.Integer(metadata={"description": "the campaign budget: deposits less what was spent"})
-    reserved_fen = fields.Integer(metadata={"description": "held by pending transfers"})
-    available_fen = fields.Integer(metadata={"description": "balance_fen - reserved_fen: what can still be spent"})
-    deposited_fen = fields.Integer()
-    currency = fields.String()
+class OrderLineIn(Schema):
+    product_id = fields.String(required=True, validate=validate.Length(1, 32))
+    quantity = fields.Integer(required=True, strict=True, validate=validate.Range(1, 999))
 
 
-class StoreBalanceOut(Schema):
-    pending_fen = fields.Integer(metadata={"description": "earned, waiting for the refund window"})
-    available_fen = fields.Integer(metadata={"description": "can be paid out now"})
-    in_transit_fen = fields.Integer(metadata={"description": "payouts requested, not yet paid"})
-    paid_out_fen = fields.Integer(metadata={"description": "paid to the store so far"})
-    currency = fields.String()
+class OrderIn(Schema):
+    store_id = fields.String(required=True, validate=validate.Length(1, 32))
+    items = fields.List(fields.Nested(OrderLineIn), required=True, validate=validate.Length(1, 50))
+    coupon_id = fields.String(load_default=None, validate=validate.Length(1, 32))
 
 
-class LedgerEntryOut(Schema):
+class OrderOut(Schema):
     id = fields.String()
-    at = fields.String(metadata={"description": "ISO 8601 UTC"})
-    kind = fields.String(metadata={"description": "deposit, payout_request, payout_paid, payout_failed, ..."})
-    amount_fen = fields.Integer(metadata={"description": "credit positive, debit negative"})
-    account = fields.String(metadata={"description": "pending, available, in_transit or paid_out"})
-    balance_after_fen = fields.Integer()
-    reference = fields.String(allow_none=True)
-    transfer_id = fields.String()
-
-
-class LedgerPage(Schema):
-    items = fields.List(fields.Nested(LedgerEntryOut))
-    next_cursor = fields.String(allow_none=True)
-
-
-class PayoutIn(Schema):
-    amount_fen = fields.Integer(required=True, strict=True, validate=validate.Range(1, 10**12))
-
-
-class PayoutOut(Schema):
-    id = fields.String()
-    status = fields.String(metadata={"description": "requested, processing, paid or failed"})
+    status = fields.String()
+    store_id = fields.String()
+    brand_id = fields.String()
+    items = fields.List(fields.Dict())
+    subtotal_fen = fields.Integer()
+    discount_fen = fields.Integer()
     amount_fen = fields.Integer()
-    created_at = fields.Function(lambda p: isoformat(p.created_at))
-    finished_at = fields.Function(lambda p: isoformat(p.finished_at), allow_none=True)
-    failure_reason = fields.String(allow_none=True)
+    coupon_id = fields.String(allow_none=True)
+    created_at = UtcDateTime()
+    expires_at = UtcDateTime()
+    paid_at = UtcDateTime(allow_none=True)
+    refunded_at = UtcDateTime(allow_none=True)
 
 
-class PayoutPage(Schema):
-    items = fields.List(fields.Nested(PayoutOut))
-    next_cursor = fields.String(allow_none=True)
+class NoticeIn(Schema):
+    order_id = fields.String(required=True, validate=validate.Length(1, 32))
+    transaction_id = fields.String(required=True, validate=validate.Length(1, 64))
+    amount_fen = fields.Integer(required=True, strict=True, validate=validate.Range(0))
+    status = fields.String(required=True, validate=validate.Equal("paid"))
 
 
-class PayoutRunOut(Schema):
-    job_id = fields.String()
-    status = fields.String(metadata={"description": "queued, or finished when jobs run inline"})
-    result = fields.Dict(allow_none=True)
+class NoticeOut(Schema):
+    order_id = fields.String()
+    status = fields.String()
+    replay = fields.Boolean()
+
+
+class SplitRuleIn(Schema):
+    product_id = fields.String(load_default=None, validate=validate.Length(1, 32))
+    store_percent = fields.Float(required=True, validate=validate.Range(0, 100))
+    platform_percent = fields.Float(required=True, validate=validate.Range(0, 100))
+    referrer_percent = fields.Float(load_default=0, validate=validate.Range(0, 100))
+    referrer2_percent = fields.Float(load_default=0, validate=validate.Range(0, 100))
+
+
+class SplitRuleOut(Schema):
+    id = fields.Integer()
+    product_id = fields.String(allow_none=True)
+    store_percent = fields.Float()
+    platform_percent = fields.Float()
+    referrer_percent = fields.Float()
+    referrer2_percent = fields.Float()
+    brand_percent = fields.Float()
+    created_at = UtcDateTime()
+
+
+class DailyTier(Schema):
+    min_items = fields.Integer(required=True, strict=True, validate=validate.Range(1))
+    per_item_fen = fields.Integer(required=True, strict=True, validate=validate.Range(0, 10**6))
+
+
+class RebatePolicyIn(Schema):
+    per_scan_fen = fields.Integer(required=True, strict=True, validate=validate.Range(0, 10**6))
+    per_receipt_item_fen = fields.Integer(required=True, strict=True, validate=validate.Range(0, 10**6))
+    daily_tiers = fields.List(fields.Nested(DailyTier), load_default=None, validate=validate.Length(max=20))
+
+
+class RebatePolicyOut(Schema):
+    per_scan_fen = fields.Integer()
+    per_receipt_item_fen = fields.Integer()
+    daily_tiers = fields.List(fields.Dict())
+    created_at = fields.DateTime(allow_none=True)
+
+
+class AlertOut(Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    serial = fields.Integer()
+    batch_id = fields.String()
+    store_id = fields.String(allow_none=True)
+    expected_regions = fields.List(fields.String())
+    seen_region = fields.String(allow_none=True)
+    distributor = fields.String(allow_none=True)
+    at = UtcDateTime()

@@ -3,7 +3,8 @@
 Receivers take the session as sender and work inside the caller's transaction.
 - coupon_for_order: validate and hold a consumer's coupon for a new order; the receiver returns
   the discount in fen (or raises a domain error). No receiver answering means no coupon support.
-- order_paid: the order's held coupon is now used (and the store reimbursed where the brand pays).
+- order_paid: the order's held coupon is now used (and the store reimbursed where the brand pays);
+  kwargs order, settle_delay_seconds (when a store credit the receiver schedules becomes available).
 - order_released: the order expired (coupon back to the wallet) or was refunded (coupon back,
   reimbursement reversed). `planned` ({account: fen}) is what the refund's one ledger transfer
   already takes from each account; receivers returning legs must count theirs into it.

@@ -1,133 +1,102 @@
-"""Money endpoints: brand deposits and balance, store balance, statement and payouts, the payout run.
-
-POST /store/payouts honours an optional `Idempotency-Key` header: a retried request with the same
-key returns the first payout (201) instead of asking twice; the same key with another amount is 409.
-"""
-import secrets
-
+"""HTTP for BC-linked commerce: receipts, orders, payment notices, split rules, rebates, diversion."""
 from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-import jobs
-from db import get_session, isoformat
-from errors import NotFound, invalid
-from identity.auth import current_brand, current_store, require_admin
-from identity.models import Brand
-from pagination import ListArgs
-from storefront import ledger, payouts
-from storefront.jobs import run_payouts
-from storefront.schemas import (BrandBalanceOut, DepositIn, DepositOut, LedgerPage, PayoutIn, PayoutOut, PayoutPage,
-                                PayoutRunOut, StoreBalanceOut)
+from db import get_session
+from identity.auth import current_brand, current_consumer, current_store
+from pagination import ListArgs, page_of
+from storefront import orders, payments, rebates, receipts
+from storefront.schemas import (
+    AlertOut,
+    CodeIn,
+    NoticeOut,
+    OrderIn,
+    OrderOut,
+    RebatePolicyIn,
+    RebatePolicyOut,
+    ReceiptOut,
+    SplitRuleIn,
+    SplitRuleOut,
+)
 
-bp = Blueprint("storefront", __name__, url_prefix="/api/v1", description="Ledger, balances, statements, payouts")
-
-STORE_PURPOSES = ("pending", "available", "in_transit", "paid_out")
-
-
-def store_balance(session, store_id: str) -> dict:
-    accounts = ledger.accounts_of(session, "store", store_id)
-    figures = {f"{p}_fen": (accounts[p].balance_fen if p in accounts else 0) for p in STORE_PURPOSES}
-    if "available" in accounts:
-        figures["available_fen"] = accounts["available"].spendable_fen
-    return {**figures, "currency": ledger.CURRENCY}
+bp = Blueprint("commerce", __name__, url_prefix="/api/v1", description="Receipts, orders, payments, splits, rebates")
 
 
-def store_statement(session, store_id: str, limit: int, cursor: str | None) -> dict:
-    ids = [a.id for p, a in ledger.accounts_of(session, "store", store_id).items() if p in STORE_PURPOSES]
-    rows, next_cursor = ledger.statement(session, ids, limit, cursor)
-    return {"items": [{"id": str(e.id), "at": isoformat(e.at), "kind": t.kind, "amount_fen": e.amount_fen,
-                       "account": a.purpose, "balance_after_fen": e.balance_after_fen, "reference": t.reference,
-                       "transfer_id": t.id} for e, t, a in rows],
-            "next_cursor": next_cursor}
-
-
-def brand_balance(session, brand_id: str) -> dict:
-    ref = ledger.brand_budget(brand_id)
-    found = ledger.accounts_of(session, "brand", brand_id).get("budget")
-    posted, reserved = (found.balance_fen, found.pending_debits_fen) if found else (0, 0)
-    return {"balance_fen": posted, "reserved_fen": reserved, "available_fen": posted - reserved,
-            "deposited_fen": ledger.deposited(session, ref), "currency": ledger.CURRENCY}
-
-
-@bp.route("/admin/brands/<brand_id>/deposits")
-class BrandDeposits(MethodView):
-    @bp.arguments(DepositIn)
-    @bp.response(201, DepositOut)
-    def post(self, body, brand_id):
-        """Fund a brand's campaign budget. The same reference twice is one deposit; with another amount, 409."""
-        require_admin()
-        session = get_session()
-        if session.get(Brand, brand_id) is None:
-            raise NotFound("No such brand.")
-        deposit = ledger.deposit_to_brand(session, brand_id, body["amount_fen"], body["reference"])
-        session.commit()
-        return {"transfer_id": deposit.id, "amount_fen": deposit.amount_fen, "reference": deposit.reference,
-                "balance_fen": ledger.balance(session, ledger.brand_budget(brand_id))}
-
-
-@bp.route("/brand/balance")
-class BrandBalance(MethodView):
-    @bp.response(200, BrandBalanceOut)
-    def get(self):
-        """The brand's budget: balance, reserved by pending transfers, available, total deposited."""
-        return brand_balance(get_session(), current_brand().id)
-
-
-@bp.route("/store/balance")
-class StoreBalance(MethodView):
-    @bp.response(200, StoreBalanceOut)
-    def get(self):
-        """The calling store's money: pending, available, in transit (payouts under way) and paid out."""
-        return store_balance(get_session(), current_store().id)
-
-
-@bp.route("/store/ledger")
-class StoreLedger(MethodView):
-    @bp.arguments(ListArgs, location="query")
-    @bp.response(200, LedgerPage)
-    def get(self, args):
-        """The calling store's statement: entries on its accounts, newest first."""
-        return store_statement(get_session(), current_store().id, args["limit"], args["cursor"])
-
-
-@bp.route("/store/payouts")
-class StorePayouts(MethodView):
-    @bp.arguments(PayoutIn)
-    @bp.response(201, PayoutOut)
+@bp.route("/store/receipts")
+class Receipts(MethodView):
+    @bp.arguments(CodeIn)
+    @bp.response(200, ReceiptOut)
     def post(self, body):
-        """Ask for a payout of available money (at least PAYOUT_MIN_FEN); it moves to in transit at once."""
-        store = current_store()
-        key = request.headers.get("Idempotency-Key")
-        if key is not None and not 1 <= len(key) <= 100:
-            raise invalid("Idempotency-Key", "1 to 100 characters.")
-        return payouts.request_payout(get_session(), store.id, body["amount_fen"],
-                                      min_fen=current_app.config["PAYOUT_MIN_FEN"], request_key=key)
-
-    @bp.arguments(ListArgs, location="query")
-    @bp.response(200, PayoutPage)
-    def get(self, args):
-        """The calling store's payouts, newest first."""
-        items, next_cursor = payouts.list_payouts(get_session(), current_store().id, args["limit"], args["cursor"])
-        return {"items": items, "next_cursor": next_cursor}
+        """Receive a case: bind its items to this store, earn the receipt rebate once, flag diversion."""
+        return receipts.receive_case(get_session(), current_store().id, body["code"],
+                                     settle_delay_seconds=current_app.config["SETTLEMENT_DELAY_SECONDS"])
 
 
-@bp.route("/store/payouts/<payout_id>")
-class StorePayout(MethodView):
-    @bp.response(200, PayoutOut)
-    def get(self, payout_id):
-        return payouts.own_payout(get_session(), current_store().id, payout_id)
+@bp.route("/orders")
+class Orders(MethodView):
+    @bp.arguments(OrderIn)
+    @bp.response(201, OrderOut)
+    def post(self, body):
+        """Order through a partner store; prices from the catalogue; an optional coupon is held."""
+        order = orders.create_order(get_session(), current_consumer().id, body["store_id"], body["items"],
+                                    body["coupon_id"], payment_seconds=current_app.config["ORDER_PAYMENT_SECONDS"])
+        return orders.describe(order)
 
 
-@bp.route("/admin/payouts/run")
-class PayoutRun(MethodView):
-    @bp.response(202, PayoutRunOut)
+@bp.route("/orders/<order_id>")
+class OrderResource(MethodView):
+    @bp.response(200, OrderOut)
+    def get(self, order_id):
+        return orders.describe(orders.own_order(get_session(), current_consumer().id, order_id))
+
+
+@bp.route("/orders/<order_id>/refund")
+class OrderRefund(MethodView):
+    @bp.response(200, OrderOut)
+    def post(self, order_id):
+        """Refund a paid order in full: every share is reversed (see storefront.settlement)."""
+        return orders.describe(orders.refund(get_session(), current_consumer().id, order_id))
+
+
+@bp.route("/payments/notify")
+class PaymentNotify(MethodView):
+    @bp.response(200, NoticeOut)
     def post(self):
-        """Pay every requested payout through the provider (a background job; inline without Redis)."""
-        require_admin()
-        job_id = f"payouts-run-{secrets.token_hex(8)}"
-        job = jobs.enqueue(run_payouts, job_id=job_id)
-        if jobs.is_inline():
-            return {"job_id": job_id, "status": "finished", "result": job}
-        status = job.get_status(refresh=False)
-        return {"job_id": job.id, "status": getattr(status, "value", status) or "queued", "result": None}
+        """The payment provider's signed notice (X-Signature: hex HMAC-SHA256 of the raw body)."""
+        config = current_app.config
+        return payments.handle_notice(get_session(), request.get_data(cache=True), request.headers.get("X-Signature"),
+                                      secret=config["PAYMENT_WEBHOOK_SECRET"],
+                                      settle_delay_seconds=config["SETTLEMENT_DELAY_SECONDS"])
+
+
+@bp.route("/brand/split-rules")
+class SplitRules(MethodView):
+    @bp.arguments(SplitRuleIn)
+    @bp.response(201, SplitRuleOut)
+    def post(self, body):
+        """Set how paid orders are shared (percentages; the brand keeps the rest); per product or default."""
+        return orders.describe_rule(orders.set_split_rule(get_session(), current_brand().id, **body))
+
+
+@bp.route("/brand/rebate-policy")
+class RebatePolicy(MethodView):
+    @bp.arguments(RebatePolicyIn)
+    @bp.response(201, RebatePolicyOut)
+    def post(self, body):
+        """Set store incentives: per-scan commission, per-item receipt rebate, daily volume tiers."""
+        return rebates.describe_policy(rebates.set_policy(get_session(), current_brand().id, **body))
+
+    @bp.response(200, RebatePolicyOut)
+    def get(self):
+        return rebates.describe_policy(rebates.current_policy(get_session(), current_brand().id))
+
+
+@bp.route("/brand/diversion-alerts")
+class DiversionAlerts(MethodView):
+    @bp.arguments(ListArgs, location="query")
+    @bp.response(200, page_of(AlertOut))
+    def get(self, args):
+        """Goods seen outside their assigned regions, with the evidence, newest first."""
+        items, cursor = receipts.diversion_alerts(get_session(), current_brand().id, args["limit"], args["cursor"])
+        return {"items": items, "next_cursor": cursor}

@@ -11,7 +11,7 @@ import itertools
 from sqlalchemy import text
 
 import db
-from storefront import ledger
+from storefront.ledger import accounts, audit, deposits, transfers
 
 _seq = itertools.count(1)
 
@@ -20,21 +20,21 @@ def give_store(app, store_id: str, available_fen: int = 0, pending_fen: int = 0,
     """Deposit into a brand's budget and pay the store from it (available and/or pending)."""
     n = next(_seq)
     with db.session_scope(app) as session:
-        ledger.deposit_to_brand(session, brand_id, available_fen + pending_fen, f"test-funding-{n}")
-        legs = [(ledger.brand_budget(brand_id), ("store", store_id, "available"), available_fen),
-                (ledger.brand_budget(brand_id), ("store", store_id, "pending"), pending_fen)]
-        ledger.transfer_many(session, legs, key=f"test-give-{store_id}-{n}", kind="coupon_reimbursement",
+        deposits.deposit_to_brand(session, brand_id, available_fen + pending_fen, f"test-funding-{n}")
+        legs = [(accounts.brand_budget(brand_id), ("store", store_id, "available"), available_fen),
+                (accounts.brand_budget(brand_id), ("store", store_id, "pending"), pending_fen)]
+        transfers.transfer_many(session, legs, key=f"test-give-{store_id}-{n}", kind="coupon_reimbursement",
                              reference=f"test-{n}")
 
 
 def store_balance(app, store_id: str, purpose: str) -> int:
     with db.session_scope(app) as session:
-        return ledger.balance(session, ("store", store_id, purpose))
+        return accounts.balance(session, ("store", store_id, purpose))
 
 
 def verify(app) -> list[str]:
     with db.session_scope(app) as session:
-        return ledger.verify(session)
+        return audit.verify(session)
 
 
 def tamper(app, sql: str, **params) -> None:

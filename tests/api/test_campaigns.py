@@ -5,7 +5,7 @@ import pytest
 import db
 from bench.support import all_at_once
 from loyalty import draw
-from storefront import ledger
+from storefront.ledger import accounts, audit
 from tests.factories import deposit, scan, scan_campaign
 
 
@@ -217,8 +217,8 @@ def test_more_winners_than_budget_never_overspends_and_the_ledger_is_exact(api, 
     got = api.get(f"/api/v1/brand/campaigns/{campaign['id']}", who=brand).json
     assert (got["issued"], got["committed_fen"], got["remaining_budget_fen"]) == (4, 2_000, 0)
     with db.session_scope(app) as session:
-        assert ledger.balance(session, ("campaign", campaign["id"], "reserve")) == 2_000
-        assert ledger.verify(session) == []
+        assert accounts.balance(session, ("campaign", campaign["id"], "reserve")) == 2_000
+        assert audit.verify(session) == []
 
 
 @pytest.mark.parametrize("field,value", [("max_rewards", 2**31), ("per_consumer_daily", 2**40),

@@ -6,7 +6,7 @@ from sqlalchemy import select
 import db
 from bench.support import all_at_once
 from loyalty.models import Coupon
-from storefront import ledger
+from storefront.ledger import accounts, audit
 from tests.factories import deposit, scan, scan_campaign
 
 
@@ -24,7 +24,7 @@ def _won(api, brand, tiers=None, budget_fen=10_000, partner=True, **scan_fields)
 
 def _pending(app, store):
     with db.session_scope(app) as session:
-        return ledger.balance(session, ("store", store.id, "pending"))
+        return accounts.balance(session, ("store", store.id, "pending"))
 
 
 def test_a_partner_store_redeems_a_brand_coupon_once_and_is_reimbursed_the_face_value(api, app):
@@ -57,7 +57,7 @@ def test_two_tills_redeeming_the_same_coupon_at_once_one_wins(api, app):
     assert sorted(statuses) == [200] + [409] * 7
     assert _pending(app, store) + _pending(app, other_till) == 500
     with db.session_scope(app) as session:
-        assert ledger.verify(session) == []
+        assert audit.verify(session) == []
 
 
 def test_a_store_outside_the_brands_partner_network_cannot_redeem(api, app):
@@ -132,8 +132,8 @@ def test_coupons_expiring_after_the_campaign_ended_return_their_budget_to_the_br
     app.test_cli_runner().invoke(args=["jobs", "run-due"])
     assert api.get("/api/v1/brand/balance", who=brand).json["balance_fen"] == 100_000
     with db.session_scope(app) as session:
-        assert ledger.balance(session, ("campaign", campaign["id"], "reserve")) == 0
-        assert ledger.verify(session) == []
+        assert accounts.balance(session, ("campaign", campaign["id"], "reserve")) == 0
+        assert audit.verify(session) == []
 
 
 def test_consumers_see_only_their_own_wallet_and_roles_are_enforced(api):

@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 import db
 from bench.support import all_at_once
-from storefront import ledger
-from storefront.models import Settlement
+from storefront.ledger import accounts, audit
+from storefront.ledger.models import Settlement
 from tests.factories import deposit, notify_payment, scan, scan_campaign
 
 
@@ -20,7 +20,7 @@ def balance(api, store):
 
 def ledger_ok(app):
     with db.session_scope(app) as session:
-        assert ledger.verify(session) == []
+        assert audit.verify(session) == []
 
 
 def settle_everything(app):
@@ -104,7 +104,7 @@ def test_the_whole_chain_from_receipt_to_payout_and_refund(api, app, chain):
 
 def clearing(app):
     with db.session_scope(app) as session:
-        return ledger.balance(session, ("platform", None, "clearing"))
+        return accounts.balance(session, ("platform", None, "clearing"))
 
 
 def test_refund_after_settlement_claws_back_from_available_and_the_brand_covers_a_shortfall(api, app, chain):
@@ -166,7 +166,7 @@ def test_settlement_run_twice_concurrently_settles_once(api, app, chain):
     with db.session_scope(app) as session:
         for row in session.scalars(select(Settlement)):
             row.due_at -= timedelta(days=30)
-    from storefront import settlement
+    from storefront.ledger import settlement
 
     def sweep(_i, _):
         with app.app_context(), db.session_scope(app) as session:
@@ -330,8 +330,8 @@ def test_daily_dynamic_rebates_credit_once_per_store_and_day_and_catch_up(api, a
         for policy in session.scalars(select(RebatePolicy)):
             policy.created_at -= timedelta(days=3)
     with app.app_context(), db.session_scope(app) as session:
-        first = rebates.run_daily(session)
-        second = rebates.run_daily(session)
+        first = rebates.run_daily(session, delay_seconds=app.config["SETTLEMENT_DELAY_SECONDS"])
+        second = rebates.run_daily(session, delay_seconds=app.config["SETTLEMENT_DELAY_SECONDS"])
     assert first["credited_fen"] == 3 * 8 + 1 * 5
     assert second == {"days": 0, "credited_fen": 0}
     assert balance(api, store)["pending_fen"] == 29

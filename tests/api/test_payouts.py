@@ -7,9 +7,9 @@ from sqlalchemy import func, select
 import db
 import jobs
 from bench.support import all_at_once
-from storefront import jobs as money_jobs
-from storefront import payouts
-from storefront.models import Payout, SimulatedPayment
+from storefront.ledger import jobs as money_jobs
+from storefront.ledger import payouts
+from storefront.ledger.models import Payout, SimulatedPayment
 from tests.money import give_store, verify
 
 BALANCE, PAYOUTS, RUN = "/api/v1/store/balance", "/api/v1/store/payouts", "/api/v1/admin/payouts/run"
@@ -144,7 +144,7 @@ def test_a_declined_payout_returns_the_money_to_available(api, app, monkeypatch)
     assert balance(api, store) == {"available": 1000, "in_transit": 0, "paid_out": 0}
     top = api.get("/api/v1/store/ledger", who=store).json["items"][0]
     assert (top["kind"], top["account"], top["amount_fen"]) == ("payout_failed", "available", 600)
-    monkeypatch.delitem(app.config, "SIMULATED_PAYOUT_FAILURES")
+    monkeypatch.setitem(app.config, "SIMULATED_PAYOUT_FAILURES", None)
     run(api)   # a failed payout stays failed: the store asks again if it wants
     assert balance(api, store) == {"available": 1000, "in_transit": 0, "paid_out": 0}
     assert verify(app) == []
@@ -167,7 +167,7 @@ def test_an_unavailable_provider_leaves_the_payout_requested_for_the_next_run(ap
     run(api)
     assert api.get(f"{PAYOUTS}/{payout['id']}", who=store).json["status"] == "requested"
     assert balance(api, store) == {"available": 400, "in_transit": 600, "paid_out": 0}
-    monkeypatch.delitem(app.config, "SIMULATED_PAYOUT_UNAVAILABLE")
+    monkeypatch.setitem(app.config, "SIMULATED_PAYOUT_UNAVAILABLE", None)
     run(api)
     assert api.get(f"{PAYOUTS}/{payout['id']}", who=store).json["status"] == "paid"
     assert payout_row(app, payout["id"]).attempts == 2
@@ -221,8 +221,8 @@ def test_a_worker_killed_before_calling_the_provider_pays_once_on_the_next_run(a
     store = funded_store(api, app, 1000)
     payout = api.post(PAYOUTS, {"amount_fen": 600}, who=store, expect=201).json
 
-    def killed(app, payout_id, provider_name):
-        real_claim(app, payout_id, provider_name)
+    def killed(*args):
+        real_claim(*args)
         raise WorkerKilled()
 
     real_claim = payouts._claim
@@ -245,7 +245,7 @@ def test_a_worker_killed_while_recording_the_payment_leaves_nothing_half_done(ap
         raise WorkerKilled()
 
     with monkeypatch.context() as m:
-        m.setattr(payouts.ledger, "transfer", killed)   # dies after marking it paid, before moving the money
+        m.setattr(payouts.transfers, "transfer", killed)   # dies after marking it paid, before moving the money
         with app.app_context(), pytest.raises(WorkerKilled):
             money_jobs.run_payouts()
     assert payout_row(app, payout["id"]).status == "processing"   # the half-done transaction rolled back

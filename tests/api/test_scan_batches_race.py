@@ -16,7 +16,7 @@ import db
 from bench.support import all_at_once
 from codes.models import Code, Scan
 from loyalty.models import Campaign, Coupon
-from storefront import ledger
+from storefront.ledger import accounts, audit
 from tests.factories import deposit, scan_campaign
 
 pytestmark = pytest.mark.usefixtures("postgres_only")   # two workers' row locks: PostgreSQL's
@@ -96,9 +96,9 @@ def assert_exact_outcome(app, campaign, codes, plan, consumers, results):
         assert spent_on_coupons <= row.budget_fen, "overspent"
         assert row.committed_fen == spent_on_coupons == PRIZES * PRIZE_FEN
         assert row.issued == PRIZES
-        assert ledger.balance(session, ("campaign", campaign["id"], "reserve")) == \
+        assert accounts.balance(session, ("campaign", campaign["id"], "reserve")) == \
             row.budget_fen - row.spent_fen - row.released_fen
-        assert ledger.verify(session) == []
+        assert audit.verify(session) == []
 
 
 def test_two_workers_racing_group_committed_scans_claim_once_reward_once_and_never_overspend(
@@ -131,4 +131,4 @@ def test_two_workers_racing_scans_of_one_code_make_one_claim_and_count_every_sca
     with db.session_scope(app) as session:
         code = session.get(Code, codes[0]["serial"])
         assert code.scan_count == 40 and code.claimed_by == consumers[winners[0]].id
-        assert ledger.verify(session) == []
+        assert audit.verify(session) == []

@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 import db
 from errors import Conflict, IdempotencyConflict, InsufficientFunds
 from identity import services as identity
-from storefront import ledger, payouts
-from storefront.models import Account, Entry, Payout
+from storefront.ledger import accounts, audit, deposits, payouts, providers, transfers
+from storefront.ledger.models import Account, Entry, Payout
 
 _example = itertools.count(1)
 CLEARING = ("platform", None, "clearing")
@@ -96,7 +96,7 @@ def apply(app, u: Universe, step) -> None:
         prior = next((d for d in u.done if d["key"] == f"deposit:{u.accounts[b][1]}:bank-{ref}"), None)
         try:
             with db.session_scope(app) as s:
-                t = ledger.deposit_to_brand(s, u.accounts[b][1], amount, f"bank-{ref}")
+                t = deposits.deposit_to_brand(s, u.accounts[b][1], amount, f"bank-{ref}")
         except IdempotencyConflict:
             assert prior is not None and prior["legs"][0][2] != amount
             return
@@ -118,7 +118,7 @@ def apply(app, u: Universe, step) -> None:
         ok = u.affordable(legs)
         try:
             with db.session_scope(app) as s:
-                t = ledger.transfer_many(s, legs, key=key, kind=op)
+                t = transfers.transfer_many(s, legs, key=key, kind=op)
         except InsufficientFunds:
             assert not ok
             return
@@ -135,7 +135,7 @@ def apply(app, u: Universe, step) -> None:
         expires = db.utcnow() + (timedelta(seconds=-1) if expired else timedelta(hours=1))
         try:
             with db.session_scope(app) as s:
-                t = ledger.transfer(s, debit, credit, amount, key=key, kind="hold", pending=True, expires_at=expires)
+                t = transfers.transfer(s, debit, credit, amount, key=key, kind="hold", pending=True, expires_at=expires)
         except InsufficientFunds:
             assert not ok
             return
@@ -153,9 +153,9 @@ def apply(app, u: Universe, step) -> None:
         try:
             with db.session_scope(app) as s:
                 if op == "post":
-                    ledger.post_pending(s, p["id"], partial, key=key)
+                    transfers.post_pending(s, p["id"], partial, key=key)
                 else:
-                    ledger.void_pending(s, p["id"], key=key)
+                    transfers.void_pending(s, p["id"], key=key)
         except Conflict:
             assert refused
             return
@@ -166,7 +166,7 @@ def apply(app, u: Universe, step) -> None:
         p["state"] = "posted" if op == "post" else "voided"
     elif op == "expire":
         with db.session_scope(app) as s:
-            ledger.expire_pending(s)
+            transfers.expire_pending(s)
         for p in u.pendings:
             if p["state"] == "pending" and p["expired"]:
                 p["state"] = "expired"
@@ -179,7 +179,7 @@ def apply(app, u: Universe, step) -> None:
         legs = [(a, b, x + 1 if change and i == 0 else x) for i, (a, b, x) in enumerate(d["legs"])]
         try:
             with db.session_scope(app) as s:
-                t = ledger.transfer_many(s, legs, key=d["key"], kind=d["kind"], reference=d["reference"])
+                t = transfers.transfer_many(s, legs, key=d["key"], kind=d["kind"], reference=d["reference"])
         except IdempotencyConflict:
             assert change
             return
@@ -200,11 +200,9 @@ def apply(app, u: Universe, step) -> None:
         u.payouts.append((payout.id, i, amount))
     elif op == "run_payouts":
         failing = {u.stores[i] for i in step[1]}
-        app.config["SIMULATED_PAYOUT_FAILURES"] = failing
-        try:
-            payouts.run_payouts(app)
-        finally:
-            app.config.pop("SIMULATED_PAYOUT_FAILURES", None)
+        with app.app_context():
+            payouts.run_payouts(providers.SimulatedProvider(failures=failing),
+                                lease_seconds=app.config["PAYOUT_LEASE_SECONDS"])
         with db.session_scope(app) as s:
             status = dict(s.execute(select(Payout.id, Payout.status).where(Payout.store_id.in_(u.stores))).all())
         for payout_id, i, amount in u.payouts:
@@ -223,14 +221,14 @@ def check(app, u: Universe) -> None:
         assert s.scalar(select(func.count()).select_from(Account)
                         .where(Account.bounded, Account.balance_fen - Account.pending_debits_fen < 0)) == 0
         sums = dict(s.execute(select(Entry.account_id, func.sum(Entry.amount_fen)).group_by(Entry.account_id)).all())
-        for acc in s.scalars(select(Account).where(Account.name.in_([ledger.account_name(r) for r in u.all]))):
+        for acc in s.scalars(select(Account).where(Account.name.in_([accounts.account_name(r) for r in u.all]))):
             assert acc.balance_fen == sums.get(acc.id, 0)
-        assert ledger.verify(s, accounts=u.all) == []
+        assert audit.verify(s, accounts=u.all) == []
         for ref in u.all:
             if ref == CLEARING or ref == FEES:
                 continue   # shared by every example: covered by the zero-sum check
-            assert ledger.balance(s, ref) == u.balance.get(ref, 0), ref
-            assert ledger.spendable(s, ref) == u.spendable(ref), ref
+            assert accounts.balance(s, ref) == u.balance.get(ref, 0), ref
+            assert accounts.spendable(s, ref) == u.spendable(ref), ref
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -247,4 +245,4 @@ def test_random_money_movements_keep_the_books_exact(app, program):
             apply(app, u, step)
             check(app, u)
         with db.session_scope(app) as s:
-            assert ledger.verify(s) == []
+            assert audit.verify(s) == []

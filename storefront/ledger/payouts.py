@@ -1,6 +1,6 @@
 """Store payouts: a store asks for part of its available balance and the provider pays it.
 
-States: requested -> processing -> paid | failed.
+States (PayoutStatus): requested -> processing -> paid | failed.
 
 - Request: the amount moves available -> in_transit at once (ledger transfer "payout_request"),
   in the same transaction that records the payout, so a store can never ask twice for one fen.
@@ -12,17 +12,19 @@ States: requested -> processing -> paid | failed.
   available ("payout_failed"), each with a key derived from the payout id.
 
 A worker killed anywhere leaves the payout either requested (claim not committed) or processing
-with a lease; once the lease (PAYOUT_LEASE_SECONDS, default 300) runs out the next run claims it
-again, and the provider's idempotency answers with the first outcome, so nothing is paid twice and
-no money is lost. A provider that is unavailable puts the payout back to requested.
+with a lease; once the lease (PAYOUT_LEASE_SECONDS, passed in by the job) runs out the next run
+claims it again, and the provider's idempotency answers with the first outcome, so nothing is paid
+twice and no money is lost. A provider that is unavailable puts the payout back to requested.
+
+The run commits step by step (claim, provider, finish), so it opens its own sessions
+(db.session_scope, for the app the job runs in) instead of taking the caller's.
 """
 from __future__ import annotations
 
 import logging
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from flask import Flask
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -31,17 +33,25 @@ import db
 from db import new_id, utcnow
 from errors import Forbidden, IdempotencyConflict, NotFound, invalid
 from pagination import keyset_page
-from storefront import ledger
-from storefront.models import Payout
-from storefront.providers import PayoutResult, ProviderUnavailable, get_provider
+from storefront.ledger import transfers
+from storefront.ledger.accounts import store_account
+from storefront.ledger.models import LedgerKind, Payout, PayoutStatus
+from storefront.ledger.providers import PayoutProvider, PayoutResult, ProviderUnavailable
 
 log = logging.getLogger(__name__)
 
-REQUESTED, PROCESSING, PAID, FAILED = "requested", "processing", "paid", "failed"
-DEFAULT_LEASE_SECONDS = 300
+REQUESTED, PROCESSING, PAID, FAILED = (PayoutStatus.REQUESTED, PayoutStatus.PROCESSING, PayoutStatus.PAID,
+                                       PayoutStatus.FAILED)
+_TABLE = Payout.__table__
+# The states each status may follow (the only way a payout's status changes is `_move`).
+_FROM = {PROCESSING: (REQUESTED, PROCESSING), REQUESTED: (PROCESSING,), PAID: (PROCESSING,), FAILED: (PROCESSING,)}
 
 
-store_account = ledger.store_account
+def _move(session: Session, payout_id: str, to: PayoutStatus, *where, returning=(), **values):
+    """Conditional UPDATE to `to` from the states it may follow (and `where`); the won row, or None."""
+    stmt = (update(_TABLE).where(_TABLE.c.id == payout_id, _TABLE.c.status.in_(_FROM[to]), *where)
+            .values(status=to, **values).returning(_TABLE.c.id, *returning))
+    return session.execute(stmt).first()
 
 
 # --- the store's side ------------------------------------------------------------------------
@@ -65,8 +75,9 @@ def request_payout(session: Session, store_id: str, amount_fen: int, *, min_fen:
                     request_key=scoped_key, attempts=0, created_at=utcnow())
     try:
         with session.begin_nested():
-            ledger.transfer(session, store_account(store_id, "available"), store_account(store_id, "in_transit"),
-                            amount_fen, key=f"payout:{payout.id}:request", kind="payout_request", reference=payout.id)
+            transfers.transfer(session, store_account(store_id, "available"), store_account(store_id, "in_transit"),
+                               amount_fen, key=f"payout:{payout.id}:request", kind=LedgerKind.PAYOUT_REQUEST,
+                               reference=payout.id)
             session.add(payout)
             session.flush()
     except IntegrityError:
@@ -101,47 +112,41 @@ def own_payout(session: Session, store_id: str, payout_id: str) -> Payout:
 
 # --- the platform's side: paying them ----------------------------------------------------------
 
-def _lease(app: Flask) -> timedelta:
-    return timedelta(seconds=int(app.config.get("PAYOUT_LEASE_SECONDS", DEFAULT_LEASE_SECONDS)))
+def _lease_over(now: datetime, lease_seconds: int):
+    """A payout nobody holds: requested, or processing under a lease that ran out."""
+    return or_(_TABLE.c.status == REQUESTED,
+               and_(_TABLE.c.status == PROCESSING, _TABLE.c.claimed_at < now - timedelta(seconds=lease_seconds)))
 
 
-def _claimable(now, lease: timedelta):
-    return or_(Payout.status == REQUESTED, and_(Payout.status == PROCESSING, Payout.claimed_at < now - lease))
-
-
-def due_payout_ids(app: Flask, limit: int = 500) -> list[str]:
+def due_payout_ids(lease_seconds: int, limit: int = 500) -> list[str]:
     now = utcnow()
-    with db.session_scope(app) as session:
-        return list(session.scalars(select(Payout.id).where(_claimable(now, _lease(app)))
+    with db.session_scope() as session:
+        return list(session.scalars(select(Payout.id).where(_lease_over(now, lease_seconds))
                                     .order_by(Payout.created_at, Payout.id).limit(limit)))
 
 
-def run_payouts(app: Flask, limit: int = 500) -> dict[str, int]:
+def run_payouts(provider: PayoutProvider, *, lease_seconds: int, limit: int = 500) -> dict[str, int]:
     """Pay every claimable payout once; returns counts by outcome. Safe to run twice or concurrently."""
     counts = {PAID: 0, FAILED: 0, "retry": 0, "skipped": 0}
-    for payout_id in due_payout_ids(app, limit):
-        outcome = process_payout(app, payout_id)
+    for payout_id in due_payout_ids(lease_seconds, limit):
+        outcome = process_payout(provider, payout_id, lease_seconds=lease_seconds)
         counts[outcome if outcome in counts else "skipped"] += 1
     return counts
 
 
-def _claim(app: Flask, payout_id: str, provider_name: str):
+def _claim(payout_id: str, provider_name: str, lease_seconds: int):
     """Take the payout for processing, or None when someone else has it (or it is done). Commits."""
     now, token = utcnow(), secrets.token_hex(8)
-    stmt = (update(Payout.__table__)
-            .where(Payout.__table__.c.id == payout_id, _claimable(now, _lease(app)))
-            .values(status=PROCESSING, claim_token=token, claimed_at=now, attempts=Payout.__table__.c.attempts + 1,
-                    provider=provider_name)
-            .returning(Payout.__table__.c.store_id, Payout.__table__.c.amount_fen))
-    with db.session_scope(app) as session:
-        row = session.execute(stmt).first()
+    with db.session_scope() as session:
+        row = _move(session, payout_id, PROCESSING, _lease_over(now, lease_seconds),
+                    returning=(_TABLE.c.store_id, _TABLE.c.amount_fen), claim_token=token, claimed_at=now,
+                    attempts=_TABLE.c.attempts + 1, provider=provider_name)
     return None if row is None else (token, row.store_id, row.amount_fen)
 
 
-def process_payout(app: Flask, payout_id: str) -> str:
+def process_payout(provider: PayoutProvider, payout_id: str, *, lease_seconds: int) -> str:
     """Claim, pay through the provider, finish. Returns paid | failed | retry | skipped."""
-    provider = get_provider(app)
-    claim = _claim(app, payout_id, provider.name)
+    claim = _claim(payout_id, provider.name, lease_seconds)
     if claim is None:
         return "skipped"
     token, store_id, amount_fen = claim
@@ -150,28 +155,22 @@ def process_payout(app: Flask, payout_id: str) -> str:
                               description=f"Store payout {payout_id}")
     except ProviderUnavailable as exc:
         log.warning("payout %s: provider unavailable (%s); retrying on the next run", payout_id, exc)
-        with db.session_scope(app) as session:
-            session.execute(update(Payout.__table__)
-                            .where(Payout.__table__.c.id == payout_id, Payout.__table__.c.claim_token == token)
-                            .values(status=REQUESTED, claim_token=None))
+        with db.session_scope() as session:
+            _move(session, payout_id, REQUESTED, _TABLE.c.claim_token == token, claim_token=None)
         return "retry"
-    return finish_payout(app, payout_id, token, result)
+    return finish_payout(payout_id, token, result)
 
 
-def finish_payout(app: Flask, payout_id: str, token: str, result: PayoutResult) -> str:
+def finish_payout(payout_id: str, token: str, result: PayoutResult) -> str:
     """Record the provider's answer and move the money, atomically, if our claim still holds."""
     status = PAID if result.succeeded else FAILED
-    table = Payout.__table__
-    with db.session_scope(app) as session:
-        done = session.execute(
-            update(table).where(table.c.id == payout_id, table.c.status == PROCESSING, table.c.claim_token == token)
-            .values(status=status, provider_ref=result.provider_ref, failure_reason=result.reason,
-                    finished_at=utcnow(), claim_token=None)).rowcount
-        if done != 1:
+    with db.session_scope() as session:
+        done = _move(session, payout_id, status, _TABLE.c.claim_token == token, provider_ref=result.provider_ref,
+                     failure_reason=result.reason, finished_at=utcnow(), claim_token=None)
+        if done is None:
             return "skipped"   # another run re-claimed it after our lease ran out and finishes it
         payout = session.get(Payout, payout_id)
-        to = "paid_out" if status == PAID else "available"
-        ledger.transfer(session, store_account(payout.store_id, "in_transit"), store_account(payout.store_id, to),
-                        payout.amount_fen, key=f"payout:{payout_id}:{status}", kind=f"payout_{status}",
-                        reference=payout_id)
+        to, kind = ("paid_out", LedgerKind.PAYOUT_PAID) if status == PAID else ("available", LedgerKind.PAYOUT_FAILED)
+        transfers.transfer(session, store_account(payout.store_id, "in_transit"), store_account(payout.store_id, to),
+                           payout.amount_fen, key=f"payout:{payout_id}:{status}", kind=kind, reference=payout_id)
     return status

@@ -5,8 +5,8 @@ not pay again: it answers with what happened the first time. That is what lets a
 died after the provider paid, but before we recorded it, finish on the next run without paying twice.
 
 The simulated provider keeps its own books in the `simulated_payments` table, written in its own
-transaction (as an outside system's records would be). Its behaviour is switched by configuration,
-read at call time so tests can flip it:
+transaction (as an outside system's records would be). Its behaviour is switched by two settings
+that the payout job reads at run time (so tests can flip them) and passes to `get_provider`:
 
 - SIMULATED_PAYOUT_FAILURES: store ids (any collection) whose payouts it declines, or "*" for all.
   A declined payout is final for that key, as a real provider's rejected transfer is.
@@ -15,25 +15,25 @@ read at call time so tests can flip it:
 """
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
 
-from flask import Flask
 from sqlalchemy import select
 
 import db
-from storefront.models import SimulatedPayment
+from storefront.ledger.models import PaymentStatus, SimulatedPayment
 
 
 @dataclass(frozen=True)
 class PayoutResult:
-    status: str                 # "succeeded" | "failed" (final for this idempotency key)
+    status: str                 # PaymentStatus: "succeeded" | "failed" (final for this idempotency key)
     provider_ref: str
     reason: str | None = None
 
     @property
     def succeeded(self) -> bool:
-        return self.status == "succeeded"
+        return self.status == PaymentStatus.SUCCEEDED
 
 
 class ProviderUnavailable(Exception):
@@ -59,17 +59,18 @@ def _matches(setting, payee: str) -> bool:
 class SimulatedProvider:
     name = "simulated"
 
-    def __init__(self, app: Flask):
-        self.app = app
+    def __init__(self, failures: Collection[str] | str | None = None,
+                 unavailable: Collection[str] | str | None = None):
+        self.failures, self.unavailable = failures, unavailable
 
     def pay(self, *, idempotency_key: str, payee: str, amount_fen: int, description: str) -> PayoutResult:
-        if _matches(self.app.config.get("SIMULATED_PAYOUT_UNAVAILABLE"), payee):
+        if _matches(self.unavailable, payee):
             raise ProviderUnavailable("simulated provider outage")
-        declined = _matches(self.app.config.get("SIMULATED_PAYOUT_FAILURES"), payee)
+        declined = _matches(self.failures, payee)
         row = {"id": db.new_id("sp"), "idempotency_key": idempotency_key, "payee": payee, "amount_fen": amount_fen,
-               "status": "failed" if declined else "succeeded",
+               "status": PaymentStatus.FAILED if declined else PaymentStatus.SUCCEEDED,
                "reason": "declined by the simulated provider" if declined else None, "created_at": db.utcnow()}
-        with db.session_scope(self.app) as session:
+        with db.session_scope() as session:   # the provider's own transaction, never the caller's
             db.insert_ignore(session, SimulatedPayment.__table__, [row], ["idempotency_key"])
             record = session.scalar(select(SimulatedPayment).where(SimulatedPayment.idempotency_key == idempotency_key))
             return PayoutResult(record.status, record.id, record.reason)
@@ -78,9 +79,8 @@ class SimulatedProvider:
 PROVIDERS = {"simulated": SimulatedProvider}
 
 
-def get_provider(app: Flask) -> PayoutProvider:
-    name = app.config.get("PAYOUT_PROVIDER") or "simulated"
-    try:
-        return PROVIDERS[name](app)
-    except KeyError:
+def get_provider(name: str, *, simulated_failures=None, simulated_unavailable=None) -> PayoutProvider:
+    """The provider named by PAYOUT_PROVIDER; the simulated one takes its two switches."""
+    if name not in PROVIDERS:
         raise RuntimeError(f"unknown PAYOUT_PROVIDER {name!r}; known: {', '.join(sorted(PROVIDERS))}")
+    return PROVIDERS[name](failures=simulated_failures, unavailable=simulated_unavailable)

@@ -10,26 +10,31 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
-from sqlalchemy import select
 
-from db import get_session, isoformat
+from db import get_session
 from errors import DomainError
-from identity.auth import hash_key
+from identity.auth import store_for_key
 from identity.models import Store
-from storefront import payouts
-from storefront.views import store_balance, store_statement
+from storefront.ledger import payouts
+from storefront.ledger.balances import store_balance, store_statement
+from storefront.ledger.models import LedgerKind
 
 bp = Blueprint("store_page", __name__, template_folder="templates")
 
-KIND_LABELS = {
-    "deposit": "Deposit", "payout_request": "Payout requested", "payout_paid": "Payout paid",
-    "payout_failed": "Payout returned", "coupon_reimbursement": "Coupon reimbursement",
-    "order_split": "Order commission", "commission": "Commission", "rebate": "Rebate", "refund": "Refund",
-    "settlement": "Settled",
-}
+# Every kind the ledger writes, labelled (a kind added to LedgerKind without a label fails a unit test).
+KIND_LABELS: dict[str, str] = {kind: label for kind, label in (
+    (LedgerKind.DEPOSIT, "Deposit"), (LedgerKind.SETTLEMENT, "Settled"),
+    (LedgerKind.PAYOUT_REQUEST, "Payout requested"), (LedgerKind.PAYOUT_PAID, "Payout paid"),
+    (LedgerKind.PAYOUT_FAILED, "Payout returned"), (LedgerKind.ORDER_SPLIT, "Order commission"),
+    (LedgerKind.ORDER_REFUND, "Order refund"), (LedgerKind.RECEIPT_REBATE, "Receipt rebate"),
+    (LedgerKind.SCAN_COMMISSION, "Scan commission"), (LedgerKind.DAILY_REBATE, "Daily rebate"),
+    (LedgerKind.CAMPAIGN_RESERVE, "Campaign reserve"), (LedgerKind.CAMPAIGN_RELEASE, "Campaign release"),
+    (LedgerKind.COUPON_REIMBURSEMENT, "Coupon reimbursement"), (LedgerKind.COUPON_EXPIRED, "Coupon expired"),
+)}
 ACCOUNT_LABELS = {"pending": "Pending", "available": "Available", "in_transit": "In transit", "paid_out": "Paid out"}
 HEADERS = {
     "Cache-Control": "no-store",
@@ -49,6 +54,12 @@ def yuan(fen: int | None, signed: bool = False) -> str:
 @bp.app_template_filter("yuan")
 def _yuan_filter(fen, signed=False):
     return yuan(fen, signed)
+
+
+@bp.app_template_filter("utc_minute")
+def _utc_minute_filter(at: datetime) -> str:
+    """A stored (naive UTC) moment to the minute: "2026-12-01 08:30"."""
+    return at.isoformat()[:16].replace("T", " ")
 
 
 def _csrf_token() -> str:
@@ -96,7 +107,7 @@ def store_page():
     return _page("store_page.html", store=store, balance=store_balance(db_session, store.id), statement=statement,
                  payouts=recent_payouts, min_fen=min_fen, request_id=secrets.token_urlsafe(12),
                  kind_label=lambda k: KIND_LABELS.get(k, (k or "").replace("_", " ").capitalize()),
-                 account_label=lambda a: ACCOUNT_LABELS.get(a, a), isoformat=isoformat)
+                 account_label=lambda a: ACCOUNT_LABELS.get(a, a))
 
 
 @bp.post("/store/login")
@@ -104,9 +115,7 @@ def store_login():
     if not _csrf_ok():
         return _back()
     key = (request.form.get("key") or "").strip()
-    store = None
-    if key.startswith("sk_"):
-        store = get_session().scalar(select(Store).where(Store.key_hash == hash_key(key)))
+    store = store_for_key(get_session(), key)
     if store is None:
         return _page("store_login.html", 401, error="That store key is not valid.")
     session.clear()

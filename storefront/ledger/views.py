@@ -1,0 +1,114 @@
+"""Money endpoints: brand deposits and balance, store balance, statement and payouts, the payout run.
+
+POST /store/payouts honours an optional `Idempotency-Key` header: a retried request with the same
+key returns the first payout (201) instead of asking twice; the same key with another amount is 409.
+"""
+import secrets
+
+from flask import current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+import jobs
+from db import get_session
+from errors import NotFound, invalid
+from identity.auth import current_brand, current_store, require_admin
+from identity.models import Brand
+from pagination import ListArgs, page_of
+from storefront.ledger import accounts, balances, deposits, payouts
+from storefront.ledger.jobs import run_payouts
+from storefront.ledger.schemas import (
+    BrandBalanceOut,
+    DepositIn,
+    DepositOut,
+    LedgerEntryOut,
+    PayoutIn,
+    PayoutOut,
+    PayoutRunOut,
+    StoreBalanceOut,
+)
+
+bp = Blueprint("storefront", __name__, url_prefix="/api/v1", description="Ledger, balances, statements, payouts")
+
+
+@bp.route("/admin/brands/<brand_id>/deposits")
+class BrandDeposits(MethodView):
+    @bp.arguments(DepositIn)
+    @bp.response(201, DepositOut)
+    def post(self, body, brand_id):
+        """Fund a brand's campaign budget. The same reference twice is one deposit; with another amount, 409."""
+        require_admin()
+        session = get_session()
+        if session.get(Brand, brand_id) is None:
+            raise NotFound("No such brand.")
+        deposit = deposits.deposit_to_brand(session, brand_id, body["amount_fen"], body["reference"])
+        session.commit()
+        return {"transfer_id": deposit.id, "amount_fen": deposit.amount_fen, "reference": deposit.reference,
+                "balance_fen": accounts.balance(session, accounts.brand_budget(brand_id))}
+
+
+@bp.route("/brand/balance")
+class BrandBalance(MethodView):
+    @bp.response(200, BrandBalanceOut)
+    def get(self):
+        """The brand's budget: balance, reserved by pending transfers, available, total deposited."""
+        return balances.brand_balance(get_session(), current_brand().id)
+
+
+@bp.route("/store/balance")
+class StoreBalance(MethodView):
+    @bp.response(200, StoreBalanceOut)
+    def get(self):
+        """The calling store's money: pending, available, in transit (payouts under way) and paid out."""
+        return balances.store_balance(get_session(), current_store().id)
+
+
+@bp.route("/store/ledger")
+class StoreLedger(MethodView):
+    @bp.arguments(ListArgs, location="query")
+    @bp.response(200, page_of(LedgerEntryOut))
+    def get(self, args):
+        """The calling store's statement: entries on its accounts, newest first."""
+        return balances.store_statement(get_session(), current_store().id, args["limit"], args["cursor"])
+
+
+@bp.route("/store/payouts")
+class StorePayouts(MethodView):
+    @bp.arguments(PayoutIn)
+    @bp.response(201, PayoutOut)
+    def post(self, body):
+        """Ask for a payout of available money (at least PAYOUT_MIN_FEN); it moves to in transit at once."""
+        store = current_store()
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and not 1 <= len(key) <= 100:
+            raise invalid("Idempotency-Key", "1 to 100 characters.")
+        return payouts.request_payout(get_session(), store.id, body["amount_fen"],
+                                      min_fen=current_app.config["PAYOUT_MIN_FEN"], request_key=key)
+
+    @bp.arguments(ListArgs, location="query")
+    @bp.response(200, page_of(PayoutOut))
+    def get(self, args):
+        """The calling store's payouts, newest first."""
+        items, next_cursor = payouts.list_payouts(get_session(), current_store().id, args["limit"], args["cursor"])
+        return {"items": items, "next_cursor": next_cursor}
+
+
+@bp.route("/store/payouts/<payout_id>")
+class StorePayout(MethodView):
+    @bp.response(200, PayoutOut)
+    def get(self, payout_id):
+        return payouts.own_payout(get_session(), current_store().id, payout_id)
+
+
+@bp.route("/admin/payouts/run")
+class PayoutRun(MethodView):
+    @bp.response(202, PayoutRunOut)
+    def post(self):
+        """Pay every requested payout through the provider (a background job; inline without Redis)."""
+        require_admin()
+        job_id = f"payouts-run-{secrets.token_hex(8)}"
+        job = jobs.enqueue(run_payouts, job_id=job_id)
+        if jobs.is_inline():
+            return {"job_id": job_id, "status": "finished", "result": job}
+        status = job.get_status(refresh=False)
+        return {"job_id": job.id, "status": getattr(status, "value", status) or "queued", "result": None}
