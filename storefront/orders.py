@@ -53,7 +53,7 @@ def set_split_rule(session: Session, brand_id: str, store_percent, platform_perc
         try:
             bps[name] = splits.percent_to_bp(value)
         except ValueError:
-            raise ValidationFailed({name: ["At most two decimals."]})
+            raise ValidationFailed({name: ["At most two decimals."]}) from None
     if sum(bps.values()) > 10_000:
         raise ValidationFailed({"store_percent": ["The shares add up to more than 100%."]})
     if product_id is not None:
@@ -69,16 +69,16 @@ def set_split_rule(session: Session, brand_id: str, store_percent, platform_perc
 
 
 def describe_rule(rule: SplitRule) -> dict:
+    brand_bp = 10_000 - rule.store_bp - rule.platform_bp - rule.referrer_bp - rule.referrer2_bp
     return {"id": rule.id, "product_id": rule.product_id, "store_percent": rule.store_bp / 100,
             "platform_percent": rule.platform_bp / 100, "referrer_percent": rule.referrer_bp / 100,
-            "referrer2_percent": rule.referrer2_bp / 100, "brand_percent": (10_000 - rule.store_bp - rule.platform_bp
-                                                                            - rule.referrer_bp - rule.referrer2_bp) / 100,
+            "referrer2_percent": rule.referrer2_bp / 100, "brand_percent": brand_bp / 100,
             "created_at": rule.created_at}
 
 
 def rule_for(session: Session, brand_id: str, product_id: str) -> splits.Rule:
-    rows = session.scalars(select(SplitRule).where(SplitRule.brand_id == brand_id,
-                                                   (SplitRule.product_id == product_id) | SplitRule.product_id.is_(None))
+    this_or_default = (SplitRule.product_id == product_id) | SplitRule.product_id.is_(None)
+    rows = session.scalars(select(SplitRule).where(SplitRule.brand_id == brand_id, this_or_default)
                            .order_by(SplitRule.product_id.is_(None), SplitRule.id.desc()).limit(1))
     row = next(iter(rows), None)
     if row is None:

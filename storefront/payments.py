@@ -42,9 +42,9 @@ def handle_notice(session: Session, raw: bytes, signature: str | None, *, secret
     try:
         notice = NoticeIn().load(json.loads(raw))
     except (ValueError, TypeError):
-        raise ValidationFailed({"body": ["Not a JSON object."]})
+        raise ValidationFailed({"body": ["Not a JSON object."]}) from None
     except ValidationError as exc:
-        raise ValidationFailed(exc.messages if isinstance(exc.messages, dict) else {"body": exc.messages})
+        raise ValidationFailed(exc.messages if isinstance(exc.messages, dict) else {"body": exc.messages}) from None
     order = session.get(Order, notice["order_id"])
     if order is None:
         raise NotFound("No such order.", fields={"order_id": ["Unknown order."]})
@@ -59,7 +59,7 @@ def handle_notice(session: Session, raw: bytes, signature: str | None, *, secret
     except IntegrityError:   # this transaction id already paid another order
         session.rollback()
         raise orders.OrderStateConflict("This transaction id has already paid another order.",
-                                        fields={"transaction_id": ["Already used."]})
+                                        fields={"transaction_id": ["Already used."]}) from None
     if not paid:
         session.rollback()
         order = session.get(Order, notice["order_id"])

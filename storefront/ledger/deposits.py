@@ -17,7 +17,7 @@ def deposit_to_brand(session: Session, brand_id: str, amount_fen: int, reference
                         key=f"deposit:{brand_id}:{reference}", kind=LedgerKind.DEPOSIT, reference=reference)
     except IdempotencyConflict:
         raise IdempotencyConflict("This reference was already used for a deposit of another amount.",
-                                  fields={"reference": ["Already used for a deposit of another amount."]})
+                                  fields={"reference": ["Already used for a deposit of another amount."]}) from None
 
 
 def deposited(session: Session, ref: AccountRef) -> int:

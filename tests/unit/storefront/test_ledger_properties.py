@@ -205,7 +205,7 @@ def apply(app, u: Universe, step) -> None:
                                 lease_seconds=app.config["PAYOUT_LEASE_SECONDS"])
         with db.session_scope(app) as s:
             status = dict(s.execute(select(Payout.id, Payout.status).where(Payout.store_id.in_(u.stores))).all())
-        for payout_id, i, amount in u.payouts:
+        for payout_id, _i, _amount in u.payouts:
             assert status[payout_id] in ("paid", "failed")
         for payout_id, i, amount in [p for p in u.payouts if p[0] not in u.settled]:
             store = u.stores[i]
