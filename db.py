@@ -1,12 +1,13 @@
 """Database wiring: the declarative base, one engine per app, a session per request or job (the scan
 path's psycopg fast path is pgfast.py)."""
+
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
-from typing import Iterator
+from datetime import UTC, datetime
 
 from flask import current_app, g
 from sqlalchemy import Index, MetaData, create_engine, event, insert, text
@@ -28,7 +29,7 @@ class Base(DeclarativeBase):
 
 def utcnow() -> datetime:
     """Naive UTC: stored the same way on SQLite and PostgreSQL."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def new_id(prefix: str) -> str:
@@ -108,7 +109,7 @@ def _ping_when_idle(engine: Engine) -> None:
             cursor.execute("SELECT 1")
             cursor.close()
             dbapi_conn.rollback()
-        except Exception as error:   # any failure means this connection is unusable
+        except Exception as error:  # any failure means this connection is unusable
             raise exc.DisconnectionError() from error
 
 
@@ -152,12 +153,21 @@ def _state(app=None):
 def init_app(app) -> None:
     engine = make_engine(app.config["DATABASE_URL"])
     autocommit = None
-    if engine.dialect.name == "postgresql":   # pg_autocommit's pool: a few connections, made on first use
-        autocommit = create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_size=AUTOCOMMIT_POOL, max_overflow=0,
-                                   pool_reset_on_return=None)
+    if engine.dialect.name == "postgresql":  # pg_autocommit's pool: a few connections, made on first use
+        autocommit = create_engine(
+            engine.url,
+            isolation_level="AUTOCOMMIT",
+            pool_size=AUTOCOMMIT_POOL,
+            max_overflow=0,
+            pool_reset_on_return=None,
+        )
         _ping_when_idle(autocommit)
-    app.extensions["db"] = {"engine": engine, "autocommit": autocommit,
-                            "factory": sessionmaker(engine, expire_on_commit=False), "pid": os.getpid()}
+    app.extensions["db"] = {
+        "engine": engine,
+        "autocommit": autocommit,
+        "factory": sessionmaker(engine, expire_on_commit=False),
+        "pid": os.getpid(),
+    }
     app.teardown_appcontext(_close_request_session)
 
 

@@ -41,9 +41,13 @@ def seed(app) -> dict:
         codes.activate(session, brand.id, gs1.id)
         base = app.config["PUBLIC_BASE_URL"]
         info = {
-            "brand_id": brand.id, "brand_key": brand_info["api_key"],
-            "store_id": store_info["id"], "store_key": store_info["api_key"],
-            "product_id": product.id, "batch_id": batch.id, "gs1_batch_id": gs1.id,
+            "brand_id": brand.id,
+            "brand_key": brand_info["api_key"],
+            "store_id": store_info["id"],
+            "store_key": store_info["api_key"],
+            "product_id": product.id,
+            "batch_id": batch.id,
+            "gs1_batch_id": gs1.id,
             "landing_url": code_url(session, base, batch, batch.serial_from),
             "gs1_url": code_url(session, base, gs1, gs1.serial_from),
         }

@@ -1,4 +1,5 @@
 """One error family, one JSON shape: {"error": {"code", "message", "fields"}}."""
+
 from __future__ import annotations
 
 import logging
@@ -72,8 +73,16 @@ def error_response(status: int, code: str, message: str, fields: dict | None = N
 
 
 _HTTP_CODES = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-    409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "validation_error", 429: "throttled",
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "throttled",
 }
 
 

@@ -1,5 +1,6 @@
 """gunicorn's settings for this app: gunicorn reads ./gunicorn.conf.py when started here, and the
 README's command names it (`-c gunicorn.conf.py`); bench.scan serves both of its sides with it."""
+
 import gc
 
 

@@ -5,6 +5,7 @@ Periodic work is a set of named *sweeps* (coupon expiry, settlement, payouts, ..
 runs each once and is what `flask jobs run-due`, the worker's scheduler and the inline
 timer all call, so anything an enqueue missed is caught on the next sweep.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -12,8 +13,8 @@ import logging
 import re
 import threading
 import time
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import click
 from flask import Flask, current_app
@@ -99,7 +100,12 @@ def enqueue(func: Callable, *args, job_id: str | None = None):
         queue = _queue(app)
         if job_id is not None:
             existing = queue.fetch_job(job_id)
-            if existing is not None and existing.get_status(refresh=True) in ("queued", "started", "scheduled", "deferred"):
+            if existing is not None and existing.get_status(refresh=True) in (
+                "queued",
+                "started",
+                "scheduled",
+                "deferred",
+            ):
                 return existing
         return queue.enqueue(run_in_app, _dotted(func), *args, job_id=job_id, retry=Retry(max=3, interval=[5, 30, 120]))
     except RedisError:
@@ -111,11 +117,11 @@ def enqueue_at(when: datetime, func: Callable, *args, job_id: str | None = None)
     """Run `func(*args)` at `when` (UTC). Inline mode leaves it to the periodic sweep."""
     app = current_app._get_current_object()
     if is_inline(app):
-        if when.replace(tzinfo=None) <= datetime.now(timezone.utc).replace(tzinfo=None):
+        if when.replace(tzinfo=None) <= datetime.now(UTC).replace(tzinfo=None):
             return func(*args)
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     try:
         return _queue(app).enqueue_at(when, run_in_app, _dotted(func), *args, job_id=_safe_id(job_id))
     except RedisError:
@@ -127,7 +133,7 @@ def sweep_and_reschedule(interval_seconds: int) -> dict:
     """The worker's periodic job: run the sweeps, then schedule the next one (deduplicated by id)."""
     results = run_due()
     app = current_app._get_current_object()
-    next_at = datetime.now(timezone.utc) + timedelta(seconds=interval_seconds)
+    next_at = datetime.now(UTC) + timedelta(seconds=interval_seconds)
     slot = int(next_at.timestamp()) // interval_seconds
     queue = _queue(app)
     job_id = f"sweep-{slot}"
@@ -154,6 +160,7 @@ def init_app(app: Flask) -> None:
     app.extensions["jobs"] = {"queue": None, "timer": False}
 
     if is_inline(app) and not app.config.get("TESTING"):
+
         @app.before_request
         def _timer_once():
             state = app.extensions["jobs"]
@@ -173,9 +180,14 @@ def init_app(app: Flask) -> None:
         _worker_app = app
         queue = _queue(app)
         interval = app.config["SWEEP_INTERVAL_SECONDS"]
-        first = datetime.now(timezone.utc) + timedelta(seconds=1)
-        queue.enqueue_at(first, run_in_app, _dotted(sweep_and_reschedule), interval,
-                         job_id=f"sweep-{int(first.timestamp()) // interval}")
+        first = datetime.now(UTC) + timedelta(seconds=1)
+        queue.enqueue_at(
+            first,
+            run_in_app,
+            _dotted(sweep_and_reschedule),
+            interval,
+            job_id=f"sweep-{int(first.timestamp()) // interval}",
+        )
         Worker([queue], connection=queue.connection).work(with_scheduler=True, burst=burst)
 
     jobs_group = AppGroup("jobs", help="Background job utilities.")

@@ -1,11 +1,12 @@
 """Lists: ?limit= (default 50, max 500) and an opaque ?cursor=; response {items, next_cursor}."""
+
 from __future__ import annotations
 
 import base64
 import json
 
 from marshmallow import Schema, fields, validate
-from sqlalchemy import Select, or_, and_
+from sqlalchemy import Select, and_, or_
 
 from errors import invalid
 
@@ -41,16 +42,17 @@ def decode_cursor(cursor: str) -> list:
             raise ValueError
         return values
     except (ValueError, json.JSONDecodeError, UnicodeDecodeError):
-        raise invalid("cursor", "Not a cursor this API returned.")
+        raise invalid("cursor", "Not a cursor this API returned.") from None
 
 
-def keyset_page(session, query: Select, order_cols: list, limit: int, cursor: str | None,
-                cursor_of, descending: bool = True):
+def keyset_page(
+    session, query: Select, order_cols: list, limit: int, cursor: str | None, cursor_of, descending: bool = True
+):
     """Keyset pagination on (order_cols...), newest first by default. cursor_of(row) -> list of values."""
     if cursor:
         values = decode_cursor(cursor)
         if len(values) != len(order_cols):
-            raise invalid("cursor", "Not a cursor this API returned.")
+            raise invalid("cursor", "Not a cursor this API returned.") from None
         values = [_coerce(col, v) for col, v in zip(order_cols, values)]
         query = query.where(_after(order_cols, values, descending))
     query = query.order_by(*[(c.desc() if descending else c.asc()) for c in order_cols]).limit(limit + 1)
@@ -69,7 +71,7 @@ def _coerce(col, value):
         if python_type is int:
             return int(value)
     except (TypeError, ValueError):
-        raise invalid("cursor", "Not a cursor this API returned.")
+        raise invalid("cursor", "Not a cursor this API returned.") from None
     return value
 
 

@@ -1,6 +1,7 @@
 """The scan path's psycopg fast path: fixed PostgreSQL texts run on the psycopg connection under a
 session's transaction (or on an autocommit connection of their own), a batch's rows passed as one
 JSON parameter, and writes whose results nobody reads sent together in one round trip."""
+
 from __future__ import annotations
 
 import json
@@ -44,7 +45,7 @@ def pg_first(raw, sql: str, params=None):
 @contextmanager
 def pg_autocommit(app=None):
     """A psycopg connection in autocommit mode, where each statement is its own transaction
-    (loyalty/scan_statement.py), from a small pool of such connections beside the engine's: no mode
+    (loyalty/scanning/statement.py), from a small pool of such connections beside the engine's: no mode
     to set and reset per use, and nothing to roll back on return. A connection that broke on the
     way (psycopg's own errors pass SQLAlchemy by) is dropped from the pool instead."""
     pooled = autocommit_engine(app).raw_connection()

@@ -50,7 +50,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DATABASE_URL", None, str, "SQLAlchemy URL; default: SQLite in instance/app.db"),
     Setting("REDIS_URL", None, str, "Redis for RQ jobs and the scan throttle; unset: jobs run inline"),
     Setting("PUBLIC_BASE_URL", "http://localhost:5000", str, "base of every code URL we print"),
-    Setting("CODE_MASTER_KEY", None, str, "AES-GCM key (32 bytes, base64url) wrapping brands' signing keys", secret=True),
+    Setting(
+        "CODE_MASTER_KEY", None, str, "AES-GCM key (32 bytes, base64url) wrapping brands' signing keys", secret=True
+    ),
     Setting("ADMIN_API_KEY", None, str, "the platform operator's bearer key", secret=True),
     Setting("MINIAPP_SECRET", None, str, "HMAC secret the mini app signs consumer logins with", secret=True),
     Setting("PAYMENT_WEBHOOK_SECRET", None, str, "HMAC secret of the payment provider's notices", secret=True),

@@ -10,6 +10,7 @@ bare MAC loop; it gets there by pre-keying the MAC and spreading chunks over the
 peak_rss_mb is the largest resident set of the serving process or any export worker.
 Prints progress lines, then one JSON object on the last line.
 """
+
 from __future__ import annotations
 
 import json

@@ -6,6 +6,7 @@ POST /api/v1/scans parses the JSON body and returns it as JSON; that is all a Fl
 served the same way can do per request, so bench.scan's ratio is "how much of the bare
 framework + server throughput survives the real scan path".
 """
+
 from __future__ import annotations
 
 from flask import Flask, jsonify, request
@@ -71,8 +72,8 @@ def create_batched_app() -> Flask:
 
     import psycopg
 
-    from groupcommit import for_this_process
-    from loyalty.scan_rewards import SCAN_LINGER_S
+    from loyalty.scanning.batch import SCAN_LINGER_S
+    from loyalty.scanning.groupcommit import for_this_process
 
     app = Flask(__name__)
     dsn = os.environ["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
@@ -84,8 +85,9 @@ def create_batched_app() -> Flask:
         return local.conn
 
     def flush(jobs):
-        conn().execute("INSERT INTO bench_floor_scans (code) SELECT unnest(%s::text[])",
-                       ([job.payload["code"] for job in jobs],))
+        conn().execute(
+            "INSERT INTO bench_floor_scans (code) SELECT unnest(%s::text[])", ([job.payload["code"] for job in jobs],)
+        )
         for job in jobs:
             job.result = job.payload
 

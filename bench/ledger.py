@@ -21,6 +21,7 @@ shared accounts could lock them in different orders and deadlock (PostgreSQL wou
 
     python -m bench.ledger [--transfers 100000] [--workers 4] [--batch 10]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -83,13 +84,27 @@ def _transfer_worker(url: str, w: int, workers: int, n: int, batch: int) -> None
         store = rng.choice(own_stores)
         if i % 5 == 4 and pending[store]:
             amount = pending[store]
-            transfers.transfer(session, ("store", store, "pending"), ("store", store, "available"), amount,
-                            key=f"settle-{i}", kind="settlement", reference=f"bench-{i}")
+            transfers.transfer(
+                session,
+                ("store", store, "pending"),
+                ("store", store, "available"),
+                amount,
+                key=f"settle-{i}",
+                kind="settlement",
+                reference=f"bench-{i}",
+            )
             pending[store] -= amount
         else:
             amount = rng.randint(100, 5000)
-            transfers.transfer(session, rng.choice(own_brands), ("store", store, "pending"), amount,
-                            key=f"pay-{i}", kind="coupon_reimbursement", reference=f"bench-{i}")
+            transfers.transfer(
+                session,
+                rng.choice(own_brands),
+                ("store", store, "pending"),
+                amount,
+                key=f"pay-{i}",
+                kind="coupon_reimbursement",
+                reference=f"bench-{i}",
+            )
             pending[store] += amount
         if count % batch == 0:
             session.commit()
@@ -118,8 +133,12 @@ def _insert_worker(url: str, w: int, workers: int, n: int, batch: int) -> None:
 def bench_inserts(url: str, n: int, workers: int, batch: int) -> float:
     factory = _session_factory(url)
     with factory() as session:
-        session.execute(text("CREATE TABLE bench_rows (id bigserial PRIMARY KEY, payload text NOT NULL, "
-                             "amount bigint NOT NULL, at timestamp NOT NULL DEFAULT now())"))
+        session.execute(
+            text(
+                "CREATE TABLE bench_rows (id bigserial PRIMARY KEY, payload text NOT NULL, "
+                "amount bigint NOT NULL, at timestamp NOT NULL DEFAULT now())"
+            )
+        )
         session.commit()
     factory.kw["bind"].dispose()
     rate = _run_processes(_insert_worker, url, workers, n, batch)
@@ -135,7 +154,7 @@ def bench_transfers(url: str, n: int, workers: int, batch: int) -> float:
         for brand in _brands():
             transfers.transfer(session, CLEARING, brand, 10**12, key=f"fund-{brand[1]}", kind="deposit")
         session.commit()
-    factory.kw["bind"].dispose()   # the workers are forked: each opens its own connections
+    factory.kw["bind"].dispose()  # the workers are forked: each opens its own connections
     rate = _run_processes(_transfer_worker, url, workers, n, batch)
     log(f"transfers: {n:,} at {rate:.0f}/s")
     started = time.perf_counter()
@@ -160,12 +179,22 @@ def main(argv=None) -> int:
 
     with scratch_database(url, "bench_ledger") as scratch:
         upgrade(scratch)
-        log(f"scratch database ready; {args.transfers:,} transfers and as many inserts, "
-            f"{args.workers} worker processes, {args.batch} per transaction")
+        log(
+            f"scratch database ready; {args.transfers:,} transfers and as many inserts, "
+            f"{args.workers} worker processes, {args.batch} per transaction"
+        )
         inserts_per_s = bench_inserts(scratch, args.transfers, args.workers, args.batch)
         transfers_per_s = bench_transfers(scratch, args.transfers, args.workers, args.batch)
-    print(json.dumps({"transfers_per_s": round(transfers_per_s, 1), "insert_per_s": round(inserts_per_s, 1),
-                      "ratio": round(transfers_per_s / inserts_per_s, 3)}), flush=True)
+    print(
+        json.dumps(
+            {
+                "transfers_per_s": round(transfers_per_s, 1),
+                "insert_per_s": round(inserts_per_s, 1),
+                "ratio": round(transfers_per_s / inserts_per_s, 3),
+            }
+        ),
+        flush=True,
+    )
     return 0
 
 

@@ -14,6 +14,7 @@ Measured, same workers (4 threads), one payment or transfer per transaction as a
   per transaction. Both touch the platform clearing account on every transaction, as real payments do.
 ratio = orders_per_s / transfer_per_s.  Prints progress, then one JSON line.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,17 +54,41 @@ def run(url: str, n: int, workers: int) -> None:
     api = Api(app, app.test_client())
     brand = api.brand("Bench dairy")
     product = api.product(brand, price_fen=1200, cost_fen=700)
-    api.post("/api/v1/brand/split-rules", {"store_percent": 10, "platform_percent": 5, "referrer_percent": 3,
-                                           "referrer2_percent": 1}, who=brand, expect=201)
+    api.post(
+        "/api/v1/brand/split-rules",
+        {"store_percent": 10, "platform_percent": 5, "referrer_percent": 3, "referrer2_percent": 1},
+        who=brand,
+        expect=201,
+    )
     stores = [api.store(partner_of=brand).id for _ in range(STORES)]
     consumers = [api.consumer().id for _ in range(CONSUMERS)]
     now = db.utcnow()
-    rows = [{"id": f"or_bench{i:07d}", "consumer_id": consumers[i % CONSUMERS], "store_id": stores[i % STORES],
-             "brand_id": brand.id, "status": "pending_payment", "subtotal_fen": 1200 * (1 + i % 3), "discount_fen": 0,
-             "amount_fen": 1200 * (1 + i % 3), "items": [{"product_id": product["id"], "name": product["name"],
-                                                          "quantity": 1 + i % 3, "unit_price_fen": 1200,
-                                                          "line_fen": 1200 * (1 + i % 3)}],
-             "split": {}, "refund": {}, "created_at": now, "expires_at": now + timedelta(days=1)} for i in range(n)]
+    rows = [
+        {
+            "id": f"or_bench{i:07d}",
+            "consumer_id": consumers[i % CONSUMERS],
+            "store_id": stores[i % STORES],
+            "brand_id": brand.id,
+            "status": "pending_payment",
+            "subtotal_fen": 1200 * (1 + i % 3),
+            "discount_fen": 0,
+            "amount_fen": 1200 * (1 + i % 3),
+            "items": [
+                {
+                    "product_id": product["id"],
+                    "name": product["name"],
+                    "quantity": 1 + i % 3,
+                    "unit_price_fen": 1200,
+                    "line_fen": 1200 * (1 + i % 3),
+                }
+            ],
+            "split": {},
+            "refund": {},
+            "created_at": now,
+            "expires_at": now + timedelta(days=1),
+        }
+        for i in range(n)
+    ]
     factory = sessionmaker(db.engine(app), expire_on_commit=False)
     with factory() as session:
         session.execute(insert(Order), rows)
@@ -71,8 +96,14 @@ def run(url: str, n: int, workers: int) -> None:
     log(f"{n:,} unpaid orders, {STORES} stores; paying them with {workers} workers ...")
     notices = []
     for row in rows:
-        body = json.dumps({"order_id": row["id"], "transaction_id": f"tx-{row['id']}", "amount_fen": row["amount_fen"],
-                           "status": "paid"}).encode()
+        body = json.dumps(
+            {
+                "order_id": row["id"],
+                "transaction_id": f"tx-{row['id']}",
+                "amount_fen": row["amount_fen"],
+                "status": "paid",
+            }
+        ).encode()
         with app.app_context():
             notices.append((body, payments.sign(body, app.config["PAYMENT_WEBHOOK_SECRET"])))
 
@@ -80,8 +111,12 @@ def run(url: str, n: int, workers: int) -> None:
         with app.app_context():
             for count, i in enumerate(indexes, 1):
                 with factory() as session:
-                    result = payments.handle_notice(session, *notices[i], secret=app.config["PAYMENT_WEBHOOK_SECRET"],
-                                                    settle_delay_seconds=app.config["SETTLEMENT_DELAY_SECONDS"])
+                    result = payments.handle_notice(
+                        session,
+                        *notices[i],
+                        secret=app.config["PAYMENT_WEBHOOK_SECRET"],
+                        settle_delay_seconds=app.config["SETTLEMENT_DELAY_SECONDS"],
+                    )
                     assert result["status"] == "paid", result
                 if w == 0 and count % (2000 // workers) == 0:
                     log(f"orders: ~{count * workers:,} paid")
@@ -93,9 +128,15 @@ def run(url: str, n: int, workers: int) -> None:
         with app.app_context():
             for i in indexes:
                 with factory() as session:
-                    transfers.transfer(session, ("platform", None, "clearing"),
-                                       ("store", stores[i % STORES], "pending"), 1200, key=f"bare-{i}", kind="bench",
-                                       reference=f"bench-{i}")
+                    transfers.transfer(
+                        session,
+                        ("platform", None, "clearing"),
+                        ("store", stores[i % STORES], "pending"),
+                        1200,
+                        key=f"bare-{i}",
+                        kind="bench",
+                        reference=f"bench-{i}",
+                    )
                     session.commit()
 
     transfer_per_s = split_over_threads(workers, n, transfer)
@@ -104,9 +145,18 @@ def run(url: str, n: int, workers: int) -> None:
         problems = audit.verify(session)
         paid = session.query(Order).filter(Order.status == "paid").count()
     assert paid == n and not problems, (paid, problems[:3])
-    print(json.dumps({"orders_per_s": round(orders_per_s, 1), "transfer_per_s": round(transfer_per_s, 1),
-                      "ratio": round(orders_per_s / transfer_per_s, 3), "orders": n, "workers": workers,
-                      "ledger_verify": "ok"}))
+    print(
+        json.dumps(
+            {
+                "orders_per_s": round(orders_per_s, 1),
+                "transfer_per_s": round(transfer_per_s, 1),
+                "ratio": round(orders_per_s / transfer_per_s, 3),
+                "orders": n,
+                "workers": workers,
+                "ledger_verify": "ok",
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ bench.scan's cpu_ms_per_scan "server" includes. The wrapping costs a few microse
 It serves with gthread workers unless BENCH_SCAN_WORKER_CLASS is set: thread CPU under gevent
 would count every request the worker ran meanwhile.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -23,8 +24,16 @@ import tempfile
 import threading
 import time
 
-_stats = {"flushes": 0, "jobs": 0, "flush_cpu_s": 0.0, "flush_wall_s": 0.0, "requests": 0, "request_cpu_s": 0.0,
-          "run_cpu_s": 0.0, "sizes": {}}
+_stats = {
+    "flushes": 0,
+    "jobs": 0,
+    "flush_cpu_s": 0.0,
+    "flush_wall_s": 0.0,
+    "requests": 0,
+    "request_cpu_s": 0.0,
+    "run_cpu_s": 0.0,
+    "sizes": {},
+}
 _lock = threading.Lock()
 
 
@@ -40,8 +49,8 @@ def _save() -> None:
 def create_app():
     """The real app, with its scan batches and requests timed (gunicorn "bench.scan_probe:create_app()")."""
     from app import create_app as real_create_app
-    from groupcommit import GroupCommit
-    from loyalty import scan_rewards
+    from loyalty.scanning import batch as scan_rewards
+    from loyalty.scanning.groupcommit import GroupCommit
 
     flush, run = scan_rewards._flush, GroupCommit.run
 
@@ -70,7 +79,7 @@ def create_app():
             with _lock:
                 _stats["run_cpu_s"] += cpu
 
-    scan_rewards._flush = timed_flush   # before the first scan builds the process's GroupCommit
+    scan_rewards._flush = timed_flush  # before the first scan builds the process's GroupCommit
     GroupCommit.run = timed_run
     app = real_create_app()
     inner = app.wsgi_app
@@ -97,18 +106,22 @@ def summary(folder: str) -> list[dict]:
             s = json.load(fh)
         if not s["flushes"] or not s["requests"]:
             continue
-        out.append({
-            "worker": os.path.basename(path)[7:-5],
-            "batches": s["flushes"],
-            "mean_batch": round(s["jobs"] / s["flushes"], 2),
-            "batch_sizes": {int(k): v for k, v in sorted(s["sizes"].items(), key=lambda kv: int(kv[0]))},
-            "flush_cpu_ms_per_batch": round(s["flush_cpu_s"] * 1000 / s["flushes"], 3),
-            "flush_wall_ms_per_batch": round(s["flush_wall_s"] * 1000 / s["flushes"], 3),
-            "flush_cpu_ms_per_scan": round(s["flush_cpu_s"] * 1000 / s["jobs"], 3),
-            "request_cpu_ms": round(s["request_cpu_s"] * 1000 / s["requests"], 3),
-            "request_cpu_ms_outside_batch": round((s["request_cpu_s"] - s["run_cpu_s"]) * 1000 / s["requests"], 3),
-            "groupcommit_cpu_ms_besides_flush": round((s["run_cpu_s"] - s["flush_cpu_s"]) * 1000 / s["requests"], 3),
-        })
+        out.append(
+            {
+                "worker": os.path.basename(path)[7:-5],
+                "batches": s["flushes"],
+                "mean_batch": round(s["jobs"] / s["flushes"], 2),
+                "batch_sizes": {int(k): v for k, v in sorted(s["sizes"].items(), key=lambda kv: int(kv[0]))},
+                "flush_cpu_ms_per_batch": round(s["flush_cpu_s"] * 1000 / s["flushes"], 3),
+                "flush_wall_ms_per_batch": round(s["flush_wall_s"] * 1000 / s["flushes"], 3),
+                "flush_cpu_ms_per_scan": round(s["flush_cpu_s"] * 1000 / s["jobs"], 3),
+                "request_cpu_ms": round(s["request_cpu_s"] * 1000 / s["requests"], 3),
+                "request_cpu_ms_outside_batch": round((s["request_cpu_s"] - s["run_cpu_s"]) * 1000 / s["requests"], 3),
+                "groupcommit_cpu_ms_besides_flush": round(
+                    (s["run_cpu_s"] - s["flush_cpu_s"]) * 1000 / s["requests"], 3
+                ),
+            }
+        )
     return out
 
 

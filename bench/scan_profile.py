@@ -14,6 +14,7 @@ Same data and configuration as bench.scan (scratch database, 30%/10% campaign, R
 Knobs: BENCH_PROFILE_SCANS (1000), BENCH_PROFILE_LOAD (1), BENCH_PROFILE_SECONDS (15),
 BENCH_PROFILE_TOP (20), plus bench.scan's BENCH_SCAN_* server/client knobs.
 """
+
 from __future__ import annotations
 
 import collections
@@ -49,19 +50,28 @@ REPO_FILES = {
     "loyalty/scan_statement.py": "batch: one statement (rows, bodies; PostgreSQL)",
     "loyalty/draw.py": "grant: draw, campaign UPDATE, coupons INSERT",
     "loyalty/coupons.py": "grant: draw, campaign UPDATE, coupons INSERT",
-    "groupcommit.py": None,   # the batching itself: attribute to what it runs (waits are not sampled with --gil)
-    "db.py": None,   # helpers: attribute to the caller
+    "groupcommit.py": None,  # the batching itself: attribute to what it runs (waits are not sampled with --gil)
+    "db.py": None,  # helpers: attribute to the caller
 }
 SCAN_REWARDS = {
-    "_grant": "grant: draw, campaign UPDATE, coupons INSERT", "_take_limits": "grant: draw, campaign UPDATE, coupons INSERT",
-    "_take_all": "grant: draw, campaign UPDATE, coupons INSERT", "_grant_all": "grant: draw, campaign UPDATE, coupons INSERT",
+    "_grant": "grant: draw, campaign UPDATE, coupons INSERT",
+    "_take_limits": "grant: draw, campaign UPDATE, coupons INSERT",
+    "_take_all": "grant: draw, campaign UPDATE, coupons INSERT",
+    "_grant_all": "grant: draw, campaign UPDATE, coupons INSERT",
     "_coupon": "grant: draw, campaign UPDATE, coupons INSERT",
-    "live_campaigns": "grant: draw, campaign UPDATE, coupons INSERT", "_bump": "grant: draw, campaign UPDATE, coupons INSERT",
-    "_response": "response dict", "_warning": "response dict",
-    "_after_bound_claim": "after-claim hooks (bound items)", "_draws": "grant: draw, campaign UPDATE, coupons INSERT",
-    "_everyday": "batch: one statement (rows, bodies; PostgreSQL)", "_scan_all": "batch: session, COMMIT",
-    "_general": "batch: session, COMMIT", "_region_near": "region lookup", "_earlier_rewards": "rescan: earlier rewards",
-    "_flush": "batch: session, COMMIT", "_scan_batch": "batch: catalog refresh, blacklist, bound store",
+    "live_campaigns": "grant: draw, campaign UPDATE, coupons INSERT",
+    "_bump": "grant: draw, campaign UPDATE, coupons INSERT",
+    "_response": "response dict",
+    "_warning": "response dict",
+    "_after_bound_claim": "after-claim hooks (bound items)",
+    "_draws": "grant: draw, campaign UPDATE, coupons INSERT",
+    "_everyday": "batch: one statement (rows, bodies; PostgreSQL)",
+    "_scan_all": "batch: session, COMMIT",
+    "_general": "batch: session, COMMIT",
+    "_region_near": "region lookup",
+    "_earlier_rewards": "rescan: earlier rewards",
+    "_flush": "batch: session, COMMIT",
+    "_scan_batch": "batch: catalog refresh, blacklist, bound store",
 }
 
 
@@ -123,16 +133,43 @@ def _package(frames: list[str]) -> str:
     if _repo_path(path) is not None:
         return "our code (repository)"
     top = path.split("/", 1)[0]
-    return {"sqlalchemy": "SQLAlchemy", "psycopg": "psycopg", "redis": "redis-py", "marshmallow": "marshmallow",
-            "werkzeug": "werkzeug", "flask": "flask", "flask_smorest": "flask-smorest", "webargs": "webargs",
-            "gunicorn": "gunicorn", "itsdangerous": "itsdangerous", "json": "json (stdlib)",
-            "cryptography": "cryptography"}.get(top, f"other: {top}")
+    return {
+        "sqlalchemy": "SQLAlchemy",
+        "psycopg": "psycopg",
+        "redis": "redis-py",
+        "marshmallow": "marshmallow",
+        "werkzeug": "werkzeug",
+        "flask": "flask",
+        "flask_smorest": "flask-smorest",
+        "webargs": "webargs",
+        "gunicorn": "gunicorn",
+        "itsdangerous": "itsdangerous",
+        "json": "json (stdlib)",
+        "cryptography": "cryptography",
+    }.get(top, f"other: {top}")
 
 
 def spy(pid: int, seconds: int, out: str) -> subprocess.Popen:
-    return subprocess.Popen([SPY, "record", "--pid", str(pid), "--duration", str(seconds), "--gil", "--rate", "250",
-                             "--format", "raw", "--output", out, "--nonblocking"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [
+            SPY,
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(seconds),
+            "--gil",
+            "--rate",
+            "250",
+            "--format",
+            "raw",
+            "--output",
+            out,
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def summarize(outs: list[str], title: str) -> None:
@@ -183,10 +220,12 @@ def _xacts(url: str) -> tuple[int, int]:
     import psycopg
 
     name = url.rpartition("/")[2]
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://").rpartition("/")[0] + "/postgres",
-                         autocommit=True) as conn:
-        return conn.execute("SELECT xact_commit, xact_rollback FROM pg_stat_database WHERE datname = %s",
-                            (name,)).fetchone()
+    with psycopg.connect(
+        url.replace("postgresql+psycopg://", "postgresql://").rpartition("/")[0] + "/postgres", autocommit=True
+    ) as conn:
+        return conn.execute(
+            "SELECT xact_commit, xact_rollback FROM pg_stat_database WHERE datname = %s", (name,)
+        ).fetchone()
 
 
 # --- 1. in-process --------------------------------------------------------------------------
@@ -219,6 +258,7 @@ def in_process(url: str, seeded: bench.Seed, settings: bench.Settings, codes: be
                 return original(self, query, *args, **kwargs)
             finally:
                 sql["time"] += time.perf_counter() - start
+
         return run
 
     for name, original in originals.items():
@@ -236,7 +276,7 @@ def in_process(url: str, seeded: bench.Seed, settings: bench.Settings, codes: be
     pings = [0]
     original_ping = engine.dialect.do_ping
 
-    def counting_ping(dbapi_connection):   # pool_pre_ping: a hidden SELECT 1 per pool checkout
+    def counting_ping(dbapi_connection):  # pool_pre_ping: a hidden SELECT 1 per pool checkout
         pings[0] += 1
         return original_ping(dbapi_connection)
 
@@ -246,7 +286,7 @@ def in_process(url: str, seeded: bench.Seed, settings: bench.Settings, codes: be
     def _checkout(*_):
         checkouts[0] += 1
 
-    for pool_owner in (engine, app.extensions["db"]["autocommit"]):   # the sessions' pool and pg_autocommit's
+    for pool_owner in (engine, app.extensions["db"]["autocommit"]):  # the sessions' pool and pg_autocommit's
         if pool_owner is not None:
             event.listen(pool_owner, "checkout", _checkout)
 
@@ -263,16 +303,20 @@ def in_process(url: str, seeded: bench.Seed, settings: bench.Settings, codes: be
         won += bool(one(token, code)["rewards"])
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     n = len(measured)
-    time.sleep(1.5)     # backends report their transaction counts to pg_stat_database within ~1 s
+    time.sleep(1.5)  # backends report their transaction counts to pg_stat_database within ~1 s
     after = _xacts(url)
     print(f"in-process, one thread, {n} scans ({won} won a reward):")
-    print(f"  per scan, PostgreSQL side (pg_stat_database): {(after[0] - before[0]) / n:.2f} commits, "
-          f"{(after[1] - before[1]) / n:.2f} rollbacks; pool checkouts {checkouts[0] / n:.2f}, "
-          f"pre-ping SELECT 1 {pings[0] / n:.2f} (not in the statement counts below)")
-    print(f"  {wall / n * 1000:.2f} ms wall and {cpu / n * 1000:.2f} ms CPU per scan; "
-          f"{sql['time'] / n * 1000:.2f} ms per scan inside cursor.execute; "
-          f"{kinds.total() / n:.2f} statements + {sql['commits'] / n:.2f} COMMIT per scan "
-          f"(+ BEGIN implicit, + ROLLBACK on session close)")
+    print(
+        f"  per scan, PostgreSQL side (pg_stat_database): {(after[0] - before[0]) / n:.2f} commits, "
+        f"{(after[1] - before[1]) / n:.2f} rollbacks; pool checkouts {checkouts[0] / n:.2f}, "
+        f"pre-ping SELECT 1 {pings[0] / n:.2f} (not in the statement counts below)"
+    )
+    print(
+        f"  {wall / n * 1000:.2f} ms wall and {cpu / n * 1000:.2f} ms CPU per scan; "
+        f"{sql['time'] / n * 1000:.2f} ms per scan inside cursor.execute; "
+        f"{kinds.total() / n:.2f} statements + {sql['commits'] / n:.2f} COMMIT per scan "
+        f"(+ BEGIN implicit, + ROLLBACK on session close)"
+    )
     print("  by kind: " + ", ".join(f"{k} {v / n:.2f}" for k, v in kinds.most_common()))
     for statement, c in counts.most_common():
         print(f"  {c / n:5.2f}  {statement}")
@@ -306,17 +350,32 @@ def by_batch_size(url: str, settings: bench.Settings, codes: bench.Codes) -> Non
     """CPU of scan_rewards._flush (throttle, transaction, statements, commit) for batches of fixed
     size, called directly in one thread: what a batch costs per scan as batches grow."""
     from app import create_app
-    from groupcommit import Job
     from identity.auth import _consumer_id
-    from loyalty import scan_rewards
+    from loyalty.scanning import batch as scan_rewards
+    from loyalty.scanning.groupcommit import Job
+    from loyalty.scanning.request import ScanSettings
 
     app = create_app(bench.app_config(url, settings))
     flushes = bench.env_int("BENCH_PROFILE_FLUSHES", 150)
     print("\nin-process, scan_rewards._flush called directly on batches of fixed size:")
     with app.test_request_context():
+
         def batch(size):
-            return [Job(scan_rewards.ScanRequest(_consumer_id(token[3:]), code, None, None, "127.0.0.1",
-                                                 scan_rewards.utcnow()), None) for token, code in codes.take(size)]
+            return [
+                Job(
+                    scan_rewards.ScanRequest(
+                        _consumer_id(token[3:]),
+                        code,
+                        None,
+                        None,
+                        "127.0.0.1",
+                        scan_rewards.utcnow(),
+                        ScanSettings.from_config(app.config),
+                    ),
+                    None,
+                )
+                for token, code in codes.take(size)
+            ]
 
         for size in (1, 4, 16):
             for _ in range(20):
@@ -347,10 +406,14 @@ def under_load(url: str, settings: bench.Settings, codes: bench.Codes) -> None:
             outs.append(out)
             procs.append(spy(pid, seconds, out))
         time.sleep(1)
-        result = bench.load(settings, server.port, codes.take(), seconds - 3,
-                            bench.CpuMeter(server.worker_pids(), url.rpartition("/")[2]))
-        print("\n" + bench.describe(f"scans under py-spy ({settings.server()}, {settings.connections} conns)",
-                                    result))
+        result = bench.load(
+            settings,
+            server.port,
+            codes.take(),
+            seconds - 3,
+            bench.CpuMeter(server.worker_pids(), url.rpartition("/")[2]),
+        )
+        print("\n" + bench.describe(f"scans under py-spy ({settings.server()}, {settings.connections} conns)", result))
         print(bench.cpu_line("scan", result))
         for p in procs:
             p.wait(timeout=seconds + 60)

@@ -5,6 +5,7 @@ It lives in bench, an installed package, so that it imports from anywhere: `pyte
 the race tests), `python -m bench.<name>`, and the subprocesses either starts. tests/ is not installed:
 it imports only where the repository folder is on sys.path.
 """
+
 from __future__ import annotations
 
 import os

@@ -3,6 +3,7 @@
 An item belongs to at most one case at a time: the database decides with a conditional
 UPDATE, so two packers racing for the same bottle cannot both win.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import func, select, update
@@ -17,8 +18,12 @@ MAX_CHILDREN = 10_000
 
 
 def ensure_code_rows(session: Session, found: list[Verification]) -> None:
-    insert_ignore(session, Code.__table__, [{"serial": v.serial, "batch_id": v.batch.id, "scan_count": 0}
-                                            for v in found], ["serial"])
+    insert_ignore(
+        session,
+        Code.__table__,
+        [{"serial": v.serial, "batch_id": v.batch.id, "scan_count": 0} for v in found],
+        ["serial"],
+    )
 
 
 def _resolve(session: Session, brand_id: str, parent: str, children: list[str]):
@@ -57,32 +62,56 @@ def aggregate(session: Session, brand_id: str, parent: str, children: list[str],
     ensure_code_rows(session, [case] + items)
     now = utcnow()
     if action == "pack":
-        stmt = (update(Code).where(Code.serial.in_(serials),
-                                   (Code.parent_serial.is_(None)) | (Code.parent_serial == case.serial))
-                .values(parent_serial=case.serial).execution_options(synchronize_session=False))
+        stmt = (
+            update(Code)
+            .where(Code.serial.in_(serials), (Code.parent_serial.is_(None)) | (Code.parent_serial == case.serial))
+            .values(parent_serial=case.serial)
+            .execution_options(synchronize_session=False)
+        )
         if session.execute(stmt).rowcount != len(serials):
             session.rollback()
-            taken = session.scalars(select(Code.serial).where(
-                Code.serial.in_(serials), Code.parent_serial.is_not(None), Code.parent_serial != case.serial))
-            raise Conflict("Some items are already packed in another case; unpack or repack them.",
-                           fields={"children": [f"serial {s} is in another case" for s in list(taken)[:50]]})
+            taken = session.scalars(
+                select(Code.serial).where(
+                    Code.serial.in_(serials), Code.parent_serial.is_not(None), Code.parent_serial != case.serial
+                )
+            )
+            raise Conflict(
+                "Some items are already packed in another case; unpack or repack them.",
+                fields={"children": [f"serial {s} is in another case" for s in list(taken)[:50]]},
+            )
         events = [(CodeEventType.PACKED, s, {"case_serial": case.serial}) for s in serials]
     elif action == "unpack":
-        stmt = (update(Code).where(Code.serial.in_(serials), Code.parent_serial == case.serial)
-                .values(parent_serial=None).execution_options(synchronize_session=False))
+        stmt = (
+            update(Code)
+            .where(Code.serial.in_(serials), Code.parent_serial == case.serial)
+            .values(parent_serial=None)
+            .execution_options(synchronize_session=False)
+        )
         if session.execute(stmt).rowcount != len(serials):
             session.rollback()
             raise Conflict("Some items are not in this case.", fields={"children": ["Not all are packed in parent."]})
         events = [(CodeEventType.UNPACKED, s, {"case_serial": case.serial}) for s in serials]
     else:  # repack: move into this case from wherever they were
         previous = dict(session.execute(select(Code.serial, Code.parent_serial).where(Code.serial.in_(serials))).all())
-        session.execute(update(Code).where(Code.serial.in_(serials)).values(parent_serial=case.serial)
-                        .execution_options(synchronize_session=False))
-        events = [(CodeEventType.PACKED, s, {"case_serial": case.serial, "from_case_serial": previous.get(s)}) for s in serials]
+        session.execute(
+            update(Code)
+            .where(Code.serial.in_(serials))
+            .values(parent_serial=case.serial)
+            .execution_options(synchronize_session=False)
+        )
+        events = [
+            (CodeEventType.PACKED, s, {"case_serial": case.serial, "from_case_serial": previous.get(s)})
+            for s in serials
+        ]
     session.add_all([CodeEvent(serial=s, type=t, at=now, detail=d) for t, s, d in events])
-    session.add(CodeEvent(serial=case.serial, type=action if action != "repack" else CodeEventType.PACKED, at=now,
-                          detail={"children": len(serials)}))
+    session.add(
+        CodeEvent(
+            serial=case.serial,
+            type=action if action != "repack" else CodeEventType.PACKED,
+            at=now,
+            detail={"children": len(serials)},
+        )
+    )
     session.commit()
-    contents = session.scalar(select(func.count()).select_from(Code)
-                              .where(Code.parent_serial == case.serial))
+    contents = session.scalar(select(func.count()).select_from(Code).where(Code.parent_serial == case.serial))
     return {"parent": case.serial, "children": serials, "action": action, "case_contents": contents}

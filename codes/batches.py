@@ -1,4 +1,5 @@
 """Products, batches and their lifecycle by serial ranges."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,7 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from codes import catalog, keys, ranges
-from codes.models import Batch, BatchKind, BatchStatus, CodeFormat, Code, CodeRange, Product, RangeAction, SerialCounter
+from codes.models import Batch, BatchKind, BatchStatus, Code, CodeFormat, CodeRange, Product, RangeAction, SerialCounter
 from codes.tokens import LOT_RE, MAX_SERIAL, normalize_gtin
 from db import new_id
 from errors import Conflict, Forbidden, NotFound, ValidationFailed, invalid
@@ -19,19 +20,28 @@ MAX_BATCH = 10_000_000
 
 # --- products --------------------------------------------------------------------------------
 
-def create_product(session: Session, brand_id: str, sku: str, name: str, price_fen: int,
-                   cost_fen: int | None = None, gtin: str | None = None) -> Product:
+
+def create_product(
+    session: Session,
+    brand_id: str,
+    sku: str,
+    name: str,
+    price_fen: int,
+    cost_fen: int | None = None,
+    gtin: str | None = None,
+) -> Product:
     if gtin is not None:
         try:
             gtin = normalize_gtin(gtin)
         except ValueError as exc:
-            raise invalid("gtin", str(exc))
+            raise invalid("gtin", str(exc)) from None
     if cost_fen is not None and cost_fen > price_fen:
         raise invalid("cost_fen", "Cost cannot exceed the price.")
     if session.scalar(select(Product.id).where(Product.brand_id == brand_id, Product.sku == sku)):
         raise Conflict("A product with this SKU exists.", fields={"sku": ["Already used by another product."]})
-    product = Product(id=new_id("pr"), brand_id=brand_id, sku=sku, name=name, price_fen=price_fen,
-                      cost_fen=cost_fen, gtin=gtin)
+    product = Product(
+        id=new_id("pr"), brand_id=brand_id, sku=sku, name=name, price_fen=price_fen, cost_fen=cost_fen, gtin=gtin
+    )
     session.add(product)
     session.commit()
     return product
@@ -52,19 +62,34 @@ def list_products(session: Session, brand_id: str) -> list[Product]:
 
 # --- batches ---------------------------------------------------------------------------------
 
+
 def _allocate_serials(session: Session, quantity: int) -> int:
     """Take `quantity` consecutive serials from the global counter; returns the first."""
-    stmt = (update(SerialCounter).where(SerialCounter.id == 1)
-            .values(next_serial=SerialCounter.next_serial + quantity).returning(SerialCounter.next_serial))
+    stmt = (
+        update(SerialCounter)
+        .where(SerialCounter.id == 1)
+        .values(next_serial=SerialCounter.next_serial + quantity)
+        .returning(SerialCounter.next_serial)
+    )
     after = session.execute(stmt).scalar_one()
     if after - 1 > MAX_SERIAL:
         raise Conflict("The serial space is exhausted.")
     return after - quantity
 
 
-def create_batch(session: Session, brand_id: str, product_id: str, quantity: int, lot: str,
-                 produced_on: date, expires_on: date | None = None, kind: str = BatchKind.ITEM, format: str = CodeFormat.SHORT,
-                 region_codes: list[str] | None = None, distributor: str | None = None) -> Batch:
+def create_batch(
+    session: Session,
+    brand_id: str,
+    product_id: str,
+    quantity: int,
+    lot: str,
+    produced_on: date,
+    expires_on: date | None = None,
+    kind: str = BatchKind.ITEM,
+    format: str = CodeFormat.SHORT,
+    region_codes: list[str] | None = None,
+    distributor: str | None = None,
+) -> Batch:
     product = own_product(session, brand_id, product_id)
     errors: dict[str, list[str]] = {}
     if not 1 <= quantity <= MAX_BATCH:
@@ -82,10 +107,22 @@ def create_batch(session: Session, brand_id: str, product_id: str, quantity: int
         raise ValidationFailed(errors)
     key = keys.current_key(session, brand_id)
     first = _allocate_serials(session, quantity)
-    batch = Batch(id=new_id("ba"), brand_id=brand_id, product_id=product.id, kind=kind, format=format,
-                  quantity=quantity, serial_from=first, serial_to=first + quantity - 1, key_id=key.id, lot=lot,
-                  produced_on=produced_on, expires_on=expires_on, region_codes=sorted(set(region_codes or [])),
-                  distributor=distributor)
+    batch = Batch(
+        id=new_id("ba"),
+        brand_id=brand_id,
+        product_id=product.id,
+        kind=kind,
+        format=format,
+        quantity=quantity,
+        serial_from=first,
+        serial_to=first + quantity - 1,
+        key_id=key.id,
+        lot=lot,
+        produced_on=produced_on,
+        expires_on=expires_on,
+        region_codes=sorted(set(region_codes or [])),
+        distributor=distributor,
+    )
     session.add(batch)
     session.commit()
     return batch
@@ -104,8 +141,9 @@ def list_batches(session: Session, brand_id: str, limit: int, cursor: str | None
     from pagination import keyset_page
 
     query = select(Batch).where(Batch.brand_id == brand_id)
-    return keyset_page(session, query, [Batch.created_at, Batch.id], limit, cursor,
-                       lambda b: [b.created_at.isoformat(), b.id])
+    return keyset_page(
+        session, query, [Batch.created_at, Batch.id], limit, cursor, lambda b: [b.created_at.isoformat(), b.id]
+    )
 
 
 @dataclass
@@ -118,8 +156,9 @@ class BatchSummary:
 
 
 def _range_sets(session: Session, batch_id: str):
-    rows = session.execute(select(CodeRange.action, CodeRange.serial_from, CodeRange.serial_to)
-                           .where(CodeRange.batch_id == batch_id)).all()
+    rows = session.execute(
+        select(CodeRange.action, CodeRange.serial_from, CodeRange.serial_to).where(CodeRange.batch_id == batch_id)
+    ).all()
     activated = [(a, b) for action, a, b in rows if action == RangeAction.ACTIVATE]
     voided = [(a, b) for action, a, b in rows if action == RangeAction.VOID]
     return activated, voided
@@ -129,8 +168,10 @@ def summarize(session: Session, batch: Batch) -> BatchSummary:
     activated, voided = _range_sets(session, batch.id)
     live = ranges.size(ranges.subtract(activated, voided))
     void_count = ranges.size(voided)
-    scanned = session.scalar(select(func.count()).select_from(Code)
-                             .where(Code.batch_id == batch.id, Code.scan_count > 0)) or 0
+    scanned = (
+        session.scalar(select(func.count()).select_from(Code).where(Code.batch_id == batch.id, Code.scan_count > 0))
+        or 0
+    )
     if void_count == batch.quantity:
         status = BatchStatus.VOIDED
     elif live == 0:
@@ -157,8 +198,7 @@ def _check_range(batch: Batch, first: int | None, last: int | None) -> tuple[int
     return first, last
 
 
-def activate(session: Session, brand_id: str, batch_id: str, first: int | None = None,
-             last: int | None = None) -> dict:
+def activate(session: Session, brand_id: str, batch_id: str, first: int | None = None, last: int | None = None) -> dict:
     batch = own_batch(session, brand_id, batch_id)
     first, last = _check_range(batch, first, last)
     session.add(CodeRange(batch_id=batch.id, action=RangeAction.ACTIVATE, serial_from=first, serial_to=last))

@@ -1,4 +1,5 @@
 """Per-brand signing keys: created on first need, encrypted at rest, rotated, revoked."""
+
 from __future__ import annotations
 
 import base64
@@ -18,7 +19,7 @@ from codes.tokens import MAX_KEY_ID
 from db import utcnow
 from errors import Conflict, NotFound
 
-_cache: dict[int, tuple[str, bytes]] = {}   # key_id -> (brand_id, secret); secrets are immutable
+_cache: dict[int, tuple[str, bytes]] = {}  # key_id -> (brand_id, secret); secrets are immutable
 _lock = threading.Lock()
 
 
@@ -51,8 +52,12 @@ def create_key(session: Session, brand_id: str) -> SigningKey:
 
 def current_key(session: Session, brand_id: str) -> SigningKey:
     """The newest unrevoked key, created on first need."""
-    row = session.scalar(select(SigningKey).where(SigningKey.brand_id == brand_id, SigningKey.revoked_at.is_(None))
-                         .order_by(SigningKey.id.desc()).limit(1))
+    row = session.scalar(
+        select(SigningKey)
+        .where(SigningKey.brand_id == brand_id, SigningKey.revoked_at.is_(None))
+        .order_by(SigningKey.id.desc())
+        .limit(1)
+    )
     return row or create_key(session, brand_id)
 
 
@@ -67,7 +72,7 @@ def secret_for(session: Session, key_id: int) -> tuple[str, bytes] | None:
     try:
         secret = _master().decrypt(row.nonce, row.ciphertext, _aad(row.brand_id, row.id))
     except InvalidTag:
-        raise RuntimeError(f"signing key {key_id} does not decrypt under CODE_MASTER_KEY")
+        raise RuntimeError(f"signing key {key_id} does not decrypt under CODE_MASTER_KEY") from None
     with _lock:
         _cache[key_id] = (row.brand_id, secret)
     return _cache[key_id]

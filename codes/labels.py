@@ -1,17 +1,18 @@
 """QR labels: PNG or SVG for one code, and a streamed ZIP for a serial range."""
+
 from __future__ import annotations
 
 import io
 import time
 import zipfile
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 FORMATS = {"png": "image/png", "svg": "image/svg+xml"}
 
 
 def qr_image(url: str, fmt: str) -> bytes:
     """Error correction M survives a scuffed cap; a 4-module quiet zone as the standard asks."""
-    import qrcode   # imported on first use: Pillow and qrcode cost every process ~4 MB otherwise
+    import qrcode  # imported on first use: Pillow and qrcode cost every process ~4 MB otherwise
     import qrcode.image.svg
     from qrcode.constants import ERROR_CORRECT_M
 
@@ -59,5 +60,5 @@ def zip_stream(items: Iterable[tuple[str, bytes]]) -> Iterator[bytes]:
             with archive.open(name, mode="w") as member:
                 member.write(content)
             yield sink.take()
-            time.sleep(0)   # each label is milliseconds of CPU: let the worker's other requests run between them
+            time.sleep(0)  # each label is milliseconds of CPU: let the worker's other requests run between them
     yield sink.take()

@@ -72,6 +72,7 @@ class Product(Base):
 
 class SigningKey(Base):
     """A brand's code-signing key; the secret is AES-GCM encrypted under CODE_MASTER_KEY."""
+
     __tablename__ = "signing_keys"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     brand_id: Mapped[str] = mapped_column(ForeignKey("brands.id"), index=True)
@@ -83,6 +84,7 @@ class SigningKey(Base):
 
 class SerialCounter(Base):
     """One row: the next free serial. Batches take contiguous ranges from it atomically."""
+
     __tablename__ = "serial_counter"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     next_serial: Mapped[int] = mapped_column(BigInteger)
@@ -93,8 +95,8 @@ class Batch(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     brand_id: Mapped[str] = mapped_column(ForeignKey("brands.id"), index=True)
     product_id: Mapped[str] = mapped_column(ForeignKey("products.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(8))        # item | case
-    format: Mapped[str] = mapped_column(String(8))      # short | gs1
+    kind: Mapped[str] = mapped_column(String(8))  # item | case
+    format: Mapped[str] = mapped_column(String(8))  # short | gs1
     quantity: Mapped[int] = mapped_column(BigInteger)
     serial_from: Mapped[int] = mapped_column(BigInteger, unique=True)
     serial_to: Mapped[int] = mapped_column(BigInteger)
@@ -109,10 +111,11 @@ class Batch(Base):
 
 class CodeRange(Base):
     """Activation or void of a serial range: lifecycle without a row per code."""
+
     __tablename__ = "code_ranges"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id"), index=True)
-    action: Mapped[str] = mapped_column(String(10))     # activate | void
+    action: Mapped[str] = mapped_column(String(10))  # activate | void
     serial_from: Mapped[int] = mapped_column(BigInteger)
     serial_to: Mapped[int] = mapped_column(BigInteger)
     reason: Mapped[str | None] = mapped_column(String(200))
@@ -121,6 +124,7 @@ class CodeRange(Base):
 
 class Code(Base):
     """A per-code row, created only when something happens to that code."""
+
     __tablename__ = "codes"
     __table_args__ = (sparse_index("codes", "parent_serial"), sparse_index("codes", "bound_store_id"))
     serial: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
@@ -138,6 +142,7 @@ class Code(Base):
 
 class CodeEvent(Base):
     """Append-only per-code history (packed, unpacked, received, scanned, ...)."""
+
     __tablename__ = "code_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     serial: Mapped[int] = mapped_column(BigInteger, index=True)
@@ -148,6 +153,7 @@ class CodeEvent(Base):
 
 class Scan(Base):
     """Every consumer scan, append-only: who, which code, when, where, from which IP, what verdict."""
+
     __tablename__ = "scans"
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     consumer_id: Mapped[str | None] = mapped_column(String(32), index=True)
@@ -166,6 +172,7 @@ class Scan(Base):
 class CacheVersion(Base):
     """A counter per area of cached rows (keys, ranges, campaigns, blacklist), bumped in the same
     transaction as every change to that area; see codes/catalog.py."""
+
     __tablename__ = "cache_versions"
     area: Mapped[str] = mapped_column(String(20), primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,4 +1,5 @@
 """Public landing page for phone-camera scans: answers like a GS1 resolver, claims nothing."""
+
 from flask import Blueprint, current_app, render_template, request
 
 from codes.verify import verify
@@ -7,8 +8,15 @@ from identity.models import Brand
 
 bp = Blueprint("landing", __name__, template_folder="templates")
 
-STATUS = {"genuine": 200, "genuine_repeat": 200, "forged": 404, "unknown": 404,
-          "inactive": 410, "voided": 410, "revoked_key": 410}
+STATUS = {
+    "genuine": 200,
+    "genuine_repeat": 200,
+    "forged": 404,
+    "unknown": 404,
+    "inactive": 410,
+    "voided": 410,
+    "revoked_key": 410,
+}
 
 TEXT = {
     "genuine": ("Genuine product", "This code is authentic and has not been scanned before."),
@@ -28,10 +36,18 @@ def _render(code: str):
     brand = session.get(Brand, result.batch.brand_id) if result.batch else None
     first = result.code.first_scan_at if result.code else None
     html = render_template(
-        "landing.html", verdict=result.verdict, title=title, message=message, product=result.product,
-        brand=brand, batch=result.batch if result.verdict in ("genuine", "genuine_repeat") else None,
-        scan_count=result.scan_count, first_scanned_at=isoformat(first),
-        warn=result.verdict == "genuine_repeat" and result.scan_count >= current_app.config["REPEAT_SCAN_WARNING"], code=code)
+        "landing.html",
+        verdict=result.verdict,
+        title=title,
+        message=message,
+        product=result.product,
+        brand=brand,
+        batch=result.batch if result.verdict in ("genuine", "genuine_repeat") else None,
+        scan_count=result.scan_count,
+        first_scanned_at=isoformat(first),
+        warn=result.verdict == "genuine_repeat" and result.scan_count >= current_app.config["REPEAT_SCAN_WARNING"],
+        code=code,
+    )
     return html, STATUS[result.verdict], {"Cache-Control": "no-store"}
 
 

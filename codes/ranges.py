@@ -1,4 +1,5 @@
 """Interval arithmetic on inclusive serial ranges (pure)."""
+
 from __future__ import annotations
 
 Interval = tuple[int, int]

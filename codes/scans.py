@@ -9,6 +9,7 @@ Either way exactly one phone wins however many scan at once; everyone else's sca
 Rows are touched in serial order, so two batches lock what they share in the same order.
 The scans table is the code's scan history (the trace reads it).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -19,8 +20,8 @@ from functools import cache
 from sqlalchemy import bindparam, case, func, insert, update
 from sqlalchemy.orm import Session
 
-from codes.models import Code, Scan
-from codes.verify import LIVE, Verification
+from codes.models import LIVE, Code, Scan, Verdict
+from codes.verify import Verification
 from db import insert_for
 from pgfast import Writes, json_rows, pg_connection, pg_first, pg_insert_json
 
@@ -30,8 +31,8 @@ class ScanOutcome:
     verification: Verification
     verdict: str
     scan_count: int
-    claimed_now: bool          # this scan claimed the code
-    claimed_by: str | None     # who holds the claim (maybe this consumer from an earlier scan)
+    claimed_now: bool  # this scan claimed the code
+    claimed_by: str | None  # who holds the claim (maybe this consumer from an earlier scan)
     first_scan_at: datetime | None
     first_scan_lat: float | None
     first_scan_lng: float | None
@@ -41,6 +42,7 @@ class ScanOutcome:
 @dataclass
 class Sighting:
     """One consumer scan to count: what verification found, who, where, when."""
+
     found: Verification
     consumer_id: str
     may_claim: bool
@@ -61,62 +63,113 @@ def _claim_new(dialect: str):
 
 def _count_existing_statement():
     c, at, lat, lng = _codes.c, bindparam("at"), bindparam("lat"), bindparam("lng")
-    return (update(_codes).where(c.serial == bindparam("s"))
-            .values(scan_count=c.scan_count + 1, first_scan_at=func.coalesce(c.first_scan_at, at),
-                    first_scan_lat=case((c.first_scan_at.is_(None), lat), else_=c.first_scan_lat),
-                    first_scan_lng=case((c.first_scan_at.is_(None), lng), else_=c.first_scan_lng))
-            .returning(c.scan_count, c.claimed_by, c.first_scan_at, c.first_scan_lat, c.first_scan_lng,
-                       c.bound_store_id))
+    return (
+        update(_codes)
+        .where(c.serial == bindparam("s"))
+        .values(
+            scan_count=c.scan_count + 1,
+            first_scan_at=func.coalesce(c.first_scan_at, at),
+            first_scan_lat=case((c.first_scan_at.is_(None), lat), else_=c.first_scan_lat),
+            first_scan_lng=case((c.first_scan_at.is_(None), lng), else_=c.first_scan_lng),
+        )
+        .returning(c.scan_count, c.claimed_by, c.first_scan_at, c.first_scan_lat, c.first_scan_lng, c.bound_store_id)
+    )
 
 
 _COUNT_EXISTING = _count_existing_statement()
-_CLAIM_EXISTING = (update(_codes).where(_codes.c.serial == bindparam("s"), _codes.c.claimed_by.is_(None))
-                   .values(claimed_by=bindparam("who"), claimed_at=bindparam("at")))
+_CLAIM_EXISTING = (
+    update(_codes)
+    .where(_codes.c.serial == bindparam("s"), _codes.c.claimed_by.is_(None))
+    .values(claimed_by=bindparam("who"), claimed_at=bindparam("at"))
+)
 _RECORD = insert(Scan.__table__)
 
 # The same two multi-row INSERTs as fixed PostgreSQL texts (pgfast.pg_connection). The claim also reads
 # the catalog's counters (codes/catalog.py) in the same statement, so in the same snapshot: a batch
 # verified against its process's catalog without reading the counters first learns here whether
 # that catalog was still current.
-_PG_CLAIM_NEW = ("WITH claimed AS ("
-                 + pg_insert_json(_codes, ("serial", "batch_id", "scan_count", "first_scan_at", "first_scan_lat",
-                                           "first_scan_lng", "claimed_by", "claimed_at"),
-                                  " ON CONFLICT (serial) DO NOTHING RETURNING serial")
-                 + ") SELECT (SELECT json_object_agg(area, version) FROM cache_versions), "
-                   "ARRAY(SELECT serial FROM claimed)")
-_PG_RECORD = pg_insert_json(Scan.__table__, ("consumer_id", "serial", "batch_id", "brand_id", "verdict", "claimed",
-                                             "lat", "lng", "region_code", "ip", "at"))
+_PG_CLAIM_NEW = (
+    "WITH claimed AS ("
+    + pg_insert_json(
+        _codes,
+        (
+            "serial",
+            "batch_id",
+            "scan_count",
+            "first_scan_at",
+            "first_scan_lat",
+            "first_scan_lng",
+            "claimed_by",
+            "claimed_at",
+        ),
+        " ON CONFLICT (serial) DO NOTHING RETURNING serial",
+    )
+    + ") SELECT (SELECT json_object_agg(area, version) FROM cache_versions), "
+    "ARRAY(SELECT serial FROM claimed)"
+)
+_PG_RECORD = pg_insert_json(
+    Scan.__table__,
+    ("consumer_id", "serial", "batch_id", "brand_id", "verdict", "claimed", "lat", "lng", "region_code", "ip", "at"),
+)
+
+
+def first_scan(
+    found: Verification, claimant: str | None, at: datetime, lat: float | None, lng: float | None
+) -> ScanOutcome:
+    """The outcome of a scan whose statement created its code's row: genuine, the first, and claimed by
+    `claimant` (None: by nobody, the scanner may not claim)."""
+    return ScanOutcome(found, Verdict.GENUINE, 1, claimant is not None, claimant, at, lat, lng, None)
 
 
 class CatalogMoved(Exception):
     """The catalog changed since the sightings were verified against it: roll back and verify again."""
 
 
-def count_and_claim(session: Session, sightings: list[Sighting],
-                    check: Callable[[dict[str, int]], None] | None = None) -> list[ScanOutcome]:
+def count_and_claim(
+    session: Session, sightings: list[Sighting], check: Callable[[dict[str, int]], None] | None = None
+) -> list[ScanOutcome]:
     """Count each live scan on its code's row and claim the code for the first valid scanner.
     The serials must be distinct (one batch never holds the same code twice).
     With `check` (PostgreSQL), the claim statement also reads the catalog's counters and passes
     them to check, which raises CatalogMoved if the sightings were verified against older ones."""
     outcomes: list[ScanOutcome | None] = [None] * len(sightings)
-    live = sorted((i for i, s in enumerate(sightings) if s.found.verdict in LIVE),
-                  key=lambda i: sightings[i].found.serial)
+    live = sorted(
+        (i for i, s in enumerate(sightings) if s.found.verdict in LIVE), key=lambda i: sightings[i].found.serial
+    )
     for i, s in enumerate(sightings):
         if s.found.verdict not in LIVE:
-            outcomes[i] = ScanOutcome(s.found, s.found.verdict, s.found.scan_count, False, None, None, None, None,
-                                      s.found.code.bound_store_id if s.found.code else None)
+            outcomes[i] = ScanOutcome(
+                s.found,
+                s.found.verdict,
+                s.found.scan_count,
+                False,
+                None,
+                None,
+                None,
+                None,
+                s.found.code.bound_store_id if s.found.code else None,
+            )
     if not live:
         return outcomes
     rows = []
     for i in live:
         s = sightings[i]
         claimant = s.consumer_id if s.may_claim else None
-        rows.append({"serial": s.found.serial, "batch_id": s.found.batch.id, "scan_count": 1, "first_scan_at": s.at,
-                     "first_scan_lat": s.lat, "first_scan_lng": s.lng, "claimed_by": claimant,
-                     "claimed_at": s.at if claimant else None})
+        rows.append(
+            {
+                "serial": s.found.serial,
+                "batch_id": s.found.batch.id,
+                "scan_count": 1,
+                "first_scan_at": s.at,
+                "first_scan_lat": s.lat,
+                "first_scan_lng": s.lng,
+                "claimed_by": claimant,
+                "claimed_at": s.at if claimant else None,
+            }
+        )
     conn = session.connection()
     raw = pg_connection(session)
-    if raw is not None:   # rows are in serial order, and so are the inserts and their locks
+    if raw is not None:  # rows are in serial order, and so are the inserts and their locks
         versions, serials = pg_first(raw, _PG_CLAIM_NEW, json_rows(rows)).fetchone()
         if check is not None:
             check(versions or {})
@@ -126,8 +179,7 @@ def count_and_claim(session: Session, sightings: list[Sighting],
     for i in live:
         s = sightings[i]
         if s.found.serial in created:
-            claimant = s.consumer_id if s.may_claim else None
-            outcomes[i] = ScanOutcome(s.found, "genuine", 1, claimant is not None, claimant, s.at, s.lat, s.lng, None)
+            outcomes[i] = first_scan(s.found, s.consumer_id if s.may_claim else None, s.at, s.lat, s.lng)
         else:
             outcomes[i] = _count_existing(conn, s)
     return outcomes
@@ -138,22 +190,42 @@ def _count_existing(conn, s: Sighting) -> ScanOutcome:
     row = conn.execute(_COUNT_EXISTING, {"s": s.found.serial, "at": s.at, "lat": s.lat, "lng": s.lng}).one()
     claimed_by, claimed_now = row.claimed_by, False
     if s.may_claim and claimed_by is None:
-        claimed_now = conn.execute(_CLAIM_EXISTING,
-                                   {"s": s.found.serial, "who": s.consumer_id, "at": s.at}).rowcount == 1
+        claimed_now = (
+            conn.execute(_CLAIM_EXISTING, {"s": s.found.serial, "who": s.consumer_id, "at": s.at}).rowcount == 1
+        )
         claimed_by = s.consumer_id if claimed_now else claimed_by
-    verdict = "genuine" if row.scan_count == 1 else "genuine_repeat"
-    return ScanOutcome(s.found, verdict, row.scan_count, claimed_now, claimed_by, row.first_scan_at,
-                       row.first_scan_lat, row.first_scan_lng, row.bound_store_id)
+    verdict = Verdict.GENUINE if row.scan_count == 1 else Verdict.GENUINE_REPEAT
+    return ScanOutcome(
+        s.found,
+        verdict,
+        row.scan_count,
+        claimed_now,
+        claimed_by,
+        row.first_scan_at,
+        row.first_scan_lat,
+        row.first_scan_lng,
+        row.bound_store_id,
+    )
 
 
-def record(writes: Writes, sightings: list[Sighting], outcomes: list[ScanOutcome],
-           regions: list[str | None]) -> None:
+def record(writes: Writes, sightings: list[Sighting], outcomes: list[ScanOutcome], regions: list[str | None]) -> None:
     """Append every scan to the scans table, one multi-row INSERT (sent with the transaction's next
     statement on PostgreSQL: see pgfast.Writes)."""
-    rows = [{"consumer_id": s.consumer_id, "serial": s.found.serial,
-             "batch_id": s.found.batch.id if s.found.batch else None,
-             "brand_id": s.found.batch.brand_id if s.found.batch else None, "verdict": o.verdict,
-             "claimed": o.claimed_now, "lat": s.lat, "lng": s.lng, "ip": s.ip, "region_code": region, "at": s.at}
-            for s, o, region in zip(sightings, outcomes, regions)]
+    rows = [
+        {
+            "consumer_id": s.consumer_id,
+            "serial": s.found.serial,
+            "batch_id": s.found.batch.id if s.found.batch else None,
+            "brand_id": s.found.batch.brand_id if s.found.batch else None,
+            "verdict": o.verdict,
+            "claimed": o.claimed_now,
+            "lat": s.lat,
+            "lng": s.lng,
+            "ip": s.ip,
+            "region_code": region,
+            "at": s.at,
+        }
+        for s, o, region in zip(sightings, outcomes, regions)
+    ]
     if rows:
         writes.add(_PG_RECORD, json_rows(rows), _RECORD, rows)

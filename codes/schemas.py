@@ -5,7 +5,6 @@ from pagination import page_of
 from schemas import UtcDateTime
 
 
-
 class ProductIn(Schema):
     sku = fields.String(required=True, validate=validate.Length(1, 64))
     name = fields.String(required=True, validate=validate.Length(1, 200))
@@ -27,8 +26,12 @@ class ProductOut(Schema):
 class BatchIn(Schema):
     product_id = fields.String(required=True, validate=validate.Length(1, 32))
     quantity = fields.Integer(required=True, strict=True, validate=validate.Range(1, 10_000_000))
-    lot = fields.String(required=True, validate=validate.Regexp(
-        r"^[A-Za-z0-9._-]{1,20}$", error="1 to 20 characters of letters, digits, '.', '_' or '-'."))
+    lot = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^[A-Za-z0-9._-]{1,20}$", error="1 to 20 characters of letters, digits, '.', '_' or '-'."
+        ),
+    )
     produced_on = fields.Date(required=True)
     expires_on = fields.Date(load_default=None)
     kind = fields.String(load_default=BatchKind.ITEM, validate=validate.OneOf(list(BatchKind)))

@@ -12,6 +12,7 @@ GS1 Digital Link form:
 Both encodings are canonical (18 and 12 bytes are whole base64 groups), so changing any
 single character changes the decoded bytes and the MAC check fails.
 """
+
 from __future__ import annotations
 
 import base64
@@ -39,7 +40,7 @@ _GS1_PATH = re.compile(r"/01/(\d{14})/10/([^/?#]{1,20})/21/(\d{1,20})/?$")
 
 @dataclass(frozen=True)
 class ParsedCode:
-    form: str                 # "short" | "gs1"
+    form: str  # "short" | "gs1"
     key_id: int
     serial: int
     mac: bytes
@@ -102,7 +103,7 @@ def _b64(value: str, size: int) -> bytes:
     try:
         raw = base64.urlsafe_b64decode(value.encode("ascii"))
     except (binascii.Error, UnicodeEncodeError, ValueError):
-        raise Malformed("not base64url")
+        raise Malformed("not base64url") from None
     if len(raw) != size:
         raise Malformed("wrong length")
     return raw
@@ -167,6 +168,7 @@ def mac_ok(secret: bytes, parsed: ParsedCode) -> bool:
 
 # --- GTIN ------------------------------------------------------------------------------------
 
+
 def gtin_check_digit(body: str) -> int:
     """GS1 mod-10 check digit for the digits before it (weights 3,1,3,... from the right)."""
     total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
@@ -188,8 +190,10 @@ def normalize_gtin(gtin: str) -> str:
 
 # --- Bulk export: one chunk of CSV rows, used in-process or in a worker process ---------------
 
-def csv_chunk(secret: bytes, key_id: int, base_url: str, first: int, last: int,
-              gs1: tuple[str, str] | None = None) -> bytes:
+
+def csv_chunk(
+    secret: bytes, key_id: int, base_url: str, first: int, last: int, gs1: tuple[str, str] | None = None
+) -> bytes:
     """CSV rows `serial,token,url` for serials first..last inclusive.
 
     Short tokens are 18 bytes each, a whole number of base64 groups, so a run of tokens is
@@ -208,8 +212,10 @@ def csv_chunk(secret: bytes, key_id: int, base_url: str, first: int, last: int,
             raw += h.finalize()[:MAC_BYTES]
         encoded = base64.urlsafe_b64encode(raw)
         prefix = f"{base_url}/c/".encode()
-        return b"".join(b"%d,%s,%s%s\n" % (serial, encoded[i:i + 24], prefix, encoded[i:i + 24])
-                        for serial, i in zip(serials, range(0, len(encoded), 24)))
+        return b"".join(
+            b"%d,%s,%s%s\n" % (serial, encoded[i : i + 24], prefix, encoded[i : i + 24])
+            for serial, i in zip(serials, range(0, len(encoded), 24))
+        )
     gtin14, lot = gs1
     kid = key_id.to_bytes(3, "big")
     head = bytes([GS1_DOMAIN]) + kid + f"{gtin14}|{lot}|".encode()
@@ -221,5 +227,7 @@ def csv_chunk(secret: bytes, key_id: int, base_url: str, first: int, last: int,
         raw += h.finalize()[:GS1_MAC_BYTES]
     encoded = base64.urlsafe_b64encode(raw)
     prefix = f"{base_url}/01/{gtin14}/10/{lot}/21/".encode()
-    return b"".join(b"%d,%s,%s%d?s=%s\n" % (serial, encoded[i:i + 16], prefix, serial, encoded[i:i + 16])
-                    for serial, i in zip(serials, range(0, len(encoded), 16)))
+    return b"".join(
+        b"%d,%s,%s%d?s=%s\n" % (serial, encoded[i : i + 16], prefix, serial, encoded[i : i + 16])
+        for serial, i in zip(serials, range(0, len(encoded), 16))
+    )

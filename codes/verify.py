@@ -2,6 +2,7 @@
 
 Verdicts (API.md): genuine, genuine_repeat, forged, unknown, inactive, voided, revoked_key.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,16 +11,15 @@ from sqlalchemy.orm import Session
 
 from codes import keys, tokens
 from codes.catalog import Snapshot, catalog
-from codes.models import LIVE, Batch, Code, CodeFormat, Product, Verdict
+from codes.models import Batch, Code, CodeFormat, Product, Verdict
 from errors import Forbidden, NotFound
-
 
 
 @dataclass
 class Verification:
     verdict: str
     parsed: tokens.ParsedCode | None = None
-    batch: Snapshot | None = None      # read-only copies (codes/catalog.py)
+    batch: Snapshot | None = None  # read-only copies (codes/catalog.py)
     product: Snapshot | None = None
     code: Code | None = None
 

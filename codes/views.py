@@ -3,8 +3,24 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from codes import aggregation, batches, export, keys, labels, tokens, trace
-from codes.schemas import (ActivateIn, ActivateOut, AggregationIn, AggregationOut, BatchIn, BatchOut, BatchPage,
-                           KeyOut, KeyRow, LabelQuery, ProductIn, ProductOut, RangeQuery, TraceOut, VoidIn, VoidOut)
+from codes.schemas import (
+    ActivateIn,
+    ActivateOut,
+    AggregationIn,
+    AggregationOut,
+    BatchIn,
+    BatchOut,
+    BatchPage,
+    KeyOut,
+    KeyRow,
+    LabelQuery,
+    ProductIn,
+    ProductOut,
+    RangeQuery,
+    TraceOut,
+    VoidIn,
+    VoidOut,
+)
 from codes.verify import code_url, gs1_fields, own_code
 from db import get_session
 from errors import ValidationFailed
@@ -72,8 +88,11 @@ class BatchCsv(MethodView):
         gs1 = gs1_fields(session, batch)
         processes = current_app.config.get("EXPORT_PROCESSES", 0)
         body = export.csv_rows(secret, batch.key_id, current_app.config["PUBLIC_BASE_URL"], first, last, gs1, processes)
-        return Response(body, mimetype="text/csv", headers={
-            "Content-Disposition": f'attachment; filename="{batch.id}-{first}-{last}.csv"'})
+        return Response(
+            body,
+            mimetype="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{batch.id}-{first}-{last}.csv"'},
+        )
 
 
 @bp.route("/batches/<batch_id>/labels.zip")
@@ -96,8 +115,11 @@ class BatchLabels(MethodView):
                 url = tokens.code_url(base, signer, batch.key_id, serial, gs1)
                 yield f"{serial}.{fmt}", labels.qr_image(url, fmt)
 
-        return Response(stream_with_context(labels.zip_stream(items())), mimetype="application/zip", headers={
-            "Content-Disposition": f'attachment; filename="{batch.id}-{first}-{last}-{fmt}.zip"'})
+        return Response(
+            stream_with_context(labels.zip_stream(items())),
+            mimetype="application/zip",
+            headers={"Content-Disposition": f'attachment; filename="{batch.id}-{first}-{last}-{fmt}.zip"'},
+        )
 
 
 @bp.route("/codes/<path:token>/qr.<any(png, svg):fmt>")
@@ -135,7 +157,9 @@ class Aggregations(MethodView):
     @bp.response(201, AggregationOut)
     def post(self, body):
         """Pack item codes into a case code (or unpack, or repack from another case)."""
-        return aggregation.aggregate(get_session(), current_brand().id, body["parent"], body["children"], body["action"])
+        return aggregation.aggregate(
+            get_session(), current_brand().id, body["parent"], body["children"], body["action"]
+        )
 
 
 @bp.route("/codes/<path:token>/trace")

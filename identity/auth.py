@@ -3,6 +3,7 @@
 Keys carry a prefix that names their kind (`bk_`, `sk_`, consumer tokens `ct_`), so a request
 costs one indexed lookup at most. Every view asks for the role it needs and gets the entity.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -28,6 +29,7 @@ class SignedInConsumer:
     """The consumer a valid session token names. No row is read: the token is ours (signed,
     unexpired), it was issued after the consumer's row was written, and consumers are never deleted.
     (An ORM instance per request cost more than the rest of authentication on the scan path.)"""
+
     id: str
 
 
@@ -60,7 +62,8 @@ def _serializer() -> URLSafeTimedSerializer:
     found = current_app.extensions.get("consumer_tokens")
     if found is None:
         found = current_app.extensions["consumer_tokens"] = URLSafeTimedSerializer(
-            current_app.config["SECRET_KEY"], salt="consumer-session")
+            current_app.config["SECRET_KEY"], salt="consumer-session"
+        )
     return found
 
 
@@ -103,9 +106,9 @@ def principal():
         try:
             consumer_id = _consumer_id(secret[3:])
         except SignatureExpired:
-            raise Unauthorized("The session token has expired; sign in again.")
+            raise Unauthorized("The session token has expired; sign in again.") from None
         except BadSignature:
-            raise Unauthorized()
+            raise Unauthorized() from None
         found = SignedInConsumer(consumer_id) if isinstance(consumer_id, str) else None
     elif _is_admin_secret(secret):
         role, found = "admin", True

@@ -37,6 +37,7 @@ class Consumer(Base):
 
 class Partnership(Base):
     """A store in a brand's partner network (it may redeem the brand's coupons, receive its cases)."""
+
     __tablename__ = "partnerships"
     __table_args__ = (UniqueConstraint("brand_id", "store_id"),)
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)

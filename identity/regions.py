@@ -3,6 +3,7 @@
 A code ending in 0000 names a province, one ending in 00 a city; an assigned region covers
 every code beneath it, so a batch for "310000" (Shanghai) may be sold in "310115" (Pudong).
 """
+
 from __future__ import annotations
 
 import math

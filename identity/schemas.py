@@ -1,6 +1,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from identity.regions import is_region_code
+from pagination import page_of
 
 
 class BrandIn(Schema):
@@ -52,3 +53,23 @@ class PartnerOut(Schema):
     store_id = fields.String()
     store_name = fields.String()
     region_code = fields.String()
+
+
+class NearbyArgs(Schema):
+    lat = fields.Float(required=True, validate=validate.Range(-90, 90))
+    lng = fields.Float(required=True, validate=validate.Range(-180, 180))
+    radius_m = fields.Integer(load_default=3000, validate=validate.Range(1, 50_000))
+    brand_id = fields.String(load_default=None)
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+
+
+class NearbyStore(Schema):
+    id = fields.String()
+    name = fields.String()
+    lat = fields.Float()
+    lng = fields.Float()
+    region_code = fields.String()
+    distance_m = fields.Integer()
+
+
+NearbyPage = page_of(NearbyStore)

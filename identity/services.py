@@ -1,4 +1,5 @@
 """Onboarding brands, stores and consumers, and the partner network."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -18,11 +19,19 @@ def create_brand(session: Session, name: str) -> dict:
     return {"id": brand.id, "name": brand.name, "api_key": key}
 
 
-def create_store(session: Session, name: str, lat: float, lng: float, region_code: str,
-                 owner_phone: str | None = None) -> dict:
+def create_store(
+    session: Session, name: str, lat: float, lng: float, region_code: str, owner_phone: str | None = None
+) -> dict:
     key = new_api_key("sk")
-    store = Store(id=new_id("st"), name=name, lat=lat, lng=lng, region_code=region_code,
-                  owner_phone=owner_phone, key_hash=hash_key(key))
+    store = Store(
+        id=new_id("st"),
+        name=name,
+        lat=lat,
+        lng=lng,
+        region_code=region_code,
+        owner_phone=owner_phone,
+        key_hash=hash_key(key),
+    )
     session.add(store)
     session.commit()
     return {"id": store.id, "name": store.name, "region_code": region_code, "api_key": key}
@@ -41,18 +50,25 @@ def add_partner(session: Session, brand_id: str, store_id: str) -> dict:
     store = session.get(Store, store_id)
     if store is None:
         raise NotFound("No such store.", fields={"store_id": ["No store with this id."]})
-    insert_ignore(session, Partnership.__table__, [{"brand_id": brand_id, "store_id": store.id}],
-                  ["brand_id", "store_id"])
+    insert_ignore(
+        session, Partnership.__table__, [{"brand_id": brand_id, "store_id": store.id}], ["brand_id", "store_id"]
+    )
     session.commit()
     return {"brand_id": brand_id, "store_id": store.id, "store_name": store.name, "region_code": store.region_code}
 
 
 def is_partner(session: Session, brand_id: str, store_id: str) -> bool:
-    return session.scalar(select(Partnership.id).where(
-        Partnership.brand_id == brand_id, Partnership.store_id == store_id)) is not None
+    return (
+        session.scalar(select(Partnership.id).where(Partnership.brand_id == brand_id, Partnership.store_id == store_id))
+        is not None
+    )
 
 
 def list_partners(session: Session, brand_id: str) -> list[dict]:
-    rows = session.execute(select(Store).join(Partnership, Partnership.store_id == Store.id)
-                           .where(Partnership.brand_id == brand_id).order_by(Store.name)).scalars()
+    rows = session.execute(
+        select(Store)
+        .join(Partnership, Partnership.store_id == Store.id)
+        .where(Partnership.brand_id == brand_id)
+        .order_by(Store.name)
+    ).scalars()
     return [{"brand_id": brand_id, "store_id": s.id, "store_name": s.name, "region_code": s.region_code} for s in rows]

@@ -2,10 +2,20 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from db import get_session
-from identity import services
-from identity.auth import current_brand, require_admin, verify_miniapp_signature
-from identity.schemas import (BrandCreated, BrandIn, ConsumerAuthIn, ConsumerAuthOut, PartnerIn, PartnerOut,
-                              StoreCreated, StoreIn)
+from identity import nearby, services
+from identity.auth import current_brand, current_consumer, require_admin, verify_miniapp_signature
+from identity.schemas import (
+    BrandCreated,
+    BrandIn,
+    ConsumerAuthIn,
+    ConsumerAuthOut,
+    NearbyArgs,
+    NearbyPage,
+    PartnerIn,
+    PartnerOut,
+    StoreCreated,
+    StoreIn,
+)
 
 bp = Blueprint("identity", __name__, url_prefix="/api/v1", description="Brands, stores, consumers, partners")
 
@@ -52,3 +62,15 @@ class BrandPartners(MethodView):
     def get(self):
         """The brand's partner stores."""
         return services.list_partners(get_session(), current_brand().id)
+
+
+@bp.route("/stores/nearby")
+class NearbyStores(MethodView):
+    @bp.arguments(NearbyArgs, location="query")
+    @bp.response(200, NearbyPage)
+    def get(self, args):
+        """Stores near a location, nearest first (optionally only a brand's partners)."""
+        current_consumer()
+        return nearby.nearby_page(
+            get_session(), args["lat"], args["lng"], args["radius_m"], args["brand_id"], args["limit"]
+        )

@@ -3,8 +3,8 @@
 
 def init_app(app, api):
     import jobs
-    from loyalty import models  # noqa: F401  (tables on Base.metadata)
     from loyalty import jobs as loyalty_jobs
+    from loyalty import models  # noqa: F401  (tables on Base.metadata)
     from loyalty.order_coupons import connect
     from loyalty.views import bp
 

@@ -6,6 +6,7 @@
 Campaigns publish sha256(seed) when they start and reveal the seed when they end, so a brand
 (or a regulator) can recompute every draw and check the odds afterwards.
 """
+
 from __future__ import annotations
 
 import hashlib

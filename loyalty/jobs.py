@@ -1,4 +1,5 @@
 """Sweeps run by `flask jobs run-due`, the RQ worker's scheduler, or the inline timer."""
+
 from db import session_scope
 from loyalty import campaigns, coupons
 

@@ -5,20 +5,21 @@ A coupon used on an order is *held* while the order awaits payment, *redeemed* w
 ledger transfer), back to *issued* if the order expires, and back to *issued* with the
 reimbursement reversed if the order is refunded.
 """
+
 from __future__ import annotations
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from db import utcnow
 from errors import Conflict, ValidationFailed
+from loyalty import campaigns
 from loyalty.campaigns import reserve_account
-from loyalty.coupons import reimbursement_key, reimbursement_legs
-from loyalty.models import Campaign, Coupon
+from loyalty.coupons import reimbursement_key, reimbursement_legs, transition
+from loyalty.models import Coupon, CouponStatus, RewardKind
 from storefront import signals
 from storefront.ledger import settlement
 
-ORDER_KINDS = ("brand_coupon", "store_coupon")
+ORDER_KINDS = (RewardKind.BRAND_COUPON, RewardKind.STORE_COUPON)
 
 
 def hold_for_order(session: Session, *, consumer_id, coupon_id, brand_id, store_id, subtotal_fen, order_id) -> int:
@@ -30,7 +31,7 @@ def hold_for_order(session: Session, *, consumer_id, coupon_id, brand_id, store_
         problems.append("Only brand and store coupons apply to orders.")
     elif coupon.brand_id != brand_id:
         problems.append("This coupon is for another brand's products.")
-    elif coupon.kind == "store_coupon" and coupon.store_id != store_id:
+    elif coupon.kind == RewardKind.STORE_COUPON and coupon.store_id != store_id:
         problems.append("This store coupon is only valid at its own store.")
     elif subtotal_fen < coupon.min_spend_fen:
         problems.append(f"Needs a minimum spend of {coupon.min_spend_fen} fen.")
@@ -38,10 +39,9 @@ def hold_for_order(session: Session, *, consumer_id, coupon_id, brand_id, store_
         problems.append("The coupon is worth more than the order.")
     if problems:
         raise ValidationFailed({"coupon_id": problems})
-    won = session.execute(update(Coupon).where(Coupon.id == coupon.id, Coupon.status == "issued",
-                                               Coupon.expires_at > utcnow())
-                          .values(status="held", order_id=order_id)
-                          .execution_options(synchronize_session=False)).rowcount == 1
+    won = transition(
+        session, coupon.id, CouponStatus.ISSUED, CouponStatus.HELD, Coupon.expires_at > utcnow(), order_id=order_id
+    )
     if not won:
         raise Conflict("This coupon is used, expired or held by another order.", fields={"coupon_id": [coupon.status]})
     return coupon.value_fen
@@ -50,14 +50,20 @@ def hold_for_order(session: Session, *, consumer_id, coupon_id, brand_id, store_
 def use_on_paid_order(session: Session, *, order, settle_delay_seconds: int) -> list:
     if not order.coupon_id:
         return []
-    won = session.execute(update(Coupon).where(Coupon.id == order.coupon_id, Coupon.status == "held",
-                                               Coupon.order_id == order.id)
-                          .values(status="redeemed", redeemed_at=utcnow(), redeemed_store_id=order.store_id)
-                          .execution_options(synchronize_session=False)).rowcount == 1
+    won = transition(
+        session,
+        order.coupon_id,
+        CouponStatus.HELD,
+        CouponStatus.REDEEMED,
+        Coupon.order_id == order.id,
+        redeemed_at=utcnow(),
+        redeemed_store_id=order.store_id,
+    )
     if not won:
         return []
-    return reimbursement_legs(session, session.get(Coupon, order.coupon_id), order.store_id, use=order.id,
-                              delay_seconds=settle_delay_seconds)
+    return reimbursement_legs(
+        session, session.get(Coupon, order.coupon_id), order.store_id, use=order.id, delay_seconds=settle_delay_seconds
+    )
 
 
 def release_for_order(session: Session, *, order, refunded: bool, planned: dict[str, int]) -> list:
@@ -65,25 +71,33 @@ def release_for_order(session: Session, *, order, refunded: bool, planned: dict[
         return []
     coupon = session.get(Coupon, order.coupon_id)
     if not refunded:
-        session.execute(update(Coupon).where(Coupon.id == coupon.id, Coupon.status == "held",
-                                             Coupon.order_id == order.id)
-                        .values(status="issued", order_id=None).execution_options(synchronize_session=False))
+        transition(
+            session, coupon.id, CouponStatus.HELD, CouponStatus.ISSUED, Coupon.order_id == order.id, order_id=None
+        )
         return []
-    won = session.execute(update(Coupon).where(Coupon.id == coupon.id, Coupon.status == "redeemed",
-                                               Coupon.order_id == order.id)
-                          .values(status="issued", order_id=None, redeemed_at=None, redeemed_store_id=None,
-                                  reimbursed_fen=0)
-                          .execution_options(synchronize_session=False)).rowcount == 1
+    won = transition(
+        session,
+        coupon.id,
+        CouponStatus.REDEEMED,
+        CouponStatus.ISSUED,
+        Coupon.order_id == order.id,
+        order_id=None,
+        redeemed_at=None,
+        redeemed_store_id=None,
+        reimbursed_fen=0,
+    )
     if not won or not coupon.reimbursed_fen:
         return []
     amount = coupon.reimbursed_fen
-    session.execute(update(Campaign).where(Campaign.id == coupon.campaign_id)
-                    .values(spent_fen=Campaign.spent_fen - amount, committed_fen=Campaign.committed_fen + amount)
-                    .execution_options(synchronize_session=False))
-    legs, _ = settlement.reversal_legs(session, reimbursement_key(coupon.id, order.id), amount,
-                                       reserve_account(coupon.campaign_id),
-                                       [("brand", coupon.brand_id, "revenue"), ("brand", coupon.brand_id, "budget")],
-                                       planned)
+    campaigns.unspend(session, coupon.campaign_id, amount)
+    legs, _ = settlement.reversal_legs(
+        session,
+        reimbursement_key(coupon.id, order.id),
+        amount,
+        reserve_account(coupon.campaign_id),
+        [("brand", coupon.brand_id, "revenue"), ("brand", coupon.brand_id, "budget")],
+        planned,
+    )
     return legs
 
 

@@ -1,12 +1,14 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from loyalty.campaigns import REWARD_KINDS
+from loyalty.models import CampaignType, CouponStatus, RewardKind
+from pagination import page_of
+from schemas import UtcDateTime
 
-MAX_INT = 2**31 - 1   # counters are 32-bit columns
+MAX_INT = 2**31 - 1  # counters are 32-bit columns
 
 
 class RewardIn(Schema):
-    kind = fields.String(required=True, validate=validate.OneOf(REWARD_KINDS))
+    kind = fields.String(required=True, validate=validate.OneOf(list(RewardKind)))
     value_fen = fields.Integer(load_default=None, strict=True, validate=validate.Range(1, 10**8))
     min_spend_fen = fields.Integer(load_default=0, strict=True, validate=validate.Range(0, 10**9))
     valid_days = fields.Integer(load_default=30, strict=True, validate=validate.Range(1, 366))
@@ -19,12 +21,13 @@ class TierIn(Schema):
 
 
 class CampaignIn(Schema):
-    type = fields.String(required=True, validate=validate.OneOf(["scan_reward", "group_buy", "referral"]))
+    type = fields.String(required=True, validate=validate.OneOf(list(CampaignType)))
     name = fields.String(required=True, validate=validate.Length(1, 200))
     starts_at = fields.AwareDateTime(required=True, default_timezone=None)
     ends_at = fields.AwareDateTime(required=True, default_timezone=None)
-    product_ids = fields.List(fields.String(validate=validate.Length(1, 32)), required=True,
-                              validate=validate.Length(1, 500))
+    product_ids = fields.List(
+        fields.String(validate=validate.Length(1, 32)), required=True, validate=validate.Length(1, 500)
+    )
     region_codes = fields.List(fields.String(), load_default=None, validate=validate.Length(max=500))
     budget_fen = fields.Integer(required=True, strict=True, validate=validate.Range(1, 10**12))
     max_rewards = fields.Integer(load_default=None, strict=True, validate=validate.Range(1, MAX_INT))
@@ -34,7 +37,7 @@ class CampaignIn(Schema):
 
     @validates_schema
     def _only_scan_reward(self, data, **_):
-        if data.get("type") != "scan_reward":
+        if data.get("type") != CampaignType.SCAN_REWARD:
             raise ValidationError("Only scan_reward campaigns are available so far.", "type")
 
 
@@ -44,8 +47,8 @@ class CampaignOut(Schema):
     name = fields.String()
     status = fields.String()
     live = fields.Boolean()
-    starts_at = fields.String()
-    ends_at = fields.String()
+    starts_at = UtcDateTime()
+    ends_at = UtcDateTime()
     product_ids = fields.List(fields.String())
     region_codes = fields.List(fields.String())
     budget_fen = fields.Integer()
@@ -60,8 +63,8 @@ class CampaignOut(Schema):
     remaining_budget_fen = fields.Integer()
     seed_sha256 = fields.String()
     seed = fields.String(allow_none=True, metadata={"description": "revealed once the campaign has ended"})
-    created_at = fields.String()
-    ended_at = fields.String(allow_none=True)
+    created_at = UtcDateTime()
+    ended_at = UtcDateTime(allow_none=True)
 
 
 class ScanIn(Schema):
@@ -86,6 +89,15 @@ class CouponOut(Schema):
     brand_id = fields.String()
     store_id = fields.String(allow_none=True)
     campaign_id = fields.String(allow_none=True)
+    issued_at = UtcDateTime()
+    expires_at = UtcDateTime()
+    redeemed_at = UtcDateTime(allow_none=True)
+
+
+class ScanCoupon(CouponOut):
+    """A reward in a scan's body, which the scans view sends without ScanOut's dump: its timestamps are
+    written by loyalty/scanning/response.py, as UtcDateTime writes them."""
+
     issued_at = fields.String()
     expires_at = fields.String()
     redeemed_at = fields.String(allow_none=True)
@@ -98,20 +110,18 @@ class ScanOut(Schema):
     first_scan_place = fields.Dict(allow_none=True)
     product = fields.Dict(allow_none=True)
     store = fields.Dict(allow_none=True)
-    rewards = fields.List(fields.Nested(CouponOut))
+    rewards = fields.List(fields.Nested(ScanCoupon))
     warning = fields.Dict(allow_none=True)
     notice = fields.String()
 
 
 class CouponListArgs(Schema):
-    status = fields.String(load_default=None, validate=validate.OneOf(["issued", "redeemed", "expired", "revoked", "held"]))
+    status = fields.String(load_default=None, validate=validate.OneOf(list(CouponStatus)))
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
     cursor = fields.String(load_default=None)
 
 
-class CouponPage(Schema):
-    items = fields.List(fields.Nested(CouponOut))
-    next_cursor = fields.String(allow_none=True)
+CouponPage = page_of(CouponOut)
 
 
 class RedemptionIn(Schema):
@@ -124,29 +134,7 @@ class RedemptionOut(Schema):
     value_fen = fields.Integer()
     reimbursed_fen = fields.Integer()
     min_spend_fen = fields.Integer()
-    redeemed_at = fields.String()
-
-
-class NearbyArgs(Schema):
-    lat = fields.Float(required=True, validate=validate.Range(-90, 90))
-    lng = fields.Float(required=True, validate=validate.Range(-180, 180))
-    radius_m = fields.Integer(load_default=3000, validate=validate.Range(1, 50_000))
-    brand_id = fields.String(load_default=None)
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
-
-
-class NearbyStore(Schema):
-    id = fields.String()
-    name = fields.String()
-    lat = fields.Float()
-    lng = fields.Float()
-    region_code = fields.String()
-    distance_m = fields.Integer()
-
-
-class NearbyPage(Schema):
-    items = fields.List(fields.Nested(NearbyStore))
-    next_cursor = fields.String(allow_none=True)
+    redeemed_at = UtcDateTime()
 
 
 class BlacklistIn(Schema):
@@ -157,7 +145,7 @@ class BlacklistIn(Schema):
 class BlacklistOut(Schema):
     consumer_id = fields.String()
     reason = fields.String(allow_none=True)
-    created_at = fields.String()
+    created_at = UtcDateTime()
 
 
 class ConsumerBalance(Schema):

@@ -1,29 +1,30 @@
-"""Fixed-window rate limits per consumer and per IP: Redis when configured, in-process otherwise."""
+"""Fixed-window rate limits per consumer and per IP: Redis when the caller passes its URL (the app's
+REDIS_URL), in-process otherwise."""
+
 from __future__ import annotations
 
 import threading
 import time
 
-from flask import current_app
-
 from errors import Throttled
 
 _local: dict[str, int] = {}
 _lock = threading.Lock()
+_clients: dict[str, object] = {}  # Redis URL -> its client in this process
+_scripts: dict[str, object] = {}  # Redis URL -> COUNT_LUA registered with its client
 
 
-def _redis():
-    """One client per app and process, created under a lock: threads racing on the first requests
-    must not each build one and close the other's connection."""
-    state = current_app.extensions.setdefault("throttle", {})
-    client = state.get("redis")
+def _redis(url: str):
+    """One client per Redis URL and process, created under a lock: threads racing on the first
+    requests must not each build one and close the other's connection."""
+    client = _clients.get(url)
     if client is None:
         with _lock:
-            client = state.get("redis")
+            client = _clients.get(url)
             if client is None:
                 from redis import Redis
 
-                client = state["redis"] = Redis.from_url(current_app.config["REDIS_URL"])
+                client = _clients[url] = Redis.from_url(url)
     return client
 
 
@@ -39,37 +40,39 @@ return counts
 """
 
 
-def _count_script():
-    state = current_app.extensions.setdefault("throttle", {})
-    script = state.get("script")
+def _count_script(url: str):
+    script = _scripts.get(url)
     if script is None:
-        script = state["script"] = _redis().register_script(COUNT_LUA)
+        script = _scripts[url] = _redis(url).register_script(COUNT_LUA)
     return script
 
 
-def hit(*limits: tuple[str, int], window_seconds: int = 60) -> None:
+def hit(*limits: tuple[str, int], redis_url: str | None, window_seconds: int = 60) -> None:
     """Count one hit for each (name, limit); raise Throttled (429 with Retry-After) past any limit."""
-    refused = hit_many([limits], window_seconds)[0]
+    refused = hit_many([limits], redis_url, window_seconds)[0]
     if refused is not None:
         raise refused
 
 
-def hit_many(requests: list[tuple[tuple[str, int], ...]], window_seconds: int = 60) -> list[Throttled | None]:
-    """Count the hits of many requests in one Redis round trip: per request, None or the Throttled to answer."""
+def hit_many(
+    requests: list[tuple[tuple[str, int], ...]], redis_url: str | None, window_seconds: int = 60
+) -> list[Throttled | None]:
+    """Count the hits of many requests in one Redis round trip: per request, None or the Throttled to answer.
+    A limit of 0 is no limit."""
     now = time.time()
     window = int(now // window_seconds)
     wanted = [[(f"throttle:{name}:{window}", limit) for name, limit in limits if limit > 0] for limits in requests]
     keys = [key for limits in wanted for key, _ in limits]
     if not keys:
         return [None] * len(requests)
-    if current_app.config.get("REDIS_URL"):
-        counts = iter(_count_script()(keys=keys, args=[window_seconds + 5]))
+    if redis_url:
+        counts = iter(_count_script(redis_url)(keys=keys, args=[window_seconds + 5]))
     else:
         with _lock:
             if len(_local) > 100_000:
                 _local.clear()
             counted = []
-            for key in keys:   # each hit sees its own count, as in Redis: not the batch's final one
+            for key in keys:  # each hit sees its own count, as in Redis: not the batch's final one
                 _local[key] = _local.get(key, 0) + 1
                 counted.append(_local[key])
             counts = iter(counted)

@@ -1,4 +1,5 @@
 """Alembic migrations; `upgrade(url)` is what `flask db upgrade` and the tests call."""
+
 from __future__ import annotations
 
 import os

@@ -1,18 +1,22 @@
 from alembic import context
 
+import codes.models  # noqa: F401
 import db
 import identity.models  # noqa: F401
-import codes.models  # noqa: F401
-import storefront.models  # noqa: F401
 import loyalty.models  # noqa: F401
+import storefront.models  # noqa: F401
 
 config = context.config
 target_metadata = db.Base.metadata
 
 
 def run_migrations_offline():
-    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata,
-                      literal_binds=True, render_as_batch=True)
+    context.configure(
+        url=config.get_main_option("sqlalchemy.url"),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        render_as_batch=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -1,6 +1,7 @@
 """What stores and orders do with money: the ledger (storefront.ledger: accounts, transfers,
 settlement, payouts, balances, the store page) and commerce (orders, payments, splits, receipts,
 rebates). `init_app` wires both: blueprints, CLI groups, sweeps and signal receivers."""
+
 from storefront import models  # noqa: F401  (tables on Base.metadata, also for Alembic's env.py)
 from storefront.ledger import models as ledger_models  # noqa: F401
 
@@ -22,9 +23,9 @@ def init_app(app, api):
     app.register_blueprint(page_bp)
     app.cli.add_command(ledger_group)
     app.cli.add_command(payments_group)
-    bound_code_claimed.connect(rebates.on_first_scan)   # T+0 commission on a bound item's first scan
+    bound_code_claimed.connect(rebates.on_first_scan)  # T+0 commission on a bound item's first scan
     if app.config.get("SESSION_COOKIE_SAMESITE") is None:
-        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"   # the store page's sign-in cookie
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"  # the store page's sign-in cookie
     jobs.register_sweep("ledger_expiry", ledger_jobs.expire_pending_transfers)
     jobs.register_sweep("settlement", ledger_jobs.settle)
     jobs.register_sweep("order_expiry", commerce_jobs.expire_orders)

@@ -1,5 +1,6 @@
 """Sweeps for BC-linked commerce (registered in storefront.init_app): module-level functions, safe to
 run twice. They run in the app's context and pass its settings on to the services."""
+
 from flask import current_app
 
 from db import session_scope

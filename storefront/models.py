@@ -1,5 +1,6 @@
 """Commerce linked to the brand's codes: rebate policies, split rules, receipts of cases, diversion
 alerts, orders and the daily rebate runs. The money itself is in storefront.ledger."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -36,6 +37,7 @@ class RebatePolicy(Base):
     daily_tiers: the daily dynamic rebate, [{"min_items": n, "per_item_fen": f}, ...]: each day a
     store earns the rate of the highest tier its previous day's sell-through reached, per item.
     """
+
     __tablename__ = "rebate_policies"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     brand_id: Mapped[str] = mapped_column(ForeignKey("brands.id"), index=True)
@@ -47,6 +49,7 @@ class RebatePolicy(Base):
 
 class SplitRule(Base):
     """How a paid order is shared (basis points); product-specific rules beat the brand default."""
+
     __tablename__ = "split_rules"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     brand_id: Mapped[str] = mapped_column(ForeignKey("brands.id"), index=True)
@@ -60,6 +63,7 @@ class SplitRule(Base):
 
 class Receipt(Base):
     """A store's receipt of a case: one per case, whoever scans it and however often."""
+
     __tablename__ = "receipts"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     case_serial: Mapped[int] = mapped_column(BigInteger, unique=True)
@@ -73,10 +77,11 @@ class Receipt(Base):
 
 class DiversionAlert(Base):
     """Evidence that goods surfaced outside their assigned region (窜货)."""
+
     __tablename__ = "diversion_alerts"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     brand_id: Mapped[str] = mapped_column(ForeignKey("brands.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(12))              # AlertKind
+    kind: Mapped[str] = mapped_column(String(12))  # AlertKind
     serial: Mapped[int] = mapped_column(BigInteger)
     batch_id: Mapped[str] = mapped_column(String(32))
     store_id: Mapped[str | None] = mapped_column(String(32))
@@ -88,6 +93,7 @@ class DiversionAlert(Base):
 
 class Order(Base):
     """pending_payment -> paid -> refunded, or pending_payment -> expired (OrderStatus)."""
+
     __tablename__ = "orders"
     __table_args__ = (Index("ix_orders_status_expires_at", "status", "expires_at"),)
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -113,6 +119,7 @@ class Order(Base):
 
 class DailyRebateRun(Base):
     """A (brand, day) whose dynamic rebates have been credited."""
+
     __tablename__ = "daily_rebate_runs"
     brand_id: Mapped[str] = mapped_column(ForeignKey("brands.id"), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)

@@ -5,6 +5,7 @@ one of that brand's partner stores. The paid amount is split by the brand's rule
 when a product has its own) into store, platform, referrer, second-level referrer and brand
 shares that sum exactly to it, posted as one multi-leg ledger transfer keyed by the order.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -33,23 +34,45 @@ class OrderStateConflict(Conflict):
 
 
 # The states each status may follow (the only way an order's status changes is `move_order`).
-_FROM = {OrderStatus.PAID: (OrderStatus.PENDING_PAYMENT,), OrderStatus.REFUNDED: (OrderStatus.PAID,),
-         OrderStatus.EXPIRED: (OrderStatus.PENDING_PAYMENT,)}
+_FROM = {
+    OrderStatus.PAID: (OrderStatus.PENDING_PAYMENT,),
+    OrderStatus.REFUNDED: (OrderStatus.PAID,),
+    OrderStatus.EXPIRED: (OrderStatus.PENDING_PAYMENT,),
+}
 
 
 def move_order(session: Session, order_id: str, to: OrderStatus, *where, **values) -> bool:
     """Conditional UPDATE to `to` from the states it may follow (and `where`); True if this transaction won."""
-    return session.execute(update(Order).where(Order.id == order_id, Order.status.in_(_FROM[to]), *where)
-                           .values(status=to, **values).execution_options(synchronize_session=False)).rowcount == 1
+    return (
+        session.execute(
+            update(Order)
+            .where(Order.id == order_id, Order.status.in_(_FROM[to]), *where)
+            .values(status=to, **values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        == 1
+    )
 
 
 # --- split rules -------------------------------------------------------------------------------
 
-def set_split_rule(session: Session, brand_id: str, store_percent, platform_percent, referrer_percent,
-                   referrer2_percent, product_id: str | None = None) -> SplitRule:
+
+def set_split_rule(
+    session: Session,
+    brand_id: str,
+    store_percent,
+    platform_percent,
+    referrer_percent,
+    referrer2_percent,
+    product_id: str | None = None,
+) -> SplitRule:
     bps = {}
-    for name, value in (("store_percent", store_percent), ("platform_percent", platform_percent),
-                        ("referrer_percent", referrer_percent), ("referrer2_percent", referrer2_percent)):
+    for name, value in (
+        ("store_percent", store_percent),
+        ("platform_percent", platform_percent),
+        ("referrer_percent", referrer_percent),
+        ("referrer2_percent", referrer2_percent),
+    ):
         try:
             bps[name] = splits.percent_to_bp(value)
         except ValueError:
@@ -60,9 +83,14 @@ def set_split_rule(session: Session, brand_id: str, store_percent, platform_perc
         product = session.get(Product, product_id)
         if product is None or product.brand_id != brand_id:
             raise ValidationFailed({"product_id": ["Not a product of this brand."]})
-    rule = SplitRule(brand_id=brand_id, product_id=product_id, store_bp=bps["store_percent"],
-                     platform_bp=bps["platform_percent"], referrer_bp=bps["referrer_percent"],
-                     referrer2_bp=bps["referrer2_percent"])
+    rule = SplitRule(
+        brand_id=brand_id,
+        product_id=product_id,
+        store_bp=bps["store_percent"],
+        platform_bp=bps["platform_percent"],
+        referrer_bp=bps["referrer_percent"],
+        referrer2_bp=bps["referrer2_percent"],
+    )
     session.add(rule)
     session.commit()
     return rule
@@ -70,16 +98,26 @@ def set_split_rule(session: Session, brand_id: str, store_percent, platform_perc
 
 def describe_rule(rule: SplitRule) -> dict:
     brand_bp = 10_000 - rule.store_bp - rule.platform_bp - rule.referrer_bp - rule.referrer2_bp
-    return {"id": rule.id, "product_id": rule.product_id, "store_percent": rule.store_bp / 100,
-            "platform_percent": rule.platform_bp / 100, "referrer_percent": rule.referrer_bp / 100,
-            "referrer2_percent": rule.referrer2_bp / 100, "brand_percent": brand_bp / 100,
-            "created_at": rule.created_at}
+    return {
+        "id": rule.id,
+        "product_id": rule.product_id,
+        "store_percent": rule.store_bp / 100,
+        "platform_percent": rule.platform_bp / 100,
+        "referrer_percent": rule.referrer_bp / 100,
+        "referrer2_percent": rule.referrer2_bp / 100,
+        "brand_percent": brand_bp / 100,
+        "created_at": rule.created_at,
+    }
 
 
 def rule_for(session: Session, brand_id: str, product_id: str) -> splits.Rule:
     this_or_default = (SplitRule.product_id == product_id) | SplitRule.product_id.is_(None)
-    rows = session.scalars(select(SplitRule).where(SplitRule.brand_id == brand_id, this_or_default)
-                           .order_by(SplitRule.product_id.is_(None), SplitRule.id.desc()).limit(1))
+    rows = session.scalars(
+        select(SplitRule)
+        .where(SplitRule.brand_id == brand_id, this_or_default)
+        .order_by(SplitRule.product_id.is_(None), SplitRule.id.desc())
+        .limit(1)
+    )
     row = next(iter(rows), None)
     if row is None:
         return splits.DEFAULT_RULE
@@ -88,8 +126,16 @@ def rule_for(session: Session, brand_id: str, product_id: str) -> splits.Rule:
 
 # --- orders ------------------------------------------------------------------------------------
 
-def create_order(session: Session, consumer_id: str, store_id: str, items: list[dict],
-                 coupon_id: str | None = None, *, payment_seconds: int) -> Order:
+
+def create_order(
+    session: Session,
+    consumer_id: str,
+    store_id: str,
+    items: list[dict],
+    coupon_id: str | None = None,
+    *,
+    payment_seconds: int,
+) -> Order:
     """A pending order, held `payment_seconds` for its payment; commits."""
     store = session.get(Store, store_id)
     if store is None:
@@ -107,23 +153,52 @@ def create_order(session: Session, consumer_id: str, store_id: str, items: list[
     brand_id = brands.pop()
     if not is_partner(session, brand_id, store.id):
         raise ValidationFailed({"store_id": ["This store does not sell this brand's products."]})
-    lines = [{"product_id": pid, "name": products[pid].name, "quantity": qty, "unit_price_fen": products[pid].price_fen,
-              "line_fen": products[pid].price_fen * qty} for pid, qty in quantities.items()]
+    lines = [
+        {
+            "product_id": pid,
+            "name": products[pid].name,
+            "quantity": qty,
+            "unit_price_fen": products[pid].price_fen,
+            "line_fen": products[pid].price_fen * qty,
+        }
+        for pid, qty in quantities.items()
+    ]
     subtotal = sum(line["line_fen"] for line in lines)
     if subtotal <= 0:
         raise ValidationFailed({"items": ["The order's total must be above zero."]})
     now = utcnow()
-    order = Order(id=new_id("or"), consumer_id=consumer_id, store_id=store.id, brand_id=brand_id,
-                  status=OrderStatus.PENDING_PAYMENT, items=lines, subtotal_fen=subtotal, discount_fen=0,
-                  amount_fen=subtotal,
-                  coupon_id=None, split={}, refund={}, created_at=now,
-                  expires_at=now + timedelta(seconds=payment_seconds))
+    order = Order(
+        id=new_id("or"),
+        consumer_id=consumer_id,
+        store_id=store.id,
+        brand_id=brand_id,
+        status=OrderStatus.PENDING_PAYMENT,
+        items=lines,
+        subtotal_fen=subtotal,
+        discount_fen=0,
+        amount_fen=subtotal,
+        coupon_id=None,
+        split={},
+        refund={},
+        created_at=now,
+        expires_at=now + timedelta(seconds=payment_seconds),
+    )
     session.add(order)
     session.flush()
     if coupon_id:
-        answers = [value for _, value in signals.coupon_for_order.send(
-            session, consumer_id=consumer_id, coupon_id=coupon_id, brand_id=brand_id, store_id=store.id,
-            subtotal_fen=subtotal, order_id=order.id) if value is not None]
+        answers = [
+            value
+            for _, value in signals.coupon_for_order.send(
+                session,
+                consumer_id=consumer_id,
+                coupon_id=coupon_id,
+                brand_id=brand_id,
+                store_id=store.id,
+                subtotal_fen=subtotal,
+                order_id=order.id,
+            )
+            if value is not None
+        ]
         if not answers:
             raise ValidationFailed({"coupon_id": ["Coupons cannot be used on orders here."]})
         order.coupon_id, order.discount_fen = coupon_id, answers[0]
@@ -143,19 +218,34 @@ def own_order(session: Session, consumer_id: str, order_id: str) -> Order:
 
 
 def describe(order: Order) -> dict:
-    return {"id": order.id, "status": order.status, "store_id": order.store_id, "brand_id": order.brand_id,
-            "items": order.items, "subtotal_fen": order.subtotal_fen, "discount_fen": order.discount_fen,
-            "amount_fen": order.amount_fen, "coupon_id": order.coupon_id, "created_at": order.created_at,
-            "expires_at": order.expires_at, "paid_at": order.paid_at, "refunded_at": order.refunded_at}
+    return {
+        "id": order.id,
+        "status": order.status,
+        "store_id": order.store_id,
+        "brand_id": order.brand_id,
+        "items": order.items,
+        "subtotal_fen": order.subtotal_fen,
+        "discount_fen": order.discount_fen,
+        "amount_fen": order.amount_fen,
+        "coupon_id": order.coupon_id,
+        "created_at": order.created_at,
+        "expires_at": order.expires_at,
+        "paid_at": order.paid_at,
+        "refunded_at": order.refunded_at,
+    }
 
 
 # --- payment and split -------------------------------------------------------------------------
 
+
 def receivers(order: Order) -> dict[str, AccountRef | None]:
-    return {"store": store_account(order.store_id, "pending"), "platform": FEES,
-            "referrer": ("consumer", order.referrer_id, "pending") if order.referrer_id else None,
-            "referrer2": ("consumer", order.referrer2_id, "pending") if order.referrer2_id else None,
-            "brand": ("brand", order.brand_id, "revenue")}
+    return {
+        "store": store_account(order.store_id, "pending"),
+        "platform": FEES,
+        "referrer": ("consumer", order.referrer_id, "pending") if order.referrer_id else None,
+        "referrer2": ("consumer", order.referrer2_id, "pending") if order.referrer2_id else None,
+        "brand": ("brand", order.brand_id, "revenue"),
+    }
 
 
 def mark_paid(session: Session, order: Order, transaction_id: str, *, settle_delay_seconds: int) -> bool:
@@ -174,11 +264,24 @@ def mark_paid(session: Session, order: Order, transaction_id: str, *, settle_del
     legs = [(CLEARING, accounts[name], fen) for name, fen in shares.items() if fen]
     for _, extra in signals.order_paid.send(session, order=order, settle_delay_seconds=settle_delay_seconds):
         legs += extra or []
-    transfer_many(session, legs, key=f"order:{order.id}:paid", kind=LedgerKind.ORDER_SPLIT, reference=order.id,
-                  metadata={"transaction_id": transaction_id})
+    transfer_many(
+        session,
+        legs,
+        key=f"order:{order.id}:paid",
+        kind=LedgerKind.ORDER_SPLIT,
+        reference=order.id,
+        metadata={"transaction_id": transaction_id},
+    )
     if shares["store"]:
-        settlement.schedule(session, order.store_id, shares["store"], key=f"order:{order.id}:split:store",
-                            kind=LedgerKind.ORDER_SPLIT, reference=order.id, delay_seconds=settle_delay_seconds)
+        settlement.schedule(
+            session,
+            order.store_id,
+            shares["store"],
+            key=f"order:{order.id}:split:store",
+            kind=LedgerKind.ORDER_SPLIT,
+            reference=order.id,
+            delay_seconds=settle_delay_seconds,
+        )
     order.split = shares
     return True
 
@@ -192,13 +295,17 @@ def refund(session: Session, consumer_id: str, order_id: str) -> Order:
     session.refresh(order)
     shares, accounts = order.split or {}, receivers(order)
     cover = [("brand", order.brand_id, "revenue"), ("brand", order.brand_id, "budget")]
-    others = [(accounts[name], CLEARING, shares[name]) for name in ("platform", "referrer", "referrer2", "brand")
-              if shares.get(name)]
-    planned: dict[str, int] = {}   # what this refund's one transfer takes from each account, so far
+    others = [
+        (accounts[name], CLEARING, shares[name])
+        for name in ("platform", "referrer", "referrer2", "brand")
+        if shares.get(name)
+    ]
+    planned: dict[str, int] = {}  # what this refund's one transfer takes from each account, so far
     for debit, _, fen in others:
         planned[account_name(debit)] = planned.get(account_name(debit), 0) + fen
-    legs, record = settlement.reversal_legs(session, f"order:{order.id}:split:store", shares.get("store", 0),
-                                            CLEARING, cover, planned)
+    legs, record = settlement.reversal_legs(
+        session, f"order:{order.id}:split:store", shares.get("store", 0), CLEARING, cover, planned
+    )
     legs += others
     for _, extra in signals.order_released.send(session, order=order, refunded=True, planned=planned):
         legs += extra or []
@@ -210,6 +317,7 @@ def refund(session: Session, consumer_id: str, order_id: str) -> Order:
 
 
 # --- expiry ------------------------------------------------------------------------------------
+
 
 def expire_order(session: Session, order_id: str) -> bool:
     won = move_order(session, order_id, OrderStatus.EXPIRED, Order.expires_at <= utcnow())
@@ -227,7 +335,11 @@ def expire_order_job(order_id: str) -> bool:
 
 
 def expire_due(session: Session) -> int:
-    ids = list(session.scalars(select(Order.id)
-                               .where(Order.status == OrderStatus.PENDING_PAYMENT, Order.expires_at <= utcnow())
-                               .limit(1000)))
+    ids = list(
+        session.scalars(
+            select(Order.id)
+            .where(Order.status == OrderStatus.PENDING_PAYMENT, Order.expires_at <= utcnow())
+            .limit(1000)
+        )
+    )
     return sum(1 for order_id in ids if expire_order(session, order_id))

@@ -8,6 +8,7 @@ The signature is checked over the raw bytes, in constant time, before anything i
 first valid notice for an order pays it and posts its split; the same notice again (a provider
 retry) answers 200 and changes nothing; a different amount is 409 and changes nothing.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,8 +34,9 @@ def sign(body: bytes, secret: str) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def handle_notice(session: Session, raw: bytes, signature: str | None, *, secret: str,
-                  settle_delay_seconds: int) -> dict:
+def handle_notice(
+    session: Session, raw: bytes, signature: str | None, *, secret: str, settle_delay_seconds: int
+) -> dict:
     """Check, parse and apply one notice; commits. `secret` is PAYMENT_WEBHOOK_SECRET; the order's
     store share settles `settle_delay_seconds` later."""
     if not signature or not hmac.compare_digest(sign(raw, secret).encode(), signature.strip().lower().encode()):
@@ -56,10 +58,11 @@ def handle_notice(session: Session, raw: bytes, signature: str | None, *, secret
         raise orders.OrderStateConflict(f"The order is {order.status}; it cannot be paid now.")
     try:
         paid = orders.mark_paid(session, order, notice["transaction_id"], settle_delay_seconds=settle_delay_seconds)
-    except IntegrityError:   # this transaction id already paid another order
+    except IntegrityError:  # this transaction id already paid another order
         session.rollback()
-        raise orders.OrderStateConflict("This transaction id has already paid another order.",
-                                        fields={"transaction_id": ["Already used."]}) from None
+        raise orders.OrderStateConflict(
+            "This transaction id has already paid another order.", fields={"transaction_id": ["Already used."]}
+        ) from None
     if not paid:
         session.rollback()
         order = session.get(Order, notice["order_id"])

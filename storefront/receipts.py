@@ -5,6 +5,7 @@ scanning the same case at once bind and rebate once; the same store scanning it 
 original receipt back; another store gets 409. A case received outside the regions its batch was
 assigned raises a diversion alert (窜货).
 """
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -37,8 +38,9 @@ def receive_case(session: Session, store_id: str, code: str, *, settle_delay_sec
     if found.verdict in (Verdict.VOIDED, Verdict.REVOKED_KEY):
         raise CaseNotReceivable("This case code is voided.", fields={"code": [found.verdict]})
     if found.verdict == Verdict.INACTIVE:
-        raise CaseNotReceivable("This case has not been activated (it has not left the factory).",
-                                fields={"code": ["inactive"]})
+        raise CaseNotReceivable(
+            "This case has not been activated (it has not left the factory).", fields={"code": ["inactive"]}
+        )
     brand_id = found.batch.brand_id
     store = session.get(Store, store_id)
     if not is_partner(session, brand_id, store.id):
@@ -53,27 +55,63 @@ def receive_case(session: Session, store_id: str, code: str, *, settle_delay_sec
             raise CaseNotReceivable("Another store has already received this case.", fields={"code": ["received"]})
         return _describe(receipt, rebate_now=0, repeat=True)
     if diversion:
-        session.add(DiversionAlert(brand_id=brand_id, kind=AlertKind.RECEIPT, serial=found.serial,
-                                   batch_id=found.batch.id, store_id=store.id,
-                                   expected_regions=found.batch.region_codes, seen_region=store.region_code,
-                                   distributor=found.batch.distributor, at=now))
+        session.add(
+            DiversionAlert(
+                brand_id=brand_id,
+                kind=AlertKind.RECEIPT,
+                serial=found.serial,
+                batch_id=found.batch.id,
+                store_id=store.id,
+                expected_regions=found.batch.region_codes,
+                seen_region=store.region_code,
+                distributor=found.batch.distributor,
+                at=now,
+            )
+        )
     policy = current_policy(session, brand_id)
-    rebate = try_credit(session, store.id, brand_id, (policy.per_receipt_item_fen if policy else 0) * bound,
-                        key=f"receipt:{found.serial}", kind=LedgerKind.RECEIPT_REBATE, reference=str(found.serial),
-                        delay_seconds=settle_delay_seconds)
-    receipt = Receipt(id=new_id("rc"), case_serial=found.serial, store_id=store.id, brand_id=brand_id, items=bound,
-                      rebate_fen=rebate, diversion=diversion, at=now)
+    rebate = try_credit(
+        session,
+        store.id,
+        brand_id,
+        (policy.per_receipt_item_fen if policy else 0) * bound,
+        key=f"receipt:{found.serial}",
+        kind=LedgerKind.RECEIPT_REBATE,
+        reference=str(found.serial),
+        delay_seconds=settle_delay_seconds,
+    )
+    receipt = Receipt(
+        id=new_id("rc"),
+        case_serial=found.serial,
+        store_id=store.id,
+        brand_id=brand_id,
+        items=bound,
+        rebate_fen=rebate,
+        diversion=diversion,
+        at=now,
+    )
     session.add(receipt)
     session.commit()
     return _describe(receipt, rebate_now=rebate, repeat=False)
 
 
 def _describe(receipt: Receipt, rebate_now: int, repeat: bool) -> dict:
-    return {"receipt_id": receipt.id, "case_serial": receipt.case_serial, "bound_items": receipt.items,
-            "rebate_fen": rebate_now, "diversion": receipt.diversion, "already_received": repeat}
+    return {
+        "receipt_id": receipt.id,
+        "case_serial": receipt.case_serial,
+        "bound_items": receipt.items,
+        "rebate_fen": rebate_now,
+        "diversion": receipt.diversion,
+        "already_received": repeat,
+    }
 
 
 def diversion_alerts(session: Session, brand_id: str, limit: int, cursor: str | None):
     """The brand's diversion alerts, newest first, one keyset page: (alerts, next_cursor)."""
-    return keyset_page(session, select(DiversionAlert).where(DiversionAlert.brand_id == brand_id),
-                       [DiversionAlert.id], limit, cursor, lambda a: [a.id])
+    return keyset_page(
+        session,
+        select(DiversionAlert).where(DiversionAlert.brand_id == brand_id),
+        [DiversionAlert.id],
+        limit,
+        cursor,
+        lambda a: [a.id],
+    )

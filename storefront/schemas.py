@@ -1,4 +1,5 @@
 """The commerce endpoints' schemas: receipts, orders, payment notices, split rules, rebates, diversion."""
+
 from marshmallow import Schema, fields, validate
 
 from schemas import UtcDateTime

@@ -9,6 +9,7 @@ Receivers take the session as sender and work inside the caller's transaction.
   reimbursement reversed). `planned` ({account: fen}) is what the refund's one ledger transfer
   already takes from each account; receivers returning legs must count theirs into it.
 """
+
 from blinker import Namespace
 
 _signals = Namespace()

@@ -4,6 +4,7 @@ Rates are basis points (1% = 100 bp). Largest-remainder rounding: each receiver 
 of its exact share, and the fen left over go one each to the largest fractional parts (ties by
 receiver order), so no fen is created or lost and no receiver is off by more than one fen.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -45,15 +46,21 @@ class Rule:
         return 10_000 - self.store_bp - self.platform_bp - self.referrer_bp - self.referrer2_bp
 
     def weights(self) -> dict[str, int]:
-        return {"store": self.store_bp, "platform": self.platform_bp, "referrer": self.referrer_bp,
-                "referrer2": self.referrer2_bp, "brand": self.brand_bp}
+        return {
+            "store": self.store_bp,
+            "platform": self.platform_bp,
+            "referrer": self.referrer_bp,
+            "referrer2": self.referrer2_bp,
+            "brand": self.brand_bp,
+        }
 
 
-DEFAULT_RULE = Rule(0, 0, 0, 0)   # no rule: the brand keeps everything
+DEFAULT_RULE = Rule(0, 0, 0, 0)  # no rule: the brand keeps everything
 
 
-def split_order(amount_fen: int, lines: list[tuple[int, Rule]], has_referrer: bool = False,
-                has_referrer2: bool = False) -> dict[str, int]:
+def split_order(
+    amount_fen: int, lines: list[tuple[int, Rule]], has_referrer: bool = False, has_referrer2: bool = False
+) -> dict[str, int]:
     """Split what the consumer paid across receivers.
 
     `lines` are (gross line amount, rule). The paid amount (after any coupon) is first allocated

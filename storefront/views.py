@@ -1,4 +1,5 @@
 """HTTP for BC-linked commerce: receipts, orders, payment notices, split rules, rebates, diversion."""
+
 from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -29,8 +30,12 @@ class Receipts(MethodView):
     @bp.response(200, ReceiptOut)
     def post(self, body):
         """Receive a case: bind its items to this store, earn the receipt rebate once, flag diversion."""
-        return receipts.receive_case(get_session(), current_store().id, body["code"],
-                                     settle_delay_seconds=current_app.config["SETTLEMENT_DELAY_SECONDS"])
+        return receipts.receive_case(
+            get_session(),
+            current_store().id,
+            body["code"],
+            settle_delay_seconds=current_app.config["SETTLEMENT_DELAY_SECONDS"],
+        )
 
 
 @bp.route("/orders")
@@ -39,8 +44,14 @@ class Orders(MethodView):
     @bp.response(201, OrderOut)
     def post(self, body):
         """Order through a partner store; prices from the catalogue; an optional coupon is held."""
-        order = orders.create_order(get_session(), current_consumer().id, body["store_id"], body["items"],
-                                    body["coupon_id"], payment_seconds=current_app.config["ORDER_PAYMENT_SECONDS"])
+        order = orders.create_order(
+            get_session(),
+            current_consumer().id,
+            body["store_id"],
+            body["items"],
+            body["coupon_id"],
+            payment_seconds=current_app.config["ORDER_PAYMENT_SECONDS"],
+        )
         return orders.describe(order)
 
 
@@ -65,9 +76,13 @@ class PaymentNotify(MethodView):
     def post(self):
         """The payment provider's signed notice (X-Signature: hex HMAC-SHA256 of the raw body)."""
         config = current_app.config
-        return payments.handle_notice(get_session(), request.get_data(cache=True), request.headers.get("X-Signature"),
-                                      secret=config["PAYMENT_WEBHOOK_SECRET"],
-                                      settle_delay_seconds=config["SETTLEMENT_DELAY_SECONDS"])
+        return payments.handle_notice(
+            get_session(),
+            request.get_data(cache=True),
+            request.headers.get("X-Signature"),
+            secret=config["PAYMENT_WEBHOOK_SECRET"],
+            settle_delay_seconds=config["SETTLEMENT_DELAY_SECONDS"],
+        )
 
 
 @bp.route("/brand/split-rules")

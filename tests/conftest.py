@@ -4,6 +4,7 @@ emptied after every test; jobs run inline, or through RQ when REDIS_URL is set.
     pytest                                   # SQLite, inline jobs
     DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1/test REDIS_URL=redis://127.0.0.1:6379/0 pytest
 """
+
 from __future__ import annotations
 
 import os
@@ -25,7 +26,7 @@ MASTER_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # 32 bytes, base64u
 def database_url():
     url = os.environ.get("DATABASE_URL", "")
     if url.startswith("postgresql"):
-        with scratch_database(url, f"pytest_{os.getpid()}") as scratch:   # tests never touch real data
+        with scratch_database(url, f"pytest_{os.getpid()}") as scratch:  # tests never touch real data
             yield scratch
     else:
         with tempfile.TemporaryDirectory() as tmp:
@@ -47,7 +48,7 @@ def app_settings(database_url) -> dict:
         "SECRET_KEY": "test-secret-key",
         "PUBLIC_BASE_URL": "https://qr.example.com",
         "EXPORT_PROCESSES": 1,
-        "SCAN_LIMIT_PER_CONSUMER": 100_000,   # throttling tests lower these themselves
+        "SCAN_LIMIT_PER_CONSUMER": 100_000,  # throttling tests lower these themselves
         "SCAN_LIMIT_PER_IP": 100_000,
     }
 
@@ -82,7 +83,7 @@ def _clean_tables(request):
     from codes import keys
 
     keys._cache.clear()
-    app.extensions.pop("catalog", None)   # its copies describe the rows about to be wiped
+    app.extensions.pop("catalog", None)  # its copies describe the rows about to be wiped
     tables = [t for t in reversed(db.Base.metadata.sorted_tables) if t.name != "serial_counter"]
     engine = db.engine(app)
     with engine.begin() as conn:

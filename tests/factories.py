@@ -1,4 +1,5 @@
 """Helpers that act like the clients: admin, brand tools, store tills, the mini app."""
+
 from __future__ import annotations
 
 import hashlib
@@ -57,10 +58,14 @@ class Api:
         return Tenant(r.json["id"], r.json["api_key"], r.json)
 
     def store(self, name=None, lat=31.2304, lng=121.4737, region_code="310101", partner_of=None) -> Tenant:
-        r = self.post("/api/v1/admin/stores", {"name": name or f"Store {next(_seq)}", "lat": lat, "lng": lng,
-                                               "region_code": region_code}, who=self.admin, expect=201)
+        r = self.post(
+            "/api/v1/admin/stores",
+            {"name": name or f"Store {next(_seq)}", "lat": lat, "lng": lng, "region_code": region_code},
+            who=self.admin,
+            expect=201,
+        )
         store = Tenant(r.json["id"], r.json["api_key"], r.json)
-        for brand in ([partner_of] if isinstance(partner_of, Tenant) else (partner_of or [])):
+        for brand in [partner_of] if isinstance(partner_of, Tenant) else (partner_of or []):
             self.post("/api/v1/brand/partners", {"store_id": store.id}, who=brand, expect=201)
         return store
 
@@ -106,20 +111,36 @@ class Api:
 def deposit(api: Api, brand: Tenant, amount_fen: int, reference: str | None = None, expect: int | None = 201):
     """Deposit into a brand's budget through the admin API (a fresh bank reference unless given); the response."""
     reference = reference or f"bank-{next(_seq)}"
-    return api.post(f"/api/v1/admin/brands/{brand.id}/deposits", {"amount_fen": amount_fen, "reference": reference},
-                    who=api.admin, expect=expect)
+    return api.post(
+        f"/api/v1/admin/brands/{brand.id}/deposits",
+        {"amount_fen": amount_fen, "reference": reference},
+        who=api.admin,
+        expect=expect,
+    )
 
 
-def scan_campaign(api: Api, brand: Tenant, product_ids: list[str], tiers: list[dict] | None = None,
-                  budget_fen: int = 100_000, **fields) -> dict:
+def scan_campaign(
+    api: Api,
+    brand: Tenant,
+    product_ids: list[str],
+    tiers: list[dict] | None = None,
+    budget_fen: int = 100_000,
+    **fields,
+) -> dict:
     """A live scan-reward campaign; by default every scan wins a 5-yuan brand coupon."""
     from datetime import UTC, datetime, timedelta
 
     now = datetime.now(UTC)
     every_scan_wins = [{"probability": 1.0, "reward": {"kind": "brand_coupon", "value_fen": 500, "valid_days": 30}}]
-    body = {"type": "scan_reward", "name": "Scan and win", "starts_at": (now - timedelta(minutes=1)).isoformat(),
-            "ends_at": (now + timedelta(days=30)).isoformat(), "product_ids": product_ids, "budget_fen": budget_fen,
-            "tiers": tiers or every_scan_wins}
+    body = {
+        "type": "scan_reward",
+        "name": "Scan and win",
+        "starts_at": (now - timedelta(minutes=1)).isoformat(),
+        "ends_at": (now + timedelta(days=30)).isoformat(),
+        "product_ids": product_ids,
+        "budget_fen": budget_fen,
+        "tiers": tiers or every_scan_wins,
+    }
     body.update(fields)
     return api.post("/api/v1/brand/campaigns", body, who=brand, expect=201).json
 
@@ -128,16 +149,28 @@ def scan(api: Api, consumer: Tenant, code: str, expect: int | None = 200, **fiel
     return api.post("/api/v1/scans", {"code": code, **fields}, who=consumer, expect=expect)
 
 
-def notify_payment(api: Api, order: dict, transaction_id: str | None = None, amount_fen: int | None = None,
-                   secret: str | None = None, expect: int | None = None):
+def notify_payment(
+    api: Api,
+    order: dict,
+    transaction_id: str | None = None,
+    amount_fen: int | None = None,
+    secret: str | None = None,
+    expect: int | None = None,
+):
     """What the payment provider sends: the raw JSON body signed with the webhook secret."""
     import json as _json
 
-    body = _json.dumps({"order_id": order["id"], "transaction_id": transaction_id or f"tx-{order['id']}",
-                        "amount_fen": order["amount_fen"] if amount_fen is None else amount_fen,
-                        "status": "paid"}).encode()
+    body = _json.dumps(
+        {
+            "order_id": order["id"],
+            "transaction_id": transaction_id or f"tx-{order['id']}",
+            "amount_fen": order["amount_fen"] if amount_fen is None else amount_fen,
+            "status": "paid",
+        }
+    ).encode()
     key = (secret or api.app.config["PAYMENT_WEBHOOK_SECRET"]).encode()
     signature = hmac.new(key, body, hashlib.sha256).hexdigest()
-    r = api.client.post("/api/v1/payments/notify", data=body, headers={"X-Signature": signature,
-                                                                       "Content-Type": "application/json"})
+    r = api.client.post(
+        "/api/v1/payments/notify", data=body, headers={"X-Signature": signature, "Content-Type": "application/json"}
+    )
     return Api._check(r, expect)

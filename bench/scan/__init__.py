@@ -52,6 +52,7 @@ Prints progress lines, then one JSON object on the last line.  bench.scan_profil
 scan path down (statements per scan, py-spy by stage); bench.scan_probe times the batches inside the
 workers under this load.
 """
+
 from __future__ import annotations
 
 from bench.scan.config import LIMITS, SECRETS, TIERS, Settings, app_config, env_int, scratch_url
@@ -65,8 +66,35 @@ from bench.support import ROOT, create_database, drop_database, free_port, log
 
 # what bench.scan_profile and bench.scan_probe use, from where it lives now
 __all__ = [
-    "LIMITS", "LUA", "ROOT", "SECRETS", "TIERS", "VENV_BIN", "Codes", "CpuMeter", "LoadResult", "PgMonitor",
-    "Seed", "Server", "Settings", "app_config", "at_capacity", "check", "cpu_line", "create_database",
-    "describe", "drop_database", "env_int", "free_port", "load", "log", "main", "merge", "run_python",
-    "run_wrk", "scratch_url", "seed", "write_pairs",
+    "LIMITS",
+    "LUA",
+    "ROOT",
+    "SECRETS",
+    "TIERS",
+    "VENV_BIN",
+    "Codes",
+    "CpuMeter",
+    "LoadResult",
+    "PgMonitor",
+    "Seed",
+    "Server",
+    "Settings",
+    "app_config",
+    "at_capacity",
+    "check",
+    "cpu_line",
+    "create_database",
+    "describe",
+    "drop_database",
+    "env_int",
+    "free_port",
+    "load",
+    "log",
+    "main",
+    "merge",
+    "run_python",
+    "run_wrk",
+    "scratch_url",
+    "seed",
+    "write_pairs",
 ]

@@ -1,5 +1,6 @@
 """bench.scan's knobs (BENCH_SCAN_*, read when the module is imported), the campaign it seeds and the
 configuration both the seeding and the served app get."""
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,9 @@ class Settings:
     warmup: int = env_int("BENCH_SCAN_WARMUP", 3)
     # The load's concurrency levels: every level runs in every round, and each side is reported at its
     # capacity (see run.main); one level measures at that concurrency only.
-    levels: tuple[int, ...] = tuple(int(c) for c in os.environ.get("BENCH_SCAN_CONNECTIONS", "16,24,32").split(",")
-                                    if c.strip())
+    levels: tuple[int, ...] = tuple(
+        int(c) for c in os.environ.get("BENCH_SCAN_CONNECTIONS", "16,24,32").split(",") if c.strip()
+    )
     p99_goal_ms: float = float(os.environ.get("BENCH_SCAN_P99_GOAL_MS") or 50)
     workers: int = env_int("BENCH_SCAN_WORKERS", 2)
     threads: int = env_int("BENCH_SCAN_THREADS", 8)
@@ -49,8 +51,12 @@ class Settings:
         return self.levels[0]
 
     def server(self) -> dict:
-        return {"server": "gunicorn", "worker_class": self.worker_class, "workers": self.workers,
-                "threads": self.threads if self.worker_class == "gthread" else 1}
+        return {
+            "server": "gunicorn",
+            "worker_class": self.worker_class,
+            "workers": self.workers,
+            "threads": self.threads if self.worker_class == "gthread" else 1,
+        }
 
 
 def scratch_url() -> str:

@@ -1,5 +1,6 @@
 """bench.scan's load generators: wrk with bench/scan_wrk.lua, or a Python thread pool; their results,
 merged over rounds; the concurrency level a side is reported at."""
+
 from __future__ import annotations
 
 import http.client
@@ -32,9 +33,9 @@ class LoadResult:
     errors: dict = field(default_factory=dict)
     wrapped: int = 0
     cpu: dict = field(default_factory=dict)
-    points: list[tuple[float, float]] = field(default_factory=list)   # (latency ms, weight in requests)
-    verdicts: dict = field(default_factory=dict)    # scan responses: verdict -> count
-    rewards: int = 0                                # coupons listed in scan responses
+    points: list[tuple[float, float]] = field(default_factory=list)  # (latency ms, weight in requests)
+    verdicts: dict = field(default_factory=dict)  # scan responses: verdict -> count
+    rewards: int = 0  # coupons listed in scan responses
 
     @property
     def ok_per_s(self) -> float:
@@ -60,12 +61,22 @@ def merge(results: list[LoadResult]) -> LoadResult:
         for target, source in ((statuses, r.statuses), (errors, r.errors), (cpu, r.cpu), (verdicts, r.verdicts)):
             for k, v in source.items():
                 target[k] = target.get(k, 0) + v
-    return LoadResult(requests=sum(r.requests for r in results), ok=sum(r.ok for r in results),
-                      seconds=sum(r.seconds for r in results), p50_ms=_quantile(points, 0.50),
-                      p90_ms=_quantile(points, 0.90), p99_ms=_quantile(points, 0.99),
-                      max_ms=max(r.max_ms for r in results), statuses=statuses, errors=errors,
-                      wrapped=sum(r.wrapped for r in results), cpu=cpu, points=points, verdicts=verdicts,
-                      rewards=sum(r.rewards for r in results))
+    return LoadResult(
+        requests=sum(r.requests for r in results),
+        ok=sum(r.ok for r in results),
+        seconds=sum(r.seconds for r in results),
+        p50_ms=_quantile(points, 0.50),
+        p90_ms=_quantile(points, 0.90),
+        p99_ms=_quantile(points, 0.99),
+        max_ms=max(r.max_ms for r in results),
+        statuses=statuses,
+        errors=errors,
+        wrapped=sum(r.wrapped for r in results),
+        cpu=cpu,
+        points=points,
+        verdicts=verdicts,
+        rewards=sum(r.rewards for r in results),
+    )
 
 
 def write_pairs(pairs: list[tuple[str, str]]) -> str:
@@ -76,12 +87,33 @@ def write_pairs(pairs: list[tuple[str, str]]) -> str:
     return path
 
 
-def run_wrk(port: int, pairs: list[tuple[str, str]], connections: int, seconds: int, meter: CpuMeter | None,
-            wrk_threads: int = 2) -> LoadResult:
+def run_wrk(
+    port: int,
+    pairs: list[tuple[str, str]],
+    connections: int,
+    seconds: int,
+    meter: CpuMeter | None,
+    wrk_threads: int = 2,
+) -> LoadResult:
     path = write_pairs(pairs)
     try:
-        cmd = ["wrk", "-t", str(wrk_threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s",
-               "-s", LUA, f"http://127.0.0.1:{port}", "--", path, str(wrk_threads)]
+        cmd = [
+            "wrk",
+            "-t",
+            str(wrk_threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            LUA,
+            f"http://127.0.0.1:{port}",
+            "--",
+            path,
+            str(wrk_threads),
+        ]
         if meter:
             meter.start()
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -92,25 +124,36 @@ def run_wrk(port: int, pairs: list[tuple[str, str]], connections: int, seconds: 
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("WRKJSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk failed ({out.returncode}): {out.stdout[-2000:]} {out.stderr[-2000:]}")
-    data = json.loads(line[len("WRKJSON "):])
+    data = json.loads(line[len("WRKJSON ") :])
     ok = data["statuses"].get("200", 0)
-    return LoadResult(requests=data["requests"], ok=ok, seconds=data["duration_us"] / 1e6,
-                      p50_ms=data["p50_us"] / 1000, p90_ms=data["p90_us"] / 1000, p99_ms=data["p99_us"] / 1000,
-                      max_ms=data["max_us"] / 1000, statuses=data["statuses"], errors=data["errors"],
-                      wrapped=data["wrapped"], cpu=cpu,
-                      points=[(v / 1000, data["requests"] / 1000) for v in data["quantiles_us"]],
-                      verdicts=data["verdicts"], rewards=data["rewards"])
+    return LoadResult(
+        requests=data["requests"],
+        ok=ok,
+        seconds=data["duration_us"] / 1e6,
+        p50_ms=data["p50_us"] / 1000,
+        p90_ms=data["p90_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        max_ms=data["max_us"] / 1000,
+        statuses=data["statuses"],
+        errors=data["errors"],
+        wrapped=data["wrapped"],
+        cpu=cpu,
+        points=[(v / 1000, data["requests"] / 1000) for v in data["quantiles_us"]],
+        verdicts=data["verdicts"],
+        rewards=data["rewards"],
+    )
 
 
-def run_python(port: int, pairs: list[tuple[str, str]], connections: int, seconds: int,
-               meter: CpuMeter | None) -> LoadResult:
+def run_python(
+    port: int, pairs: list[tuple[str, str]], connections: int, seconds: int, meter: CpuMeter | None
+) -> LoadResult:
     """Fallback client: one thread per connection, http.client keep-alive, fixed duration."""
-    source = iter(pairs)          # list iterators are safe to share under the GIL
+    source = iter(pairs)  # list iterators are safe to share under the GIL
     stop_at = [0.0]
     lock = threading.Lock()
     latencies: list[float] = []
     statuses: dict[str, int] = {}
-    verdicts: dict[str, int] = {}      # updated from several threads: dict item updates are atomic enough
+    verdicts: dict[str, int] = {}  # updated from several threads: dict item updates are atomic enough
     won = [0]
     wrapped = [0]
 
@@ -126,8 +169,12 @@ def run_python(port: int, pairs: list[tuple[str, str]], connections: int, second
             body = json.dumps({"code": code})
             start = time.perf_counter()
             try:
-                conn.request("POST", "/api/v1/scans", body, {"Authorization": f"Bearer {token}",
-                                                              "Content-Type": "application/json"})
+                conn.request(
+                    "POST",
+                    "/api/v1/scans",
+                    body,
+                    {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+                )
                 resp = conn.getresponse()
                 payload = resp.read()
                 status = str(resp.status)
@@ -163,14 +210,26 @@ def run_python(port: int, pairs: list[tuple[str, str]], connections: int, second
     def pct(q):
         return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else 0.0
 
-    return LoadResult(requests=len(latencies), ok=statuses.get("200", 0), seconds=elapsed, p50_ms=pct(0.5),
-                      p90_ms=pct(0.9), p99_ms=pct(0.99), max_ms=(latencies[-1] * 1000 if latencies else 0.0),
-                      statuses=statuses, wrapped=wrapped[0], cpu=cpu,
-                      points=[(v * 1000, 1.0) for v in latencies], verdicts=verdicts, rewards=won[0])
+    return LoadResult(
+        requests=len(latencies),
+        ok=statuses.get("200", 0),
+        seconds=elapsed,
+        p50_ms=pct(0.5),
+        p90_ms=pct(0.9),
+        p99_ms=pct(0.99),
+        max_ms=(latencies[-1] * 1000 if latencies else 0.0),
+        statuses=statuses,
+        wrapped=wrapped[0],
+        cpu=cpu,
+        points=[(v * 1000, 1.0) for v in latencies],
+        verdicts=verdicts,
+        rewards=won[0],
+    )
 
 
-def load(settings: Settings, port: int, pairs, seconds: int, meter: CpuMeter | None,
-         connections: int | None = None) -> LoadResult:
+def load(
+    settings: Settings, port: int, pairs, seconds: int, meter: CpuMeter | None, connections: int | None = None
+) -> LoadResult:
     connections = connections or settings.connections
     if settings.client == "wrk":
         return run_wrk(port, pairs, connections, seconds, meter)

@@ -1,5 +1,6 @@
 """What bench.scan measures besides the responses: CPU by process group from /proc, and what the
 PostgreSQL backends are doing."""
+
 from __future__ import annotations
 
 import os
@@ -19,14 +20,14 @@ def _proc_cpu() -> dict[int, tuple[str, float]]:
         try:
             with open(f"/proc/{entry}/stat") as fh:
                 raw = fh.read()
-            comm = raw[raw.index("(") + 1:raw.rindex(")")]
+            comm = raw[raw.index("(") + 1 : raw.rindex(")")]
             if comm.startswith("postgres"):
                 with open(f"/proc/{entry}/cmdline", "rb") as fh:
                     comm = fh.read().replace(b"\0", b" ").decode(errors="replace").strip() or comm
         except (OSError, ValueError):
             continue
-        rest = raw[raw.rindex(")") + 2:].split()
-        out[int(entry)] = (comm, (int(rest[11]) + int(rest[12])) / CLK)   # utime + stime
+        rest = raw[raw.rindex(")") + 2 :].split()
+        out[int(entry)] = (comm, (int(rest[11]) + int(rest[12])) / CLK)  # utime + stime
     return out
 
 
@@ -55,7 +56,7 @@ class CpuMeter:
         background processes (WAL writer, checkpointer, ...), not other databases' backends."""
         if self.database and f" {self.database} " in f"{title} ":
             return True
-        words = title.split(": ", 1)[-1].split()   # "postgres: [15/main: ]user database host(port) state"
+        words = title.split(": ", 1)[-1].split()  # "postgres: [15/main: ]user database host(port) state"
         if words and words[0].endswith(":"):
             words = words[1:]
         backend = len(words) >= 3 and ("(" in words[2] or words[2] == "[local]")
@@ -79,7 +80,7 @@ class CpuMeter:
                     groups["postgres"] += used
             elif comm.startswith("redis"):
                 groups["redis"] += used
-            elif pid == os.getpid():     # the Python client's threads
+            elif pid == os.getpid():  # the Python client's threads
                 groups["client"] += used
         busy = total_after[0] - self.total_before[0]
         idle = total_after[1] - self.total_before[1]
@@ -114,7 +115,9 @@ class PgMonitor:
             rows = self.conn.execute(
                 "SELECT state, wait_event_type, wait_event FROM pg_stat_activity WHERE datname = %s "
                 "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
-                "AND application_name <> 'bench-floor'", (name,)).fetchall()
+                "AND application_name <> 'bench-floor'",
+                (name,),
+            ).fetchall()
             self.samples += 1
             for state, kind, event in rows:
                 if state == "idle":

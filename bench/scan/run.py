@@ -1,5 +1,6 @@
 """bench.scan's run: seed, serve the echo, the app and the floor, load them in alternating rounds at
 every concurrency level, report each side at its capacity, check the database; the last line is the JSON."""
+
 from __future__ import annotations
 
 import json
@@ -30,12 +31,16 @@ def main() -> int:
         from migrations import upgrade
 
         upgrade(url)
-        log(f"seeding through the API: {settings.codes:,} activated codes, {settings.consumers} consumers, "
-            "campaign 30% brand coupon / 10% points ...")
+        log(
+            f"seeding through the API: {settings.codes:,} activated codes, {settings.consumers} consumers, "
+            "campaign 30% brand coupon / 10% points ..."
+        )
         seeded = seed(url, settings)
         codes = Codes(seeded.pairs)
-        log(f"seeded in {time.time() - started:.1f} s; client {settings.client}, connections {list(settings.levels)}, "
-            f"server {settings.server()}")
+        log(
+            f"seeded in {time.time() - started:.1f} s; client {settings.client}, connections {list(settings.levels)}, "
+            f"server {settings.server()}"
+        )
 
         # Both servers up at once (an idle one costs no CPU); the load alternates echo, scans, echo,
         # scans ... so a neighbour's CPU use or a slow minute hits both sides alike.
@@ -50,8 +55,12 @@ def main() -> int:
 
             engine = create_engine(url)
             with engine.begin() as conn:
-                conn.execute(text("CREATE TABLE bench_floor_scans (id bigserial PRIMARY KEY, code text NOT NULL, "
-                                  "at timestamp NOT NULL DEFAULT now())"))
+                conn.execute(
+                    text(
+                        "CREATE TABLE bench_floor_scans (id bigserial PRIMARY KEY, code text NOT NULL, "
+                        "at timestamp NOT NULL DEFAULT now())"
+                    )
+                )
             engine.dispose()
             floor_server = Server("bench.echo_app:create_db_app()", {"DATABASE_URL": url}, settings, "floor")
             servers.append(floor_server)
@@ -70,23 +79,39 @@ def main() -> int:
             for i in range(settings.rounds):
                 for c in levels:
                     name = f"round {i + 1}/{settings.rounds}, {c} connections:"
-                    part = load(settings, echo.port, echo_pairs, max(1, settings.echo_seconds // settings.rounds),
-                                CpuMeter(echo.worker_pids(), dbname), c)
+                    part = load(
+                        settings,
+                        echo.port,
+                        echo_pairs,
+                        max(1, settings.echo_seconds // settings.rounds),
+                        CpuMeter(echo.worker_pids(), dbname),
+                        c,
+                    )
                     log(describe(f"{name} bare flask echo", part))
                     bare_parts[c].append(part)
                     budget = (len(codes.pairs) - codes.at) // slots
                     slots -= 1
                     pg.active = True
-                    part = load(settings, app_server.port, codes.take(budget),
-                                max(1, settings.seconds // settings.rounds), CpuMeter(app_server.worker_pids(), dbname),
-                                c)
+                    part = load(
+                        settings,
+                        app_server.port,
+                        codes.take(budget),
+                        max(1, settings.seconds // settings.rounds),
+                        CpuMeter(app_server.worker_pids(), dbname),
+                        c,
+                    )
                     pg.active = False
                     log(describe(f"{name} scans", part))
                     scan_parts[c].append(part)
                     if floor_server:
-                        part = load(settings, floor_server.port, echo_pairs,
-                                    max(1, settings.echo_seconds // settings.rounds),
-                                    CpuMeter(floor_server.worker_pids(), dbname), c)
+                        part = load(
+                            settings,
+                            floor_server.port,
+                            echo_pairs,
+                            max(1, settings.echo_seconds // settings.rounds),
+                            CpuMeter(floor_server.worker_pids(), dbname),
+                            c,
+                        )
                         log(describe(f"{name} floor (echo + 1 INSERT/COMMIT)", part))
                         floor_parts[c].append(part)
         bares = {c: merge(parts) for c, parts in bare_parts.items()}
@@ -98,16 +123,17 @@ def main() -> int:
         bare, result = bares[bare_c], scanned[scan_c]
         floor = floors[at_capacity(floors)] if floors else None
         for c in levels:
-            log(f"{c} connections: scans {scanned[c].ok_per_s:,.0f}/s p99 {scanned[c].p99_ms:.1f} ms, echo "
+            log(
+                f"{c} connections: scans {scanned[c].ok_per_s:,.0f}/s p99 {scanned[c].p99_ms:.1f} ms, echo "
                 f"{bares[c].ok_per_s:,.0f}/s p99 {bares[c].p99_ms:.1f} ms"
-                + (f", floor {floors[c].ok_per_s:,.0f}/s" if c in floors else ""))
+                + (f", floor {floors[c].ok_per_s:,.0f}/s" if c in floors else "")
+            )
         if floor:
             log(describe("floor at its capacity: echo + one INSERT/COMMIT via psycopg", floor))
             log(cpu_line("floor", floor))
         log(describe(f"bare flask echo at its capacity ({bare_c} connections)", bare))
         log(cpu_line("echo", bare))
-        log(describe(f"scans at their capacity within p99 {settings.p99_goal_ms:g} ms ({scan_c} connections)",
-                     result))
+        log(describe(f"scans at their capacity within p99 {settings.p99_goal_ms:g} ms ({scan_c} connections)", result))
         log(cpu_line("scan", result))
         log(f"PostgreSQL backends of the app during scans, average count by state: {pg.summary()}")
         server_errors = app_server.errors()
@@ -116,22 +142,30 @@ def main() -> int:
         for server in list(servers):
             server.stop(keep_log=server is app_server and server_errors > 0)
             servers.remove(server)
-        every = merge([part for parts in scan_parts.values() for part in parts])   # every level: for the checks
+        every = merge([part for parts in scan_parts.values() for part in parts])  # every level: for the checks
         if every.wrapped or warm.wrapped:
-            log(f"WARNING: ran out of distinct codes ({every.wrapped} repeats, {warm.wrapped} in the warm-up); "
-                "raise BENCH_SCAN_CODES")
-        other = {"echo": round(bare.cpu.get("other", 0) / bare.seconds, 2),
-                 "scan": round(result.cpu.get("other", 0) / result.seconds, 2)}
+            log(
+                f"WARNING: ran out of distinct codes ({every.wrapped} repeats, {warm.wrapped} in the warm-up); "
+                "raise BENCH_SCAN_CODES"
+            )
+        other = {
+            "echo": round(bare.cpu.get("other", 0) / bare.seconds, 2),
+            "scan": round(result.cpu.get("other", 0) / result.seconds, 2),
+        }
         if max(other.values()) > 0.25:
-            log(f"WARNING: other processes kept {max(other.values())} of {os.cpu_count()} cores busy during the "
-                "load; absolute figures are depressed (the interleaved ratio less so)")
+            log(
+                f"WARNING: other processes kept {max(other.values())} of {os.cpu_count()} cores busy during the "
+                "load; absolute figures are depressed (the interleaved ratio less so)"
+            )
 
         checks = check(url, seeded)
         log(f"checks: {checks}")
         answered = warm.rewards + every.rewards
         if every.verdicts.get("genuine", 0) != every.ok or answered > checks["coupons"]:
-            log(f"WARNING: responses say {every.verdicts} for {every.ok} scans of distinct codes and list "
-                f"{answered} rewards against {checks['coupons']} coupon rows")
+            log(
+                f"WARNING: responses say {every.verdicts} for {every.ok} scans of distinct codes and list "
+                f"{answered} rewards against {checks['coupons']} coupon rows"
+            )
         scans_per_s = result.ok_per_s
         cpu_per = {k: round(v * 1000 / result.requests, 3) for k, v in result.cpu.items()} if result.requests else {}
         # CPU spent on each request by everything the run itself runs (server, PostgreSQL, Redis, client):
@@ -157,9 +191,16 @@ def main() -> int:
             "seconds": round(result.seconds, 1),
             "concurrency": scan_c,
             "bare_concurrency": bare_c,
-            "levels": [{"connections": c, "scans_per_s": round(scanned[c].ok_per_s, 1),
-                        "p99_ms": round(scanned[c].p99_ms, 1), "bare_flask_per_s": round(bares[c].ok_per_s, 1),
-                        "bare_p99_ms": round(bares[c].p99_ms, 1)} for c in levels],
+            "levels": [
+                {
+                    "connections": c,
+                    "scans_per_s": round(scanned[c].ok_per_s, 1),
+                    "p99_ms": round(scanned[c].p99_ms, 1),
+                    "bare_flask_per_s": round(bares[c].ok_per_s, 1),
+                    "bare_p99_ms": round(bares[c].p99_ms, 1),
+                }
+                for c in levels
+            ],
             "client": settings.client,
             **settings.server(),
             "consumers": seeded.consumers,
@@ -169,22 +210,29 @@ def main() -> int:
             "response_verdicts": every.verdicts,
             "response_rewards": every.rewards + warm.rewards,
             "cpu_ms_per_scan": cpu_per,
-            "cpu_ms_per_echo": ({k: round(v * 1000 / bare.requests, 3) for k, v in bare.cpu.items()}
-                                if bare.requests else {}),
+            "cpu_ms_per_echo": (
+                {k: round(v * 1000 / bare.requests, 3) for k, v in bare.cpu.items()} if bare.requests else {}
+            ),
             "pg_backends": pg.summary(),
             "other_cpu_cores": other,
             "rounds": settings.rounds,
-            **({"app": settings.app_spec}
-               if settings.app_spec != "app:create_app()" else {}),
-            **({"db_floor_per_s": round(floor.ok_per_s, 1), "db_floor_p99_ms": round(floor.p99_ms, 1),
-                "db_floor_ratio": round(floor.ok_per_s / bare.ok_per_s, 3)} if floor else {}),
+            **({"app": settings.app_spec} if settings.app_spec != "app:create_app()" else {}),
+            **(
+                {
+                    "db_floor_per_s": round(floor.ok_per_s, 1),
+                    "db_floor_p99_ms": round(floor.p99_ms, 1),
+                    "db_floor_ratio": round(floor.ok_per_s / bare.ok_per_s, 3),
+                }
+                if floor
+                else {}
+            ),
             "cores": os.cpu_count(),
             "elapsed_s": round(time.time() - started, 1),
         }
         print(json.dumps(out), flush=True)
         return 0
     finally:
-        for server in servers:      # only left here when something failed: keep their logs
+        for server in servers:  # only left here when something failed: keep their logs
             server.stop(keep_log=True)
         if not settings.keep_db:
             try:

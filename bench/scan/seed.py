@@ -1,5 +1,6 @@
 """bench.scan's data, made through the HTTP API: a funded brand, an activated batch, a live campaign and
 its consumers; Codes hands the seeded (token, code) pairs out to the load phases."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ class Seed:
     brand_id: str
     campaign_id: str
     batch_id: str
-    pairs: list[tuple[str, str]]          # (consumer token, code url), every code distinct
+    pairs: list[tuple[str, str]]  # (consumer token, code url), every code distinct
     consumers: int
 
 
@@ -23,7 +24,7 @@ def seed(url: str, settings: Settings) -> Seed:
     app = create_app({"TESTING": True, **app_config(url, settings)})
     api = Api(app, app.test_client())
     brand = api.brand("Bench dairy")
-    budget = settings.codes * 500   # enough for every code to win the 500-fen coupon
+    budget = settings.codes * 500  # enough for every code to win the 500-fen coupon
     deposit(api, brand, budget)
     batch = api.batch(brand, quantity=settings.codes)
     codes = api.codes(brand, batch)
@@ -44,6 +45,6 @@ class Codes:
 
     def take(self, n: int | None = None):
         n = len(self.pairs) - self.at if n is None else n
-        chunk = self.pairs[self.at:self.at + n]
+        chunk = self.pairs[self.at : self.at + n]
         self.at += len(chunk)
         return chunk

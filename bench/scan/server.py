@@ -1,4 +1,5 @@
 """A gunicorn serving one side of bench.scan on a free local port, as production serves the app."""
+
 from __future__ import annotations
 
 import http.client
@@ -19,17 +20,34 @@ class Server:
     def __init__(self, app_spec: str, env: dict, settings: Settings, name: str):
         self.port = free_port()
         self.name = name
-        cmd = [os.path.join(VENV_BIN, "gunicorn"), "--config", os.path.join(ROOT, "gunicorn.conf.py"),
-               "--bind", f"127.0.0.1:{self.port}",
-               "--workers", str(settings.workers), "--worker-class", settings.worker_class,
-               "--keep-alive", "30", "--backlog", "2048", "--log-level", "warning", "--timeout", "60"]
+        cmd = [
+            os.path.join(VENV_BIN, "gunicorn"),
+            "--config",
+            os.path.join(ROOT, "gunicorn.conf.py"),
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--workers",
+            str(settings.workers),
+            "--worker-class",
+            settings.worker_class,
+            "--keep-alive",
+            "30",
+            "--backlog",
+            "2048",
+            "--log-level",
+            "warning",
+            "--timeout",
+            "60",
+        ]
         if settings.worker_class == "gthread":
             cmd += ["--threads", str(settings.threads)]
         cmd.append(app_spec)
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the server
-            prefix=f"bench-scan-{name}-", suffix=".log", delete=False)
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=self.log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+            prefix=f"bench-scan-{name}-", suffix=".log", delete=False
+        )
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             self._wait_ready(settings.workers)
         except BaseException:

@@ -12,4 +12,5 @@ balances     store balance and statement, brand balance
 views, pages, schemas, jobs, cli: the HTTP API, the store page, the sweeps and `flask ledger`
 (all wired by storefront.init_app)
 """
+
 from storefront.ledger import models  # noqa: F401  (tables on Base.metadata)

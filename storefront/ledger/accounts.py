@@ -5,6 +5,7 @@ An account is named by (owner_type, owner_id, purpose): ("brand", id, "budget"),
 debit account's balance and raises the credit account's, so the sum over all accounts is always
 zero; the platform clearing account, the outside world, goes negative as money comes in.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -17,9 +18,9 @@ AccountRef = tuple[str, str | None, str]
 
 CURRENCY = "CNY"
 PLATFORM = "platform"
-UNBOUNDED_OWNER_TYPES = frozenset({PLATFORM})   # the platform's books may go negative; nobody else's
+UNBOUNDED_OWNER_TYPES = frozenset({PLATFORM})  # the platform's books may go negative; nobody else's
 
-CLEARING: AccountRef = (PLATFORM, None, "clearing")   # the outside world: payers, payees, providers
+CLEARING: AccountRef = (PLATFORM, None, "clearing")  # the outside world: payers, payees, providers
 
 
 def brand_budget(brand_id: str) -> AccountRef:
@@ -50,14 +51,25 @@ def account_name(ref: AccountRef) -> str:
 def new_account_row(ref: AccountRef, bounded: bool | None = None) -> dict:
     """A fresh account's row: bounded (never negative) unless its owner type is the platform's."""
     owner_type, owner_id, purpose = ref
-    return {"name": account_name(ref), "owner_type": owner_type, "owner_id": owner_id, "purpose": purpose,
-            "currency": CURRENCY, "bounded": (owner_type not in UNBOUNDED_OWNER_TYPES) if bounded is None else bounded,
-            "balance_fen": 0, "pending_debits_fen": 0, "pending_credits_fen": 0, "entry_seq": 0,
-            "head_hash": GENESIS_HASH, "created_at": utcnow()}
+    return {
+        "name": account_name(ref),
+        "owner_type": owner_type,
+        "owner_id": owner_id,
+        "purpose": purpose,
+        "currency": CURRENCY,
+        "bounded": (owner_type not in UNBOUNDED_OWNER_TYPES) if bounded is None else bounded,
+        "balance_fen": 0,
+        "pending_debits_fen": 0,
+        "pending_credits_fen": 0,
+        "entry_seq": 0,
+        "head_hash": GENESIS_HASH,
+        "created_at": utcnow(),
+    }
 
 
-def account(session: Session, owner_type: str, owner_id: str | None, purpose: str, *,
-            bounded: bool | None = None) -> Account:
+def account(
+    session: Session, owner_type: str, owner_id: str | None, purpose: str, *, bounded: bool | None = None
+) -> Account:
     """Get or create an account (race-safe: INSERT ... ON CONFLICT DO NOTHING, then read).
 
     Bounded (never negative) is fixed at creation: every account except the platform's, unless
@@ -80,8 +92,9 @@ def balance(session: Session, ref: AccountRef) -> int:
 
 def spendable(session: Session, ref: AccountRef) -> int:
     """Posted balance less what pending transfers have reserved on it."""
-    row = session.execute(select(Account.balance_fen, Account.pending_debits_fen)
-                          .where(Account.name == account_name(ref))).first()
+    row = session.execute(
+        select(Account.balance_fen, Account.pending_debits_fen).where(Account.name == account_name(ref))
+    ).first()
     return 0 if row is None else int(row[0] - row[1])
 
 

@@ -5,6 +5,7 @@ rows are locked (SELECT ... FOR UPDATE, in id order, on PostgreSQL; SQLite trans
 hold the write lock from BEGIN IMMEDIATE) and read as plain values (`Book`): the hot path reads
 and writes rows with Core statements built once, binding values only.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,20 @@ from storefront.ledger.models import Account, Entry, Transfer
 
 class Book:
     """A locked account row as plain values."""
-    __slots__ = ("id", "name", "owner_type", "owner_id", "purpose", "bounded", "balance_fen", "pending_debits_fen",
-                 "pending_credits_fen", "entry_seq", "head_hash")
+
+    __slots__ = (
+        "id",
+        "name",
+        "owner_type",
+        "owner_id",
+        "purpose",
+        "bounded",
+        "balance_fen",
+        "pending_debits_fen",
+        "pending_credits_fen",
+        "entry_seq",
+        "head_hash",
+    )
 
     def __init__(self, row):
         for column, value in zip(self.__slots__, row):
@@ -42,18 +55,32 @@ _ACCOUNTS = Account.__table__
 _TRANSFERS = Transfer.__table__
 _ENTRIES = Entry.__table__
 _BOOK_COLUMNS = [_ACCOUNTS.c[name] for name in Book.__slots__]
-_SAVE_BOOK = (_ACCOUNTS.update().where(_ACCOUNTS.c.id == bindparam("b_id"))
-              .values(balance_fen=bindparam("b_balance"), pending_debits_fen=bindparam("b_pending_debits"),
-                      pending_credits_fen=bindparam("b_pending_credits"), entry_seq=bindparam("b_seq"),
-                      head_hash=bindparam("b_head")))
+_SAVE_BOOK = (
+    _ACCOUNTS.update()
+    .where(_ACCOUNTS.c.id == bindparam("b_id"))
+    .values(
+        balance_fen=bindparam("b_balance"),
+        pending_debits_fen=bindparam("b_pending_debits"),
+        pending_credits_fen=bindparam("b_pending_credits"),
+        entry_seq=bindparam("b_seq"),
+        head_hash=bindparam("b_head"),
+    )
+)
 
 # Statements built once: the hot path only binds values (SQLAlchemy's compiled cache does the rest).
-_LOCK_BY_NAME = (select(*_BOOK_COLUMNS).where(_ACCOUNTS.c.name.in_(bindparam("names", expanding=True)))
-                 .order_by(_ACCOUNTS.c.id).with_for_update())
-_LOCK_BY_ID = (select(*_BOOK_COLUMNS).where(_ACCOUNTS.c.id.in_(bindparam("ids", expanding=True)))
-               .order_by(_ACCOUNTS.c.id).with_for_update())
-_CLAIM_SQLITE = (sqlite.insert(_TRANSFERS).on_conflict_do_nothing(index_elements=["key"])
-                 .returning(_TRANSFERS.c.id))
+_LOCK_BY_NAME = (
+    select(*_BOOK_COLUMNS)
+    .where(_ACCOUNTS.c.name.in_(bindparam("names", expanding=True)))
+    .order_by(_ACCOUNTS.c.id)
+    .with_for_update()
+)
+_LOCK_BY_ID = (
+    select(*_BOOK_COLUMNS)
+    .where(_ACCOUNTS.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_ACCOUNTS.c.id)
+    .with_for_update()
+)
+_CLAIM_SQLITE = sqlite.insert(_TRANSFERS).on_conflict_do_nothing(index_elements=["key"]).returning(_TRANSFERS.c.id)
 _INSERT_ENTRIES = _ENTRIES.insert()
 # PostgreSQL: the transfer row, its entries and the account totals in one statement (one round trip).
 # The key's unique index decides a race: ON CONFLICT DO NOTHING inserts nothing, and then neither do
@@ -110,8 +137,17 @@ def save(session: Session, books) -> None:
 
 
 def _save_params(books) -> list[dict]:
-    return [{"b_id": b.id, "b_balance": b.balance_fen, "b_pending_debits": b.pending_debits_fen,
-             "b_pending_credits": b.pending_credits_fen, "b_seq": b.entry_seq, "b_head": b.head_hash} for b in books]
+    return [
+        {
+            "b_id": b.id,
+            "b_balance": b.balance_fen,
+            "b_pending_debits": b.pending_debits_fen,
+            "b_pending_credits": b.pending_credits_fen,
+            "b_seq": b.entry_seq,
+            "b_head": b.head_hash,
+        }
+        for b in books
+    ]
 
 
 def _expire_held(session: Session, books) -> None:
@@ -128,10 +164,28 @@ def chain(transfer: dict, lines: list[tuple[Book, int]]) -> list[dict]:
     for book, amount in lines:
         book.entry_seq += 1
         book.balance_fen += amount
-        digest = entry_hash(book.head_hash, book.name, book.entry_seq, transfer["id"], transfer["key"],
-                            transfer["kind"], transfer["reference"], amount, book.balance_fen, transfer["created_at"])
-        rows.append({"account_id": book.id, "seq": book.entry_seq, "amount_fen": amount,
-                     "balance_after_fen": book.balance_fen, "prev_hash": book.head_hash, "hash": digest})
+        digest = entry_hash(
+            book.head_hash,
+            book.name,
+            book.entry_seq,
+            transfer["id"],
+            transfer["key"],
+            transfer["kind"],
+            transfer["reference"],
+            amount,
+            book.balance_fen,
+            transfer["created_at"],
+        )
+        rows.append(
+            {
+                "account_id": book.id,
+                "seq": book.entry_seq,
+                "amount_fen": amount,
+                "balance_after_fen": book.balance_fen,
+                "prev_hash": book.head_hash,
+                "hash": digest,
+            }
+        )
         book.head_hash = digest
     return rows
 
@@ -143,8 +197,17 @@ def write(session: Session, transfer: dict, entries: list[dict], books) -> Trans
     committed the key, nothing is written and None comes back (the caller answers with that transfer);
     no error is raised, so the caller's transaction stays usable without a SAVEPOINT.
     """
-    row = {"pending": False, "pending_id": None, "posted_fen": None, "expires_at": None, "finished_at": None,
-           "debit_account_id": None, "credit_account_id": None, "meta": {}, **transfer}
+    row = {
+        "pending": False,
+        "pending_id": None,
+        "posted_fen": None,
+        "expires_at": None,
+        "finished_at": None,
+        "debit_account_id": None,
+        "credit_account_id": None,
+        "meta": {},
+        **transfer,
+    }
     params = {("metadata" if name == "meta" else name): value for name, value in row.items()}
     books = list(books)
     connection = session.connection()
@@ -152,21 +215,32 @@ def write(session: Session, transfer: dict, entries: list[dict], books) -> Trans
         params["metadata"] = json.dumps(params["metadata"])
         params["entries"] = json.dumps(entries)
         params["book_ids"] = [b.id for b in books]
-        params["books"] = json.dumps([{"id": b.id, "balance_fen": b.balance_fen, "entry_seq": b.entry_seq,
-                                       "pending_debits_fen": b.pending_debits_fen, "head_hash": b.head_hash,
-                                       "pending_credits_fen": b.pending_credits_fen} for b in books])
+        params["books"] = json.dumps(
+            [
+                {
+                    "id": b.id,
+                    "balance_fen": b.balance_fen,
+                    "entry_seq": b.entry_seq,
+                    "pending_debits_fen": b.pending_debits_fen,
+                    "head_hash": b.head_hash,
+                    "pending_credits_fen": b.pending_credits_fen,
+                }
+                for b in books
+            ]
+        )
         if connection.execute(_WRITE_POSTGRES, params).first() is None:
             return None
     else:
         if connection.execute(_CLAIM_SQLITE, params).first() is None:
             return None
         if entries:
-            connection.execute(_INSERT_ENTRIES, [{**e, "transfer_id": row["id"], "at": row["created_at"]}
-                                                 for e in entries])
+            connection.execute(
+                _INSERT_ENTRIES, [{**e, "transfer_id": row["id"], "at": row["created_at"]} for e in entries]
+            )
         if books:
             connection.execute(_SAVE_BOOK, _save_params(books))
     _expire_held(session, books)
     t = Transfer(**row)
-    make_transient_to_detached(t)   # persistent without a flush: the row is already written
+    make_transient_to_detached(t)  # persistent without a flush: the row is already written
     session.add(t)
     return t

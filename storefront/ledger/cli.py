@@ -1,4 +1,5 @@
 """`flask ledger ...`: verify the books, print a balance."""
+
 import click
 from flask.cli import AppGroup
 from sqlalchemy import func, select
@@ -7,7 +8,7 @@ from db import session_scope
 from storefront.ledger import accounts, audit
 from storefront.ledger.models import Account, Entry
 
-ledger_group = AppGroup("ledger", help="The double-entry ledger.")   # commands run in an app context
+ledger_group = AppGroup("ledger", help="The double-entry ledger.")  # commands run in an app context
 
 
 @ledger_group.command("verify")

@@ -4,6 +4,7 @@ Entries are append-only (a database trigger refuses UPDATE, and on PostgreSQL DE
 chained per account by SHA-256; an account row carries the running totals and the chain head,
 updated under a row lock in the same transaction as the entries it summarises.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -75,6 +76,7 @@ class PaymentStatus(StrEnum):
 
 class Account(Base):
     """One account per (owner_type, owner_id, purpose); `name` is that triple as one unique string."""
+
     __tablename__ = "ledger_accounts"
     __table_args__ = (
         CheckConstraint("NOT bounded OR balance_fen - pending_debits_fen >= 0", name="bounded_balance"),
@@ -88,10 +90,10 @@ class Account(Base):
     purpose: Mapped[str] = mapped_column(String(32))
     currency: Mapped[str] = mapped_column(String(3), default="CNY")
     bounded: Mapped[bool] = mapped_column(Boolean)
-    balance_fen: Mapped[int] = mapped_column(BigInteger, default=0)          # posted: the sum of entries
-    pending_debits_fen: Mapped[int] = mapped_column(BigInteger, default=0)   # reserved by pending transfers
+    balance_fen: Mapped[int] = mapped_column(BigInteger, default=0)  # posted: the sum of entries
+    pending_debits_fen: Mapped[int] = mapped_column(BigInteger, default=0)  # reserved by pending transfers
     pending_credits_fen: Mapped[int] = mapped_column(BigInteger, default=0)  # promised by pending transfers
-    entry_seq: Mapped[int] = mapped_column(BigInteger, default=0)            # seq of the newest entry
+    entry_seq: Mapped[int] = mapped_column(BigInteger, default=0)  # seq of the newest entry
     head_hash: Mapped[str] = mapped_column(String(64), default=GENESIS_HASH)  # hash of the newest entry
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -111,11 +113,12 @@ class Transfer(Base):
     on the pending transfer itself, posted | voided | expired. A post or void is its own transfer
     row with `pending_id` set and its own idempotency key.
     """
+
     __tablename__ = "ledger_transfers"
     __table_args__ = (Index("ix_ledger_transfers_status_expires_at", "status", "expires_at"),)
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     key: Mapped[str] = mapped_column(String(255), unique=True)
-    kind: Mapped[str] = mapped_column(String(32))   # LedgerKind
+    kind: Mapped[str] = mapped_column(String(32))  # LedgerKind
     reference: Mapped[str | None] = mapped_column(String(255), index=True)
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     debit_account_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_accounts.id"))
@@ -133,6 +136,7 @@ class Transfer(Base):
 
 class Entry(Base):
     """One line on one account: signed amount (credit +, debit -), running balance, hash chain link."""
+
     __tablename__ = "ledger_entries"
     __table_args__ = (
         UniqueConstraint("account_id", "seq"),
@@ -152,9 +156,12 @@ class Entry(Base):
 class Payout(Base):
     """requested -> processing -> paid | failed (PayoutStatus). The money sits in the store's
     in_transit account from the request until the provider answers."""
+
     __tablename__ = "payouts"
-    __table_args__ = (Index("ix_payouts_status_created_at", "status", "created_at"),
-                      CheckConstraint("amount_fen > 0", name="amount_positive"))
+    __table_args__ = (
+        Index("ix_payouts_status_created_at", "status", "created_at"),
+        CheckConstraint("amount_fen > 0", name="amount_positive"),
+    )
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     store_id: Mapped[str] = mapped_column(ForeignKey("stores.id"), index=True)
     amount_fen: Mapped[int] = mapped_column(BigInteger)
@@ -176,22 +183,24 @@ class SimulatedPayment(Base):
     This table stands for the provider's own books: it is written in the provider's own transaction,
     never in ours, exactly as a real provider's record exists whatever happens to our process.
     """
+
     __tablename__ = "simulated_payments"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
     payee: Mapped[str] = mapped_column(String(64))
     amount_fen: Mapped[int] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(12))     # PaymentStatus
+    status: Mapped[str] = mapped_column(String(12))  # PaymentStatus
     reason: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Settlement(Base):
     """One credit to a store's pending balance and when it becomes available: pending -> settled | reversed."""
+
     __tablename__ = "settlements"
     __table_args__ = (Index("ix_settlements_status_due_at", "status", "due_at"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    source_key: Mapped[str] = mapped_column(String(255), unique=True)   # the crediting transfer's key
+    source_key: Mapped[str] = mapped_column(String(255), unique=True)  # the crediting transfer's key
     store_id: Mapped[str] = mapped_column(ForeignKey("stores.id"), index=True)
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(32))

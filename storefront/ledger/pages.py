@@ -6,6 +6,7 @@ a log line or the cookie. Every form carries a per-session CSRF token. POSTs red
 to /store, so a reload never repeats a payout; each payout form also carries a one-time request
 id used as the payout's idempotency key, so a double tap asks once.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -26,22 +27,32 @@ from storefront.ledger.models import LedgerKind
 bp = Blueprint("store_page", __name__, template_folder="templates")
 
 # Every kind the ledger writes, labelled (a kind added to LedgerKind without a label fails a unit test).
-KIND_LABELS: dict[str, str] = {kind: label for kind, label in (
-    (LedgerKind.DEPOSIT, "Deposit"), (LedgerKind.SETTLEMENT, "Settled"),
-    (LedgerKind.PAYOUT_REQUEST, "Payout requested"), (LedgerKind.PAYOUT_PAID, "Payout paid"),
-    (LedgerKind.PAYOUT_FAILED, "Payout returned"), (LedgerKind.ORDER_SPLIT, "Order commission"),
-    (LedgerKind.ORDER_REFUND, "Order refund"), (LedgerKind.RECEIPT_REBATE, "Receipt rebate"),
-    (LedgerKind.SCAN_COMMISSION, "Scan commission"), (LedgerKind.DAILY_REBATE, "Daily rebate"),
-    (LedgerKind.CAMPAIGN_RESERVE, "Campaign reserve"), (LedgerKind.CAMPAIGN_RELEASE, "Campaign release"),
-    (LedgerKind.COUPON_REIMBURSEMENT, "Coupon reimbursement"), (LedgerKind.COUPON_EXPIRED, "Coupon expired"),
-)}
+KIND_LABELS: dict[str, str] = {
+    kind: label
+    for kind, label in (
+        (LedgerKind.DEPOSIT, "Deposit"),
+        (LedgerKind.SETTLEMENT, "Settled"),
+        (LedgerKind.PAYOUT_REQUEST, "Payout requested"),
+        (LedgerKind.PAYOUT_PAID, "Payout paid"),
+        (LedgerKind.PAYOUT_FAILED, "Payout returned"),
+        (LedgerKind.ORDER_SPLIT, "Order commission"),
+        (LedgerKind.ORDER_REFUND, "Order refund"),
+        (LedgerKind.RECEIPT_REBATE, "Receipt rebate"),
+        (LedgerKind.SCAN_COMMISSION, "Scan commission"),
+        (LedgerKind.DAILY_REBATE, "Daily rebate"),
+        (LedgerKind.CAMPAIGN_RESERVE, "Campaign reserve"),
+        (LedgerKind.CAMPAIGN_RELEASE, "Campaign release"),
+        (LedgerKind.COUPON_REIMBURSEMENT, "Coupon reimbursement"),
+        (LedgerKind.COUPON_EXPIRED, "Coupon expired"),
+    )
+}
 ACCOUNT_LABELS = {"pending": "Pending", "available": "Available", "in_transit": "In transit", "paid_out": "Paid out"}
 HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 }
 
 
@@ -104,10 +115,17 @@ def store_page():
     statement = store_statement(db_session, store.id, 20, None)["items"]
     recent_payouts, _ = payouts.list_payouts(db_session, store.id, 10, None)
     min_fen = current_app.config["PAYOUT_MIN_FEN"]
-    return _page("store_page.html", store=store, balance=store_balance(db_session, store.id), statement=statement,
-                 payouts=recent_payouts, min_fen=min_fen, request_id=secrets.token_urlsafe(12),
-                 kind_label=lambda k: KIND_LABELS.get(k, (k or "").replace("_", " ").capitalize()),
-                 account_label=lambda a: ACCOUNT_LABELS.get(a, a))
+    return _page(
+        "store_page.html",
+        store=store,
+        balance=store_balance(db_session, store.id),
+        statement=statement,
+        payouts=recent_payouts,
+        min_fen=min_fen,
+        request_id=secrets.token_urlsafe(12),
+        kind_label=lambda k: KIND_LABELS.get(k, (k or "").replace("_", " ").capitalize()),
+        account_label=lambda a: ACCOUNT_LABELS.get(a, a),
+    )
 
 
 @bp.post("/store/login")
@@ -121,7 +139,7 @@ def store_login():
     session.clear()
     session.permanent = True
     session["store_id"] = store.id
-    session["csrf"] = secrets.token_urlsafe(24)   # a fresh token after sign-in
+    session["csrf"] = secrets.token_urlsafe(24)  # a fresh token after sign-in
     return _back()
 
 
@@ -153,9 +171,13 @@ def store_request_payout():
         flash("Enter an amount in yuan, like 25 or 25.50.", "error")
     else:
         try:
-            payout = payouts.request_payout(get_session(), store.id, amount_fen,
-                                            min_fen=current_app.config["PAYOUT_MIN_FEN"],
-                                            request_key=f"page:{request_id}" if request_id else None)
+            payout = payouts.request_payout(
+                get_session(),
+                store.id,
+                amount_fen,
+                min_fen=current_app.config["PAYOUT_MIN_FEN"],
+                request_key=f"page:{request_id}" if request_id else None,
+            )
             flash(f"Payout of {yuan(payout.amount_fen)} requested. It is on its way.", "ok")
         except DomainError as exc:
             reasons = [m for messages in exc.fields.values() for m in messages]

@@ -19,6 +19,7 @@ twice and no money is lost. A provider that is unavailable puts the payout back 
 The run commits step by step (claim, provider, finish), so it opens its own sessions
 (db.session_scope, for the app the job runs in) instead of taking the caller's.
 """
+
 from __future__ import annotations
 
 import logging
@@ -40,8 +41,12 @@ from storefront.ledger.providers import PayoutProvider, PayoutResult, ProviderUn
 
 log = logging.getLogger(__name__)
 
-REQUESTED, PROCESSING, PAID, FAILED = (PayoutStatus.REQUESTED, PayoutStatus.PROCESSING, PayoutStatus.PAID,
-                                       PayoutStatus.FAILED)
+REQUESTED, PROCESSING, PAID, FAILED = (
+    PayoutStatus.REQUESTED,
+    PayoutStatus.PROCESSING,
+    PayoutStatus.PAID,
+    PayoutStatus.FAILED,
+)
 _TABLE = Payout.__table__
 # The states each status may follow (the only way a payout's status changes is `_move`).
 _FROM = {PROCESSING: (REQUESTED, PROCESSING), REQUESTED: (PROCESSING,), PAID: (PROCESSING,), FAILED: (PROCESSING,)}
@@ -49,15 +54,21 @@ _FROM = {PROCESSING: (REQUESTED, PROCESSING), REQUESTED: (PROCESSING,), PAID: (P
 
 def _move(session: Session, payout_id: str, to: PayoutStatus, *where, returning=(), **values):
     """Conditional UPDATE to `to` from the states it may follow (and `where`); the won row, or None."""
-    stmt = (update(_TABLE).where(_TABLE.c.id == payout_id, _TABLE.c.status.in_(_FROM[to]), *where)
-            .values(status=to, **values).returning(_TABLE.c.id, *returning))
+    stmt = (
+        update(_TABLE)
+        .where(_TABLE.c.id == payout_id, _TABLE.c.status.in_(_FROM[to]), *where)
+        .values(status=to, **values)
+        .returning(_TABLE.c.id, *returning)
+    )
     return session.execute(stmt).first()
 
 
 # --- the store's side ------------------------------------------------------------------------
 
-def request_payout(session: Session, store_id: str, amount_fen: int, *, min_fen: int,
-                   request_key: str | None = None) -> Payout:
+
+def request_payout(
+    session: Session, store_id: str, amount_fen: int, *, min_fen: int, request_key: str | None = None
+) -> Payout:
     """Reserve `amount_fen` of the store's available balance for a payout; commits.
 
     `request_key` (a client's Idempotency-Key) makes a retried request return the first payout.
@@ -71,13 +82,26 @@ def request_payout(session: Session, store_id: str, amount_fen: int, *, min_fen:
         existing = session.scalar(select(Payout).where(Payout.request_key == scoped_key))
         if existing is not None:
             return _same_request(existing, amount_fen)
-    payout = Payout(id=new_id("po"), store_id=store_id, amount_fen=amount_fen, status=REQUESTED,
-                    request_key=scoped_key, attempts=0, created_at=utcnow())
+    payout = Payout(
+        id=new_id("po"),
+        store_id=store_id,
+        amount_fen=amount_fen,
+        status=REQUESTED,
+        request_key=scoped_key,
+        attempts=0,
+        created_at=utcnow(),
+    )
     try:
         with session.begin_nested():
-            transfers.transfer(session, store_account(store_id, "available"), store_account(store_id, "in_transit"),
-                               amount_fen, key=f"payout:{payout.id}:request", kind=LedgerKind.PAYOUT_REQUEST,
-                               reference=payout.id)
+            transfers.transfer(
+                session,
+                store_account(store_id, "available"),
+                store_account(store_id, "in_transit"),
+                amount_fen,
+                key=f"payout:{payout.id}:request",
+                kind=LedgerKind.PAYOUT_REQUEST,
+                reference=payout.id,
+            )
             session.add(payout)
             session.flush()
     except IntegrityError:
@@ -97,8 +121,9 @@ def _same_request(existing: Payout, amount_fen: int) -> Payout:
 
 def list_payouts(session: Session, store_id: str, limit: int, cursor: str | None):
     query = select(Payout).where(Payout.store_id == store_id)
-    return keyset_page(session, query, [Payout.created_at, Payout.id], limit, cursor,
-                       lambda p: [p.created_at.isoformat(), p.id])
+    return keyset_page(
+        session, query, [Payout.created_at, Payout.id], limit, cursor, lambda p: [p.created_at.isoformat(), p.id]
+    )
 
 
 def own_payout(session: Session, store_id: str, payout_id: str) -> Payout:
@@ -112,17 +137,26 @@ def own_payout(session: Session, store_id: str, payout_id: str) -> Payout:
 
 # --- the platform's side: paying them ----------------------------------------------------------
 
+
 def _lease_over(now: datetime, lease_seconds: int):
     """A payout nobody holds: requested, or processing under a lease that ran out."""
-    return or_(_TABLE.c.status == REQUESTED,
-               and_(_TABLE.c.status == PROCESSING, _TABLE.c.claimed_at < now - timedelta(seconds=lease_seconds)))
+    return or_(
+        _TABLE.c.status == REQUESTED,
+        and_(_TABLE.c.status == PROCESSING, _TABLE.c.claimed_at < now - timedelta(seconds=lease_seconds)),
+    )
 
 
 def due_payout_ids(lease_seconds: int, limit: int = 500) -> list[str]:
     now = utcnow()
     with db.session_scope() as session:
-        return list(session.scalars(select(Payout.id).where(_lease_over(now, lease_seconds))
-                                    .order_by(Payout.created_at, Payout.id).limit(limit)))
+        return list(
+            session.scalars(
+                select(Payout.id)
+                .where(_lease_over(now, lease_seconds))
+                .order_by(Payout.created_at, Payout.id)
+                .limit(limit)
+            )
+        )
 
 
 def run_payouts(provider: PayoutProvider, *, lease_seconds: int, limit: int = 500) -> dict[str, int]:
@@ -138,9 +172,17 @@ def _claim(payout_id: str, provider_name: str, lease_seconds: int):
     """Take the payout for processing, or None when someone else has it (or it is done). Commits."""
     now, token = utcnow(), secrets.token_hex(8)
     with db.session_scope() as session:
-        row = _move(session, payout_id, PROCESSING, _lease_over(now, lease_seconds),
-                    returning=(_TABLE.c.store_id, _TABLE.c.amount_fen), claim_token=token, claimed_at=now,
-                    attempts=_TABLE.c.attempts + 1, provider=provider_name)
+        row = _move(
+            session,
+            payout_id,
+            PROCESSING,
+            _lease_over(now, lease_seconds),
+            returning=(_TABLE.c.store_id, _TABLE.c.amount_fen),
+            claim_token=token,
+            claimed_at=now,
+            attempts=_TABLE.c.attempts + 1,
+            provider=provider_name,
+        )
     return None if row is None else (token, row.store_id, row.amount_fen)
 
 
@@ -151,8 +193,9 @@ def process_payout(provider: PayoutProvider, payout_id: str, *, lease_seconds: i
         return "skipped"
     token, store_id, amount_fen = claim
     try:
-        result = provider.pay(idempotency_key=payout_id, payee=store_id, amount_fen=amount_fen,
-                              description=f"Store payout {payout_id}")
+        result = provider.pay(
+            idempotency_key=payout_id, payee=store_id, amount_fen=amount_fen, description=f"Store payout {payout_id}"
+        )
     except ProviderUnavailable as exc:
         log.warning("payout %s: provider unavailable (%s); retrying on the next run", payout_id, exc)
         with db.session_scope() as session:
@@ -165,12 +208,27 @@ def finish_payout(payout_id: str, token: str, result: PayoutResult) -> str:
     """Record the provider's answer and move the money, atomically, if our claim still holds."""
     status = PAID if result.succeeded else FAILED
     with db.session_scope() as session:
-        done = _move(session, payout_id, status, _TABLE.c.claim_token == token, provider_ref=result.provider_ref,
-                     failure_reason=result.reason, finished_at=utcnow(), claim_token=None)
+        done = _move(
+            session,
+            payout_id,
+            status,
+            _TABLE.c.claim_token == token,
+            provider_ref=result.provider_ref,
+            failure_reason=result.reason,
+            finished_at=utcnow(),
+            claim_token=None,
+        )
         if done is None:
-            return "skipped"   # another run re-claimed it after our lease ran out and finishes it
+            return "skipped"  # another run re-claimed it after our lease ran out and finishes it
         payout = session.get(Payout, payout_id)
         to, kind = ("paid_out", LedgerKind.PAYOUT_PAID) if status == PAID else ("available", LedgerKind.PAYOUT_FAILED)
-        transfers.transfer(session, store_account(payout.store_id, "in_transit"), store_account(payout.store_id, to),
-                           payout.amount_fen, key=f"payout:{payout_id}:{status}", kind=kind, reference=payout_id)
+        transfers.transfer(
+            session,
+            store_account(payout.store_id, "in_transit"),
+            store_account(payout.store_id, to),
+            payout.amount_fen,
+            key=f"payout:{payout_id}:{status}",
+            kind=kind,
+            reference=payout_id,
+        )
     return status

@@ -13,6 +13,7 @@ that the payout job reads at run time (so tests can flip them) and passes to `ge
 - SIMULATED_PAYOUT_UNAVAILABLE: store ids, or "*": it raises ProviderUnavailable (a timeout, an
   outage) and records nothing; the payout is retried on the next run.
 """
+
 from __future__ import annotations
 
 from collections.abc import Collection
@@ -27,7 +28,7 @@ from storefront.ledger.models import PaymentStatus, SimulatedPayment
 
 @dataclass(frozen=True)
 class PayoutResult:
-    status: str                 # PaymentStatus: "succeeded" | "failed" (final for this idempotency key)
+    status: str  # PaymentStatus: "succeeded" | "failed" (final for this idempotency key)
     provider_ref: str
     reason: str | None = None
 
@@ -59,18 +60,23 @@ def _matches(setting, payee: str) -> bool:
 class SimulatedProvider:
     name = "simulated"
 
-    def __init__(self, failures: Collection[str] | str | None = None,
-                 unavailable: Collection[str] | str | None = None):
+    def __init__(self, failures: Collection[str] | str | None = None, unavailable: Collection[str] | str | None = None):
         self.failures, self.unavailable = failures, unavailable
 
     def pay(self, *, idempotency_key: str, payee: str, amount_fen: int, description: str) -> PayoutResult:
         if _matches(self.unavailable, payee):
             raise ProviderUnavailable("simulated provider outage")
         declined = _matches(self.failures, payee)
-        row = {"id": db.new_id("sp"), "idempotency_key": idempotency_key, "payee": payee, "amount_fen": amount_fen,
-               "status": PaymentStatus.FAILED if declined else PaymentStatus.SUCCEEDED,
-               "reason": "declined by the simulated provider" if declined else None, "created_at": db.utcnow()}
-        with db.session_scope() as session:   # the provider's own transaction, never the caller's
+        row = {
+            "id": db.new_id("sp"),
+            "idempotency_key": idempotency_key,
+            "payee": payee,
+            "amount_fen": amount_fen,
+            "status": PaymentStatus.FAILED if declined else PaymentStatus.SUCCEEDED,
+            "reason": "declined by the simulated provider" if declined else None,
+            "created_at": db.utcnow(),
+        }
+        with db.session_scope() as session:  # the provider's own transaction, never the caller's
             db.insert_ignore(session, SimulatedPayment.__table__, [row], ["idempotency_key"])
             record = session.scalar(select(SimulatedPayment).where(SimulatedPayment.idempotency_key == idempotency_key))
             return PayoutResult(record.status, record.id, record.reason)

@@ -1,4 +1,5 @@
 """The money endpoints' schemas: deposits, balances, the store's statement and payouts."""
+
 from marshmallow import Schema, fields, validate
 
 from schemas import UtcDateTime
@@ -6,8 +7,11 @@ from schemas import UtcDateTime
 
 class DepositIn(Schema):
     amount_fen = fields.Integer(required=True, strict=True, validate=validate.Range(1, 10**12))
-    reference = fields.String(required=True, validate=validate.Length(1, 200),
-                              metadata={"description": "the bank or payment reference; one deposit per reference"})
+    reference = fields.String(
+        required=True,
+        validate=validate.Length(1, 200),
+        metadata={"description": "the bank or payment reference; one deposit per reference"},
+    )
 
 
 class DepositOut(Schema):

@@ -13,6 +13,7 @@ after the store has already withdrawn its share, the store gives back what it ha
 the brand covers the rest from its revenue (or, failing that, its budget); the order's refund
 record says how much each covered, so the brand can settle it with the store off-platform.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -27,33 +28,77 @@ from storefront.ledger.models import LedgerKind, Settlement, SettlementStatus
 from storefront.ledger.transfers import transfer
 
 # The states each status may follow (the only way a settlement's status changes is `_move`).
-_FROM = {SettlementStatus.SETTLED: (SettlementStatus.PENDING,),
-         SettlementStatus.REVERSED: (SettlementStatus.PENDING,)}
+_FROM = {SettlementStatus.SETTLED: (SettlementStatus.PENDING,), SettlementStatus.REVERSED: (SettlementStatus.PENDING,)}
 
 
 def _move(session: Session, row_id: int, to: SettlementStatus, at: datetime) -> bool:
     """Conditional UPDATE to `to` from the states it may follow; True if this transaction won the row."""
-    return session.execute(update(Settlement).where(Settlement.id == row_id, Settlement.status.in_(_FROM[to]))
-                           .values(status=to, settled_at=at)
-                           .execution_options(synchronize_session=False)).rowcount == 1
+    return (
+        session.execute(
+            update(Settlement)
+            .where(Settlement.id == row_id, Settlement.status.in_(_FROM[to]))
+            .values(status=to, settled_at=at)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        == 1
+    )
 
 
-def schedule(session: Session, store_id: str, amount_fen: int, *, key: str, kind: str, reference: str | None,
-             delay_seconds: int, now: datetime | None = None) -> None:
+def schedule(
+    session: Session,
+    store_id: str,
+    amount_fen: int,
+    *,
+    key: str,
+    kind: str,
+    reference: str | None,
+    delay_seconds: int,
+    now: datetime | None = None,
+) -> None:
     """Record that `amount_fen` credited to the store's pending account under `key` settles `delay_seconds` later."""
-    insert_ignore(session, Settlement.__table__, [{
-        "source_key": key, "store_id": store_id, "amount_fen": amount_fen, "kind": kind, "reference": reference,
-        "status": SettlementStatus.PENDING, "due_at": (now or utcnow()) + timedelta(seconds=delay_seconds)}],
-        ["source_key"])
+    insert_ignore(
+        session,
+        Settlement.__table__,
+        [
+            {
+                "source_key": key,
+                "store_id": store_id,
+                "amount_fen": amount_fen,
+                "kind": kind,
+                "reference": reference,
+                "status": SettlementStatus.PENDING,
+                "due_at": (now or utcnow()) + timedelta(seconds=delay_seconds),
+            }
+        ],
+        ["source_key"],
+    )
 
 
-def credit_store(session: Session, store_id: str, debit: AccountRef, amount_fen: int, *, key: str, kind: str,
-                 delay_seconds: int, reference: str | None = None, metadata: dict | None = None):
+def credit_store(
+    session: Session,
+    store_id: str,
+    debit: AccountRef,
+    amount_fen: int,
+    *,
+    key: str,
+    kind: str,
+    delay_seconds: int,
+    reference: str | None = None,
+    metadata: dict | None = None,
+):
     """Move money into a store's pending balance and schedule its settlement (idempotent on key)."""
     if amount_fen <= 0:
         return None
-    moved = transfer(session, debit, store_account(store_id, "pending"), amount_fen, key=key, kind=kind,
-                     reference=reference, metadata=metadata)
+    moved = transfer(
+        session,
+        debit,
+        store_account(store_id, "pending"),
+        amount_fen,
+        key=key,
+        kind=kind,
+        reference=reference,
+        metadata=metadata,
+    )
     schedule(session, store_id, amount_fen, key=key, kind=kind, reference=reference, delay_seconds=delay_seconds)
     return moved
 
@@ -63,23 +108,40 @@ def settle_due(session: Session, now: datetime | None = None, batch_size: int = 
     now = now or utcnow()
     settled = 0
     while True:
-        ids = list(session.scalars(select(Settlement.id)
-                                   .where(Settlement.status == SettlementStatus.PENDING, Settlement.due_at <= now)
-                                   .order_by(Settlement.id).limit(batch_size)))
+        ids = list(
+            session.scalars(
+                select(Settlement.id)
+                .where(Settlement.status == SettlementStatus.PENDING, Settlement.due_at <= now)
+                .order_by(Settlement.id)
+                .limit(batch_size)
+            )
+        )
         if not ids:
             return settled
-        for row_id in ids:   # one row per transaction: never hold one store's accounts while waiting on another's
+        for row_id in ids:  # one row per transaction: never hold one store's accounts while waiting on another's
             if _move(session, row_id, SettlementStatus.SETTLED, now):
                 row = session.get(Settlement, row_id)
-                transfer(session, store_account(row.store_id, "pending"), store_account(row.store_id, "available"),
-                         row.amount_fen, key=f"settle:{row.source_key}", kind=LedgerKind.SETTLEMENT,
-                         reference=row.reference)
+                transfer(
+                    session,
+                    store_account(row.store_id, "pending"),
+                    store_account(row.store_id, "available"),
+                    row.amount_fen,
+                    key=f"settle:{row.source_key}",
+                    kind=LedgerKind.SETTLEMENT,
+                    reference=row.reference,
+                )
                 settled += 1
             session.commit()
 
 
-def reversal_legs(session: Session, source_key: str, amount_fen: int, to: AccountRef,
-                  cover: list[AccountRef], planned: dict[str, int] | None = None) -> tuple[list, dict]:
+def reversal_legs(
+    session: Session,
+    source_key: str,
+    amount_fen: int,
+    to: AccountRef,
+    cover: list[AccountRef],
+    planned: dict[str, int] | None = None,
+) -> tuple[list, dict]:
     """Legs that take back `amount_fen` of the store credit recorded under `source_key` and send it to `to`.
 
     Unsettled: from the store's pending balance (the row is marked reversed). Settled: from the

@@ -25,6 +25,7 @@ How the guarantees are kept:
   (`pending_debits_fen`, which lowers what can be spent) until it is posted (whole or part: the
   rest is released), voided, or expired by the sweep.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -50,6 +51,7 @@ def _content_hash(content: dict) -> str:
 
 # --- validation ------------------------------------------------------------------------------
 
+
 def _check_amount(amount_fen, field: str = "amount_fen") -> int:
     if isinstance(amount_fen, bool) or not isinstance(amount_fen, int):
         raise invalid(field, "Must be a whole number of fen.")
@@ -74,6 +76,7 @@ def _naive_utc(value: datetime | None) -> datetime | None:
 
 
 # --- writing ---------------------------------------------------------------------------------
+
 
 def _by_key(session: Session, key: str) -> Transfer | None:
     return session.scalar(select(Transfer).where(Transfer.key == key).execution_options(populate_existing=True))
@@ -109,13 +112,24 @@ def _replay_or_refuse(session: Session, key: str, content_hash: str, short) -> T
     raise error
 
 
-def transfer(session: Session, debit: AccountRef, credit: AccountRef, amount_fen: int, *, key: str, kind: str,
-             reference: str | None = None, pending: bool = False, expires_at: datetime | None = None,
-             metadata: dict | None = None) -> Transfer:
+def transfer(
+    session: Session,
+    debit: AccountRef,
+    credit: AccountRef,
+    amount_fen: int,
+    *,
+    key: str,
+    kind: str,
+    reference: str | None = None,
+    pending: bool = False,
+    expires_at: datetime | None = None,
+    metadata: dict | None = None,
+) -> Transfer:
     """Move `amount_fen` from `debit` to `credit`, or with pending=True reserve it for a later post/void."""
     if not pending:
-        return transfer_many(session, [(debit, credit, amount_fen)], key=key, kind=kind, reference=reference,
-                             metadata=metadata)
+        return transfer_many(
+            session, [(debit, credit, amount_fen)], key=key, kind=kind, reference=reference, metadata=metadata
+        )
     _check_amount(amount_fen)
     _check_text(key, "key", 255)
     _check_text(kind, "kind", 32)
@@ -123,10 +137,11 @@ def transfer(session: Session, debit: AccountRef, credit: AccountRef, amount_fen
     debit_name, credit_name = account_name(debit), account_name(credit)
     if debit_name == credit_name:
         raise invalid("credit", "A transfer needs two different accounts.")
-    content = _content_hash({"kind": kind, "legs": [[debit_name, credit_name, amount_fen]],
-                             "reference": reference, "pending": True})
+    content = _content_hash(
+        {"kind": kind, "legs": [[debit_name, credit_name, amount_fen]], "reference": reference, "pending": True}
+    )
 
-    session.flush()   # the caller's pending ORM changes go first, as autoflush would
+    session.flush()  # the caller's pending ORM changes go first, as autoflush would
     books = lock(session, [debit, credit])
     d, c = books[debit_name], books[credit_name]
     short = _overdrawn(books, {debit_name: -amount_fen})
@@ -134,15 +149,33 @@ def transfer(session: Session, debit: AccountRef, credit: AccountRef, amount_fen
         return _replay_or_refuse(session, key, content, short)
     d.pending_debits_fen += amount_fen
     c.pending_credits_fen += amount_fen
-    row = {"id": new_id("tr"), "key": key, "kind": kind, "reference": reference, "amount_fen": amount_fen,
-           "debit_account_id": d.id, "credit_account_id": c.id, "status": TransferStatus.PENDING, "pending": True,
-           "expires_at": _naive_utc(expires_at), "meta": dict(metadata or {}), "content_hash": content,
-           "created_at": utcnow()}
+    row = {
+        "id": new_id("tr"),
+        "key": key,
+        "kind": kind,
+        "reference": reference,
+        "amount_fen": amount_fen,
+        "debit_account_id": d.id,
+        "credit_account_id": c.id,
+        "status": TransferStatus.PENDING,
+        "pending": True,
+        "expires_at": _naive_utc(expires_at),
+        "meta": dict(metadata or {}),
+        "content_hash": content,
+        "created_at": utcnow(),
+    }
     return write(session, row, [], [d, c]) or _replay(session, key, content)
 
 
-def transfer_many(session: Session, legs: list[tuple[AccountRef, AccountRef, int]], *, key: str, kind: str,
-                  reference: str | None = None, metadata: dict | None = None) -> Transfer:
+def transfer_many(
+    session: Session,
+    legs: list[tuple[AccountRef, AccountRef, int]],
+    *,
+    key: str,
+    kind: str,
+    reference: str | None = None,
+    metadata: dict | None = None,
+) -> Transfer:
     """One transfer of several legs (debit, credit, amount): all are written, or none is.
 
     Bounds are judged on each account's net change, so A->B then B->C may pass through an empty B.
@@ -161,8 +194,9 @@ def transfer_many(session: Session, legs: list[tuple[AccountRef, AccountRef, int
             raise invalid("credit", "A transfer needs two different accounts.")
         if amount:
             named.append((debit, credit, debit_name, credit_name, amount))
-    content = _content_hash({"kind": kind, "legs": [[d, c, a] for _, _, d, c, a in named],
-                             "reference": reference, "pending": False})
+    content = _content_hash(
+        {"kind": kind, "legs": [[d, c, a] for _, _, d, c, a in named], "reference": reference, "pending": False}
+    )
     total = sum(leg[4] for leg in named)
 
     session.flush()
@@ -176,10 +210,20 @@ def transfer_many(session: Session, legs: list[tuple[AccountRef, AccountRef, int
     if short is not None:
         return _replay_or_refuse(session, key, content, short)
     single, now = len(named) == 1, utcnow()
-    row = {"id": new_id("tr"), "key": key, "kind": kind, "reference": reference, "amount_fen": total,
-           "debit_account_id": books[named[0][2]].id if single else None,
-           "credit_account_id": books[named[0][3]].id if single else None, "status": TransferStatus.POSTED,
-           "meta": dict(metadata or {}), "content_hash": content, "created_at": now, "finished_at": now}
+    row = {
+        "id": new_id("tr"),
+        "key": key,
+        "kind": kind,
+        "reference": reference,
+        "amount_fen": total,
+        "debit_account_id": books[named[0][2]].id if single else None,
+        "credit_account_id": books[named[0][3]].id if single else None,
+        "status": TransferStatus.POSTED,
+        "meta": dict(metadata or {}),
+        "content_hash": content,
+        "created_at": now,
+        "finished_at": now,
+    }
     lines = []
     for _, _, debit_name, credit_name, amount in named:
         lines += [(books[debit_name], -amount), (books[credit_name], amount)]
@@ -193,11 +237,12 @@ def _settle(session: Session, transfer_id: str, key: str, content: str, op: str,
         return _same_or_conflict(existing, content)
 
     session.flush()
-    pending = session.scalar(select(Transfer).where(Transfer.id == transfer_id).with_for_update()
-                             .execution_options(populate_existing=True))
+    pending = session.scalar(
+        select(Transfer).where(Transfer.id == transfer_id).with_for_update().execution_options(populate_existing=True)
+    )
     if pending is None or not pending.pending:
         raise NotFound("No such pending transfer.")
-    twin = _by_key(session, key)   # a concurrent call with this key may have committed while we waited
+    twin = _by_key(session, key)  # a concurrent call with this key may have committed while we waited
     if twin is not None:
         return _same_or_conflict(twin, content)
     if pending.status != TransferStatus.PENDING:
@@ -210,11 +255,21 @@ def _settle(session: Session, transfer_id: str, key: str, content: str, op: str,
         raise invalid("amount_fen", f"Cannot post more than the pending {pending.amount_fen} fen.")
     books = lock_ids(session, [pending.debit_account_id, pending.credit_account_id])
     d, c = books[pending.debit_account_id], books[pending.credit_account_id]
-    row = {"id": new_id("tr"), "key": key, "kind": pending.kind, "reference": pending.reference,
-           "amount_fen": amount if op == "post" else pending.amount_fen, "debit_account_id": d.id,
-           "credit_account_id": c.id, "pending_id": pending.id,
-           "status": TransferStatus.POSTED if op == "post" else TransferStatus.VOIDED,
-           "meta": dict(pending.meta or {}), "content_hash": content, "created_at": now, "finished_at": now}
+    row = {
+        "id": new_id("tr"),
+        "key": key,
+        "kind": pending.kind,
+        "reference": pending.reference,
+        "amount_fen": amount if op == "post" else pending.amount_fen,
+        "debit_account_id": d.id,
+        "credit_account_id": c.id,
+        "pending_id": pending.id,
+        "status": TransferStatus.POSTED if op == "post" else TransferStatus.VOIDED,
+        "meta": dict(pending.meta or {}),
+        "content_hash": content,
+        "created_at": now,
+        "finished_at": now,
+    }
     d.pending_debits_fen -= pending.amount_fen
     c.pending_credits_fen -= pending.amount_fen
     entries = chain(row, [(d, -amount), (c, amount)]) if op == "post" and amount else []
@@ -245,15 +300,24 @@ def void_pending(session: Session, transfer_id: str, *, key: str) -> Transfer:
 def expire_pending(session: Session, now: datetime | None = None, limit: int = 1000) -> int:
     """Release pending transfers whose expires_at has passed; returns how many. Safe to run concurrently."""
     now = _naive_utc(now) or utcnow()
-    ids = list(session.scalars(select(Transfer.id)
-                               .where(Transfer.status == TransferStatus.PENDING, Transfer.expires_at <= now)
-                               .order_by(Transfer.expires_at).limit(limit)))
+    ids = list(
+        session.scalars(
+            select(Transfer.id)
+            .where(Transfer.status == TransferStatus.PENDING, Transfer.expires_at <= now)
+            .order_by(Transfer.expires_at)
+            .limit(limit)
+        )
+    )
     expired = 0
     for transfer_id in ids:
-        pending = session.scalar(select(Transfer).where(Transfer.id == transfer_id).with_for_update()
-                                 .execution_options(populate_existing=True))
+        pending = session.scalar(
+            select(Transfer)
+            .where(Transfer.id == transfer_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
         if pending.status != TransferStatus.PENDING:
-            continue   # posted or voided meanwhile
+            continue  # posted or voided meanwhile
         books = lock_ids(session, [pending.debit_account_id, pending.credit_account_id])
         books[pending.debit_account_id].pending_debits_fen -= pending.amount_fen
         books[pending.credit_account_id].pending_credits_fen -= pending.amount_fen
@@ -262,4 +326,3 @@ def expire_pending(session: Session, now: datetime | None = None, limit: int = 1
         expired += 1
     session.flush()
     return expired
-

@@ -3,6 +3,7 @@
 POST /store/payouts honours an optional `Idempotency-Key` header: a retried request with the same
 key returns the first payout (201) instead of asking twice; the same key with another amount is 409.
 """
+
 import secrets
 
 from flask import current_app, request
@@ -43,8 +44,12 @@ class BrandDeposits(MethodView):
             raise NotFound("No such brand.")
         deposit = deposits.deposit_to_brand(session, brand_id, body["amount_fen"], body["reference"])
         session.commit()
-        return {"transfer_id": deposit.id, "amount_fen": deposit.amount_fen, "reference": deposit.reference,
-                "balance_fen": accounts.balance(session, accounts.brand_budget(brand_id))}
+        return {
+            "transfer_id": deposit.id,
+            "amount_fen": deposit.amount_fen,
+            "reference": deposit.reference,
+            "balance_fen": accounts.balance(session, accounts.brand_budget(brand_id)),
+        }
 
 
 @bp.route("/brand/balance")
@@ -82,8 +87,9 @@ class StorePayouts(MethodView):
         key = request.headers.get("Idempotency-Key")
         if key is not None and not 1 <= len(key) <= 100:
             raise invalid("Idempotency-Key", "1 to 100 characters.")
-        return payouts.request_payout(get_session(), store.id, body["amount_fen"],
-                                      min_fen=current_app.config["PAYOUT_MIN_FEN"], request_key=key)
+        return payouts.request_payout(
+            get_session(), store.id, body["amount_fen"], min_fen=current_app.config["PAYOUT_MIN_FEN"], request_key=key
+        )
 
     @bp.arguments(ListArgs, location="query")
     @bp.response(200, page_of(PayoutOut))

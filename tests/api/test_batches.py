@@ -1,4 +1,5 @@
 """Issuing, exporting, activating and voiding batches through the brand API."""
+
 import pytest
 from sqlalchemy import func, select
 
@@ -64,24 +65,31 @@ def test_gs1_batch_exports_digital_link_uris_that_verify(api, client):
 def test_gs1_format_needs_a_product_with_a_gtin(api):
     brand = api.brand()
     product = api.product(brand)
-    r = api.post("/api/v1/brand/batches", {"product_id": product["id"], "quantity": 5, "lot": "L1",
-                                           "produced_on": "2026-11-01", "format": "gs1"}, who=brand, expect=422)
+    r = api.post(
+        "/api/v1/brand/batches",
+        {"product_id": product["id"], "quantity": 5, "lot": "L1", "produced_on": "2026-11-01", "format": "gs1"},
+        who=brand,
+        expect=422,
+    )
     assert "format" in r.json["error"]["fields"]
 
 
-@pytest.mark.parametrize("change,field", [
-    ({"quantity": 0}, "quantity"),
-    ({"quantity": 10_000_001}, "quantity"),
-    ({"quantity": "12"}, "quantity"),
-    ({"lot": "lot with spaces"}, "lot"),
-    ({"lot": "X" * 21}, "lot"),
-    ({"produced_on": "yesterday"}, "produced_on"),
-    ({"kind": "pallet"}, "kind"),
-    ({"format": "qr"}, "format"),
-    ({"region_codes": ["31011"]}, "region_codes"),
-    ({"expires_on": "2026-10-01"}, "expires_on"),
-    ({"surprise": 1}, "surprise"),
-])
+@pytest.mark.parametrize(
+    "change,field",
+    [
+        ({"quantity": 0}, "quantity"),
+        ({"quantity": 10_000_001}, "quantity"),
+        ({"quantity": "12"}, "quantity"),
+        ({"lot": "lot with spaces"}, "lot"),
+        ({"lot": "X" * 21}, "lot"),
+        ({"produced_on": "yesterday"}, "produced_on"),
+        ({"kind": "pallet"}, "kind"),
+        ({"format": "qr"}, "format"),
+        ({"region_codes": ["31011"]}, "region_codes"),
+        ({"expires_on": "2026-10-01"}, "expires_on"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
 def test_invalid_batch_requests_name_the_field_and_create_nothing(api, app, change, field):
     brand = api.brand()
     product = api.product(brand)
@@ -97,17 +105,27 @@ def test_invalid_batch_requests_name_the_field_and_create_nothing(api, app, chan
 
 def test_malformed_json_is_a_400_with_the_error_shape(api, client):
     brand = api.brand()
-    r = client.post("/api/v1/brand/batches", data="{not json", headers={**brand.headers, "Content-Type": "application/json"})
+    r = client.post(
+        "/api/v1/brand/batches", data="{not json", headers={**brand.headers, "Content-Type": "application/json"}
+    )
     assert r.status_code == 400 and r.json["error"]["code"] == "bad_request"
 
 
 def test_product_gtin_check_digit_is_verified(api):
     brand = api.brand()
-    r = api.post("/api/v1/brand/products", {"sku": "A", "name": "Milk", "price_fen": 100, "gtin": "9506000134353"},
-                 who=brand, expect=422)
+    r = api.post(
+        "/api/v1/brand/products",
+        {"sku": "A", "name": "Milk", "price_fen": 100, "gtin": "9506000134353"},
+        who=brand,
+        expect=422,
+    )
     assert "gtin" in r.json["error"]["fields"]
-    ok = api.post("/api/v1/brand/products", {"sku": "B", "name": "Milk", "price_fen": 100, "gtin": "9506000134352"},
-                  who=brand, expect=201)
+    ok = api.post(
+        "/api/v1/brand/products",
+        {"sku": "B", "name": "Milk", "price_fen": 100, "gtin": "9506000134352"},
+        who=brand,
+        expect=201,
+    )
     assert ok.json["gtin"] == "09506000134352"
 
 
@@ -137,8 +155,12 @@ def test_voiding_a_range_makes_those_codes_gone_and_counts_them(api, client):
     batch = api.batch(brand, quantity=20)
     rows = api.codes(brand, batch)
     s0 = batch["serial_from"]
-    r = api.post(f"/api/v1/brand/batches/{batch['id']}/void", {"from": s0 + 5, "to": s0 + 7, "reason": "damaged"},
-                 who=brand, expect=200)
+    r = api.post(
+        f"/api/v1/brand/batches/{batch['id']}/void",
+        {"from": s0 + 5, "to": s0 + 7, "reason": "damaged"},
+        who=brand,
+        expect=200,
+    )
     assert r.json["voided"] == 3
     page = client.get(f"/c/{rows[6]['token']}")
     assert page.status_code == 410 and b'data-verdict="voided"' in page.data
@@ -151,8 +173,12 @@ def test_activating_after_a_void_does_not_revive_voided_codes(api, client):
     brand = api.brand()
     batch = api.batch(brand, quantity=5, activate=False)
     rows = api.codes(brand, batch)
-    api.post(f"/api/v1/brand/batches/{batch['id']}/void", {"from": batch["serial_from"], "to": batch["serial_from"],
-                                                           "reason": "recall"}, who=brand, expect=200)
+    api.post(
+        f"/api/v1/brand/batches/{batch['id']}/void",
+        {"from": batch["serial_from"], "to": batch["serial_from"], "reason": "recall"},
+        who=brand,
+        expect=200,
+    )
     api.post(f"/api/v1/brand/batches/{batch['id']}/activate", {}, who=brand, expect=200)
     assert client.get(f"/c/{rows[0]['token']}").status_code == 410
 
@@ -160,8 +186,12 @@ def test_activating_after_a_void_does_not_revive_voided_codes(api, client):
 def test_void_range_outside_the_batch_names_the_field(api):
     brand = api.brand()
     batch = api.batch(brand, quantity=5)
-    r = api.post(f"/api/v1/brand/batches/{batch['id']}/void", {"from": batch["serial_from"], "to": batch["serial_to"] + 5,
-                                                               "reason": "x"}, who=brand, expect=422)
+    r = api.post(
+        f"/api/v1/brand/batches/{batch['id']}/void",
+        {"from": batch["serial_from"], "to": batch["serial_to"] + 5, "reason": "x"},
+        who=brand,
+        expect=422,
+    )
     assert "to" in r.json["error"]["fields"]
 
 
@@ -183,8 +213,12 @@ def test_batch_list_pages_with_a_cursor(api):
 def test_range_rows_are_few_whatever_the_range(api, app):
     brand = api.brand()
     batch = api.batch(brand, quantity=1_000_000)
-    api.post(f"/api/v1/brand/batches/{batch['id']}/void", {"from": batch["serial_from"], "to": batch["serial_from"] + 499_999,
-                                                           "reason": "recall"}, who=brand, expect=200)
+    api.post(
+        f"/api/v1/brand/batches/{batch['id']}/void",
+        {"from": batch["serial_from"], "to": batch["serial_from"] + 499_999, "reason": "recall"},
+        who=brand,
+        expect=200,
+    )
     with db.session_scope(app) as session:
         assert session.scalar(select(func.count()).select_from(CodeRange)) == 2
         assert session.scalar(select(func.count()).select_from(Code)) == 0

@@ -27,35 +27,61 @@ def test_a_budget_above_the_funded_balance_is_refused_and_nothing_moves(api):
     brand = api.brand()
     deposit(api, brand, 1_000)
     product = api.product(brand)
-    r = api.post("/api/v1/brand/campaigns", {
-        "type": "scan_reward", "name": "too big", "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z",
-        "product_ids": [product["id"]], "budget_fen": 1_001,
-        "tiers": [{"probability": 0.5, "reward": {"kind": "brand_coupon", "value_fen": 100}}]}, who=brand, expect=409)
+    r = api.post(
+        "/api/v1/brand/campaigns",
+        {
+            "type": "scan_reward",
+            "name": "too big",
+            "starts_at": "2026-01-01T00:00:00Z",
+            "ends_at": "2099-01-01T00:00:00Z",
+            "product_ids": [product["id"]],
+            "budget_fen": 1_001,
+            "tiers": [{"probability": 0.5, "reward": {"kind": "brand_coupon", "value_fen": 100}}],
+        },
+        who=brand,
+        expect=409,
+    )
     assert r.json["error"]["code"] == "insufficient_funds" and "budget_fen" in r.json["error"]["fields"]
     assert _brand_balance(api, brand) == 1_000
 
 
-@pytest.mark.parametrize("change,field", [
-    ({"tiers": [{"probability": 0.7, "reward": {"kind": "brand_coupon", "value_fen": 1}},
-                {"probability": 0.4, "reward": {"kind": "points", "value_fen": 1}}]}, "tiers"),
-    ({"tiers": [{"probability": 0.5, "reward": {"kind": "cash", "value_fen": 1}}]}, "tiers"),
-    ({"tiers": [{"probability": 0.5, "reward": {"kind": "brand_coupon"}}]}, "tiers"),
-    ({"tiers": []}, "tiers"),
-    ({"ends_at": "2020-01-01T00:00:00Z"}, "ends_at"),
-    ({"starts_at": "not a time"}, "starts_at"),
-    ({"product_ids": ["pr_nope"]}, "product_ids"),
-    ({"region_codes": ["abc"]}, "region_codes"),
-    ({"budget_fen": -5}, "budget_fen"),
-    ({"type": "lottery"}, "type"),
-    ({"type": "group_buy"}, "type"),
-])
+@pytest.mark.parametrize(
+    "change,field",
+    [
+        (
+            {
+                "tiers": [
+                    {"probability": 0.7, "reward": {"kind": "brand_coupon", "value_fen": 1}},
+                    {"probability": 0.4, "reward": {"kind": "points", "value_fen": 1}},
+                ]
+            },
+            "tiers",
+        ),
+        ({"tiers": [{"probability": 0.5, "reward": {"kind": "cash", "value_fen": 1}}]}, "tiers"),
+        ({"tiers": [{"probability": 0.5, "reward": {"kind": "brand_coupon"}}]}, "tiers"),
+        ({"tiers": []}, "tiers"),
+        ({"ends_at": "2020-01-01T00:00:00Z"}, "ends_at"),
+        ({"starts_at": "not a time"}, "starts_at"),
+        ({"product_ids": ["pr_nope"]}, "product_ids"),
+        ({"region_codes": ["abc"]}, "region_codes"),
+        ({"budget_fen": -5}, "budget_fen"),
+        ({"type": "lottery"}, "type"),
+        ({"type": "group_buy"}, "type"),
+    ],
+)
 def test_invalid_campaigns_name_the_field_and_reserve_nothing(api, change, field):
     brand = api.brand()
     deposit(api, brand, 10_000)
     product = api.product(brand)
-    body = {"type": "scan_reward", "name": "x", "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z",
-            "product_ids": [product["id"]], "budget_fen": 1_000,
-            "tiers": [{"probability": 0.5, "reward": {"kind": "brand_coupon", "value_fen": 100}}]}
+    body = {
+        "type": "scan_reward",
+        "name": "x",
+        "starts_at": "2026-01-01T00:00:00Z",
+        "ends_at": "2099-01-01T00:00:00Z",
+        "product_ids": [product["id"]],
+        "budget_fen": 1_000,
+        "tiers": [{"probability": 0.5, "reward": {"kind": "brand_coupon", "value_fen": 100}}],
+    }
     body.update(change)
     r = api.post("/api/v1/brand/campaigns", body, who=brand, expect=422)
     assert field in r.json["error"]["fields"]
@@ -66,9 +92,15 @@ def test_a_brand_cannot_run_a_campaign_on_another_brands_product(api):
     brand, other = api.brand(), api.brand()
     deposit(api, brand, 10_000)
     foreign = api.product(other)
-    body = {"type": "scan_reward", "name": "x", "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z",
-            "product_ids": [foreign["id"]], "budget_fen": 1_000,
-            "tiers": [{"probability": 0.5, "reward": {"kind": "brand_coupon", "value_fen": 100}}]}
+    body = {
+        "type": "scan_reward",
+        "name": "x",
+        "starts_at": "2026-01-01T00:00:00Z",
+        "ends_at": "2099-01-01T00:00:00Z",
+        "product_ids": [foreign["id"]],
+        "budget_fen": 1_000,
+        "tiers": [{"probability": 0.5, "reward": {"kind": "brand_coupon", "value_fen": 100}}],
+    }
     assert "product_ids" in api.post("/api/v1/brand/campaigns", body, who=brand, expect=422).json["error"]["fields"]
 
 
@@ -100,7 +132,7 @@ def test_ending_a_campaign_returns_the_unused_budget_and_reveals_the_seed(api):
     batch = api.batch(brand, quantity=3)
     codes = api.codes(brand, batch)
     campaign = scan_campaign(api, brand, [batch["product"]["id"]], budget_fen=5_000)
-    scan(api, api.consumer(), codes[0]["token"])                      # commits 500
+    scan(api, api.consumer(), codes[0]["token"])  # commits 500
     ended = api.post(f"/api/v1/brand/campaigns/{campaign['id']}/end", who=brand, expect=200).json
     assert ended["status"] == "ended" and ended["released_fen"] == 4_500
     assert _brand_balance(api, brand) == 10_000 - 500
@@ -114,8 +146,10 @@ def test_the_draw_is_deterministic_and_auditable_from_the_revealed_seed(api):
     deposit(api, brand, 100_000)
     batch = api.batch(brand, quantity=40)
     codes = api.codes(brand, batch)
-    tiers = [{"probability": 0.3, "reward": {"kind": "brand_coupon", "value_fen": 100}},
-             {"probability": 0.2, "reward": {"kind": "points", "value_fen": 10}}]
+    tiers = [
+        {"probability": 0.3, "reward": {"kind": "brand_coupon", "value_fen": 100}},
+        {"probability": 0.2, "reward": {"kind": "points", "value_fen": 10}},
+    ]
     campaign = scan_campaign(api, brand, [batch["product"]["id"]], tiers=tiers, budget_fen=50_000)
     kinds = {}
     for row in codes:
@@ -175,8 +209,8 @@ def test_a_sold_out_tier_falls_back_to_no_prize(api):
 def test_region_targeting_uses_the_consumers_location(api):
     brand = api.brand()
     deposit(api, brand, 100_000)
-    api.store(lat=31.23, lng=121.47, region_code="310101", partner_of=brand)       # Shanghai
-    api.store(lat=39.90, lng=116.40, region_code="110101", partner_of=brand)       # Beijing
+    api.store(lat=31.23, lng=121.47, region_code="310101", partner_of=brand)  # Shanghai
+    api.store(lat=39.90, lng=116.40, region_code="110101", partner_of=brand)  # Beijing
     batch = api.batch(brand, quantity=4)
     codes = api.codes(brand, batch)
     scan_campaign(api, brand, [batch["product"]["id"]], budget_fen=50_000, region_codes=["310000"])
@@ -204,7 +238,7 @@ def test_more_winners_than_budget_never_overspends_and_the_ledger_is_exact(api, 
     deposit(api, brand, 100_000)
     batch = api.batch(brand, quantity=30)
     codes = api.codes(brand, batch)
-    campaign = scan_campaign(api, brand, [batch["product"]["id"]], budget_fen=2_000)   # room for 4 coupons of 500
+    campaign = scan_campaign(api, brand, [batch["product"]["id"]], budget_fen=2_000)  # room for 4 coupons of 500
     consumers = [api.consumer() for _ in range(30)]
 
     def phone(i, client):
@@ -221,15 +255,23 @@ def test_more_winners_than_budget_never_overspends_and_the_ledger_is_exact(api, 
         assert audit.verify(session) == []
 
 
-@pytest.mark.parametrize("field,value", [("max_rewards", 2**31), ("per_consumer_daily", 2**40),
-                                         ("per_consumer_total", 2**31)])
+@pytest.mark.parametrize(
+    "field,value", [("max_rewards", 2**31), ("per_consumer_daily", 2**40), ("per_consumer_total", 2**31)]
+)
 def test_limits_beyond_the_counters_range_are_refused(api, field, value):
     brand = api.brand()
     deposit(api, brand, 10_000)
     product = api.product(brand)
-    body = {"type": "scan_reward", "name": "x", "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z",
-            "product_ids": [product["id"]], "budget_fen": 1_000, field: value,
-            "tiers": [{"probability": 0.5, "reward": {"kind": "brand_coupon", "value_fen": 100}}]}
+    body = {
+        "type": "scan_reward",
+        "name": "x",
+        "starts_at": "2026-01-01T00:00:00Z",
+        "ends_at": "2099-01-01T00:00:00Z",
+        "product_ids": [product["id"]],
+        "budget_fen": 1_000,
+        field: value,
+        "tiers": [{"probability": 0.5, "reward": {"kind": "brand_coupon", "value_fen": 100}}],
+    }
     assert field in api.post("/api/v1/brand/campaigns", body, who=brand, expect=422).json["error"]["fields"]
 
 
@@ -237,7 +279,13 @@ def test_a_tier_stock_beyond_the_counters_range_is_refused(api):
     brand = api.brand()
     deposit(api, brand, 10_000)
     product = api.product(brand)
-    body = {"type": "scan_reward", "name": "x", "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z",
-            "product_ids": [product["id"]], "budget_fen": 1_000,
-            "tiers": [{"probability": 0.5, "max_count": 2**63, "reward": {"kind": "brand_coupon", "value_fen": 100}}]}
+    body = {
+        "type": "scan_reward",
+        "name": "x",
+        "starts_at": "2026-01-01T00:00:00Z",
+        "ends_at": "2099-01-01T00:00:00Z",
+        "product_ids": [product["id"]],
+        "budget_fen": 1_000,
+        "tiers": [{"probability": 0.5, "max_count": 2**63, "reward": {"kind": "brand_coupon", "value_fen": 100}}],
+    }
     assert "tiers" in api.post("/api/v1/brand/campaigns", body, who=brand, expect=422).json["error"]["fields"]

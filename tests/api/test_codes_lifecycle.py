@@ -1,4 +1,5 @@
 """Keys, aggregation, trace, landing page and ownership through the API."""
+
 import pytest
 
 from codes import tokens
@@ -52,8 +53,8 @@ def test_landing_page_status_codes_follow_a_gs1_resolver(api, client):
 def test_a_validly_signed_code_with_no_batch_is_unknown(api, app, client):
     brand = api.brand()
     batch = api.batch(brand, quantity=1)
-    from codes import keys
     import db
+    from codes import keys
 
     with app.app_context(), db.session_scope(app) as session:
         _, secret = keys.secret_for(session, batch["key_id"])
@@ -79,20 +80,35 @@ def _case_and_items(api, brand, items=6):
 def test_packing_items_into_a_case_and_an_item_in_one_case_at_a_time(api):
     brand = api.brand()
     cases, items = _case_and_items(api, brand)
-    r = api.post("/api/v1/brand/aggregations", {"parent": cases[0]["url"], "children": [i["token"] for i in items[:4]]},
-                 who=brand, expect=201)
+    r = api.post(
+        "/api/v1/brand/aggregations",
+        {"parent": cases[0]["url"], "children": [i["token"] for i in items[:4]]},
+        who=brand,
+        expect=201,
+    )
     assert r.json["case_contents"] == 4
     # packing the same items again into the same case is harmless
-    api.post("/api/v1/brand/aggregations", {"parent": cases[0]["token"], "children": [items[0]["token"]]},
-             who=brand, expect=201)
+    api.post(
+        "/api/v1/brand/aggregations",
+        {"parent": cases[0]["token"], "children": [items[0]["token"]]},
+        who=brand,
+        expect=201,
+    )
     # but not into another case
-    clash = api.post("/api/v1/brand/aggregations", {"parent": cases[1]["token"],
-                                                     "children": [items[3]["token"], items[4]["token"]]}, who=brand)
+    clash = api.post(
+        "/api/v1/brand/aggregations",
+        {"parent": cases[1]["token"], "children": [items[3]["token"], items[4]["token"]]},
+        who=brand,
+    )
     assert clash.status_code == 409
     assert "children" in clash.json["error"]["fields"]
     # and the failed request packed nothing: item 4 is still free
-    ok = api.post("/api/v1/brand/aggregations", {"parent": cases[1]["token"], "children": [items[4]["token"]]},
-                  who=brand, expect=201)
+    ok = api.post(
+        "/api/v1/brand/aggregations",
+        {"parent": cases[1]["token"], "children": [items[4]["token"]]},
+        who=brand,
+        expect=201,
+    )
     assert ok.json["case_contents"] == 1
 
 
@@ -101,14 +117,28 @@ def test_unpack_and_repack_move_items_between_cases(api):
     cases, items = _case_and_items(api, brand)
     children = [i["token"] for i in items[:3]]
     api.post("/api/v1/brand/aggregations", {"parent": cases[0]["token"], "children": children}, who=brand, expect=201)
-    moved = api.post("/api/v1/brand/aggregations", {"parent": cases[1]["token"], "children": children[:1],
-                                                     "action": "repack"}, who=brand, expect=201)
+    moved = api.post(
+        "/api/v1/brand/aggregations",
+        {"parent": cases[1]["token"], "children": children[:1], "action": "repack"},
+        who=brand,
+        expect=201,
+    )
     assert moved.json["case_contents"] == 1
-    out = api.post("/api/v1/brand/aggregations", {"parent": cases[0]["token"], "children": children[1:],
-                                                   "action": "unpack"}, who=brand, expect=201)
+    out = api.post(
+        "/api/v1/brand/aggregations",
+        {"parent": cases[0]["token"], "children": children[1:], "action": "unpack"},
+        who=brand,
+        expect=201,
+    )
     assert out.json["case_contents"] == 0
-    assert api.post("/api/v1/brand/aggregations", {"parent": cases[0]["token"], "children": children[1:],
-                                                    "action": "unpack"}, who=brand).status_code == 409
+    assert (
+        api.post(
+            "/api/v1/brand/aggregations",
+            {"parent": cases[0]["token"], "children": children[1:], "action": "unpack"},
+            who=brand,
+        ).status_code
+        == 409
+    )
 
 
 @pytest.mark.parametrize("problem", ["parent_is_item", "child_is_case", "child_listed_twice", "child_forged"])
@@ -132,11 +162,17 @@ def test_trace_shows_issue_activation_packing_and_void_in_order(api):
     brand = api.brand()
     cases, items = _case_and_items(api, brand)
     item = items[0]
-    api.post("/api/v1/brand/aggregations", {"parent": cases[0]["token"], "children": [item["token"]]}, who=brand, expect=201)
+    api.post(
+        "/api/v1/brand/aggregations", {"parent": cases[0]["token"], "children": [item["token"]]}, who=brand, expect=201
+    )
     batch_id = api.get(f"/api/v1/brand/codes/{item['token']}/trace", who=brand, expect=200).json["batch_id"]
     api.post(f"/api/v1/brand/batches/{batch_id}/activate", {}, who=brand, expect=200)
-    api.post(f"/api/v1/brand/batches/{batch_id}/void", {"from": item["serial"], "to": item["serial"], "reason": "recall"},
-             who=brand, expect=200)
+    api.post(
+        f"/api/v1/brand/batches/{batch_id}/void",
+        {"from": item["serial"], "to": item["serial"], "reason": "recall"},
+        who=brand,
+        expect=200,
+    )
     trace = api.get(f"/api/v1/brand/codes/{item['token']}/trace", who=brand, expect=200).json
     assert [e["type"] for e in trace["events"]] == ["issued", "packed", "activated", "voided"]
     assert trace["serial"] == item["serial"] and trace["case_serial"] == cases[0]["serial"]
@@ -162,6 +198,7 @@ def test_label_zip_is_capped_at_ten_thousand_per_request(api):
 
 # --- ownership and authentication -----------------------------------------------------------
 
+
 def test_every_brand_endpoint_refuses_another_brands_batch(api):
     owner, other = api.brand(), api.brand()
     batch = api.batch(owner, quantity=3, kind="case")
@@ -172,12 +209,19 @@ def test_every_brand_endpoint_refuses_another_brands_batch(api):
         ("get", f"/api/v1/brand/batches/{bid}/codes.csv", None),
         ("get", f"/api/v1/brand/batches/{bid}/labels.zip", None),
         ("post", f"/api/v1/brand/batches/{bid}/activate", {}),
-        ("post", f"/api/v1/brand/batches/{bid}/void", {"from": batch["serial_from"], "to": batch["serial_from"], "reason": "x"}),
+        (
+            "post",
+            f"/api/v1/brand/batches/{bid}/void",
+            {"from": batch["serial_from"], "to": batch["serial_from"], "reason": "x"},
+        ),
         ("get", f"/api/v1/brand/codes/{token}/qr.png", None),
         ("get", f"/api/v1/brand/codes/{token}/trace", None),
         ("post", "/api/v1/brand/aggregations", {"parent": token, "children": [token]}),
-        ("post", "/api/v1/brand/batches", {"product_id": batch["product"]["id"], "quantity": 1, "lot": "L",
-                                           "produced_on": "2026-01-01"}),
+        (
+            "post",
+            "/api/v1/brand/batches",
+            {"product_id": batch["product"]["id"], "quantity": 1, "lot": "L", "produced_on": "2026-01-01"},
+        ),
     ]
     for method, path, body in calls:
         r = api.get(path, who=other) if method == "get" else api.post(path, body, who=other)
@@ -186,8 +230,16 @@ def test_every_brand_endpoint_refuses_another_brands_batch(api):
     assert api.get(f"/api/v1/brand/batches/{bid}", who=owner).json["activated"] == 3
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic abc"},
-                                     {"Authorization": "Bearer bk_forged"}, {"Authorization": "Bearer ct_forged"}])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer nope"},
+        {"Authorization": "Basic abc"},
+        {"Authorization": "Bearer bk_forged"},
+        {"Authorization": "Bearer ct_forged"},
+    ],
+)
 def test_brand_endpoints_need_a_valid_key(client, headers):
     r = client.post("/api/v1/brand/products", json={"sku": "x", "name": "x", "price_fen": 1}, headers=headers)
     assert r.status_code == 401 and r.json["error"]["code"] == "unauthorized"
@@ -222,7 +274,9 @@ def test_api_keys_are_shown_once_and_stored_hashed(api, app):
 
 
 def test_store_onboarding_validates_region_and_coordinates(api):
-    r = api.post("/api/v1/admin/stores", {"name": "S", "lat": 95, "lng": 0, "region_code": "31"}, who=api.admin, expect=422)
+    r = api.post(
+        "/api/v1/admin/stores", {"name": "S", "lat": 95, "lng": 0, "region_code": "31"}, who=api.admin, expect=422
+    )
     assert {"lat", "region_code"} <= set(r.json["error"]["fields"])
 
 

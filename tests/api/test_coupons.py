@@ -1,4 +1,5 @@
 """The wallet and the till: redemption exactly once, where it is valid, reimbursed through the ledger."""
+
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -50,8 +51,9 @@ def test_two_tills_redeeming_the_same_coupon_at_once_one_wins(api, app):
 
     def till(i, client):
         who = store if i % 2 else other_till
-        return client.post("/api/v1/store/redemptions", json={"coupon_code": rewards[0]["code"]},
-                           headers=who.headers).status_code
+        return client.post(
+            "/api/v1/store/redemptions", json={"coupon_code": rewards[0]["code"]}, headers=who.headers
+        ).status_code
 
     statuses = all_at_once(8, lambda i: app.test_client(), till)
     assert sorted(statuses) == [200] + [409] * 7

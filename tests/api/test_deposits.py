@@ -1,4 +1,5 @@
 """Admins fund brands' budgets; brands read their balance."""
+
 import pytest
 
 from tests.factories import deposit
@@ -10,7 +11,12 @@ def test_deposit_funds_the_brand_budget(api):
     r = deposit(api, brand, 50_000, "bank-2026-001")
     assert r.json["balance_fen"] == 50_000 and r.json["reference"] == "bank-2026-001"
     assert api.get("/api/v1/brand/balance", who=brand, expect=200).json == {
-        "balance_fen": 50_000, "reserved_fen": 0, "available_fen": 50_000, "deposited_fen": 50_000, "currency": "CNY"}
+        "balance_fen": 50_000,
+        "reserved_fen": 0,
+        "available_fen": 50_000,
+        "deposited_fen": 50_000,
+        "currency": "CNY",
+    }
 
 
 def test_the_same_reference_twice_is_one_deposit(api, app):
@@ -52,20 +58,24 @@ def test_a_brand_sees_only_its_own_balance(api):
 
 
 def test_depositing_to_an_unknown_brand_is_not_found(api):
-    r = api.post("/api/v1/admin/brands/br_nope/deposits", {"amount_fen": 100, "reference": "x"}, who=api.admin,
-                 expect=404)
+    r = api.post(
+        "/api/v1/admin/brands/br_nope/deposits", {"amount_fen": 100, "reference": "x"}, who=api.admin, expect=404
+    )
     assert r.json["error"]["code"] == "not_found"
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"amount_fen": 0, "reference": "x"}, "amount_fen"),
-    ({"amount_fen": -100, "reference": "x"}, "amount_fen"),
-    ({"amount_fen": 1.5, "reference": "x"}, "amount_fen"),
-    ({"amount_fen": "100", "reference": "x"}, "amount_fen"),
-    ({"reference": "x"}, "amount_fen"),
-    ({"amount_fen": 100}, "reference"),
-    ({"amount_fen": 100, "reference": ""}, "reference"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"amount_fen": 0, "reference": "x"}, "amount_fen"),
+        ({"amount_fen": -100, "reference": "x"}, "amount_fen"),
+        ({"amount_fen": 1.5, "reference": "x"}, "amount_fen"),
+        ({"amount_fen": "100", "reference": "x"}, "amount_fen"),
+        ({"reference": "x"}, "amount_fen"),
+        ({"amount_fen": 100}, "reference"),
+        ({"amount_fen": 100, "reference": ""}, "reference"),
+    ],
+)
 def test_bad_deposits_name_the_field_and_change_nothing(api, body, field):
     brand = api.brand()
     r = api.post(f"/api/v1/admin/brands/{brand.id}/deposits", body, who=api.admin, expect=422)

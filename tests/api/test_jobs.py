@@ -1,4 +1,5 @@
 """Jobs: inline without Redis; through a real RQ worker (`flask worker --burst`) with Redis."""
+
 import pytest
 
 import jobs

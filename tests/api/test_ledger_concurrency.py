@@ -1,4 +1,5 @@
 """Transactions racing on the ledger (PostgreSQL, real threads, one session each)."""
+
 from __future__ import annotations
 
 import db
@@ -12,6 +13,7 @@ CLEARING = ("platform", None, "clearing")
 def race(app, threads, work):
     """work(session, i) on `threads` threads released at once, each in its own session; returns what
     each returned, or the domain error it raised."""
+
     def one(i, _):
         try:
             with db.session_scope(app) as session:

@@ -1,4 +1,5 @@
 """BC-linked commerce through the API: receipts, T+0 commission, orders, payments, splits, settlement, refunds."""
+
 import hashlib
 import hmac
 import json
@@ -42,10 +43,18 @@ def chain(api):
     items = api.batch(brand, product=product, quantity=6, region_codes=["310000"])
     cases = api.batch(brand, product=product, quantity=2, kind="case", region_codes=["310000"])
     item_codes, case_codes = api.codes(brand, items), api.codes(brand, cases)
-    api.post("/api/v1/brand/aggregations", {"parent": case_codes[0]["token"],
-                                            "children": [c["token"] for c in item_codes]}, who=brand, expect=201)
-    api.post("/api/v1/brand/split-rules", {"store_percent": 10, "platform_percent": 5, "referrer_percent": 3,
-                                           "referrer2_percent": 1}, who=brand, expect=201)
+    api.post(
+        "/api/v1/brand/aggregations",
+        {"parent": case_codes[0]["token"], "children": [c["token"] for c in item_codes]},
+        who=brand,
+        expect=201,
+    )
+    api.post(
+        "/api/v1/brand/split-rules",
+        {"store_percent": 10, "platform_percent": 5, "referrer_percent": 3, "referrer2_percent": 1},
+        who=brand,
+        expect=201,
+    )
     api.post("/api/v1/brand/rebate-policy", {"per_scan_fen": 20, "per_receipt_item_fen": 10}, who=brand, expect=201)
     return {"brand": brand, "store": store, "product": product, "items": item_codes, "cases": case_codes}
 
@@ -67,8 +76,16 @@ def test_the_whole_chain_from_receipt_to_payout_and_refund(api, app, chain):
     ledger_ok(app)
     # orders two bottles through the store with the 5-yuan coupon, pays
     coupon = scanned["rewards"][0]
-    order = api.post("/api/v1/orders", {"store_id": store.id, "items": [{"product_id": product["id"], "quantity": 2}],
-                                        "coupon_id": coupon["coupon_id"]}, who=consumer, expect=201).json
+    order = api.post(
+        "/api/v1/orders",
+        {
+            "store_id": store.id,
+            "items": [{"product_id": product["id"], "quantity": 2}],
+            "coupon_id": coupon["coupon_id"],
+        },
+        who=consumer,
+        expect=201,
+    ).json
     assert (order["subtotal_fen"], order["discount_fen"], order["amount_fen"]) == (2400, 500, 1900)
     assert order["status"] == "pending_payment"
     assert api.get("/api/v1/me/coupons?status=held", who=consumer).json["items"][0]["coupon_id"] == coupon["coupon_id"]
@@ -90,8 +107,12 @@ def test_the_whole_chain_from_receipt_to_payout_and_refund(api, app, chain):
     assert balance(api, store)["paid_out_fen"] == 700 and balance(api, store)["available_fen"] == 70
     ledger_ok(app)
     # a second order is paid and refunded before settlement: the split is reversed from pending
-    second = api.post("/api/v1/orders", {"store_id": store.id, "items": [{"product_id": product["id"], "quantity": 1}]},
-                      who=consumer, expect=201).json
+    second = api.post(
+        "/api/v1/orders",
+        {"store_id": store.id, "items": [{"product_id": product["id"], "quantity": 1}]},
+        who=consumer,
+        expect=201,
+    ).json
     notify_payment(api, second, expect=200)
     assert balance(api, store)["pending_fen"] == 120
     refunded = api.post(f"/api/v1/orders/{second['id']}/refund", who=consumer, expect=200).json
@@ -110,8 +131,12 @@ def clearing(app):
 def test_refund_after_settlement_claws_back_from_available_and_the_brand_covers_a_shortfall(api, app, chain):
     store, product, consumer = chain["store"], chain["product"], api.consumer()
     before = clearing(app)
-    order = api.post("/api/v1/orders", {"store_id": store.id, "items": [{"product_id": product["id"], "quantity": 10}]},
-                     who=consumer, expect=201).json
+    order = api.post(
+        "/api/v1/orders",
+        {"store_id": store.id, "items": [{"product_id": product["id"], "quantity": 10}]},
+        who=consumer,
+        expect=201,
+    ).json
     notify_payment(api, order, expect=200)
     settle_everything(app)
     assert balance(api, store)["available_fen"] == 1200
@@ -125,16 +150,24 @@ def test_refund_after_settlement_claws_back_from_available_and_the_brand_covers_
         from storefront.models import Order
 
         # the brand share is reversed out of revenue in the same transfer, so the budget covers the rest
-        assert session.get(Order, order["id"]).refund["store"]["covered_by"] == {f"brand:{chain['brand'].id}:budget": 1000}
+        assert session.get(Order, order["id"]).refund["store"]["covered_by"] == {
+            f"brand:{chain['brand'].id}:budget": 1000
+        }
     ledger_ok(app)
 
 
 def test_twenty_duplicate_payment_notices_at_once_split_once(api, app, chain):
     store, product, consumer = chain["store"], chain["product"], api.consumer()
     before = clearing(app)
-    order = api.post("/api/v1/orders", {"store_id": store.id, "items": [{"product_id": product["id"], "quantity": 1}]},
-                     who=consumer, expect=201).json
-    body = json.dumps({"order_id": order["id"], "transaction_id": "tx-dup", "amount_fen": 1200, "status": "paid"}).encode()
+    order = api.post(
+        "/api/v1/orders",
+        {"store_id": store.id, "items": [{"product_id": product["id"], "quantity": 1}]},
+        who=consumer,
+        expect=201,
+    ).json
+    body = json.dumps(
+        {"order_id": order["id"], "transaction_id": "tx-dup", "amount_fen": 1200, "status": "paid"}
+    ).encode()
     signature = hmac.new(app.config["PAYMENT_WEBHOOK_SECRET"].encode(), body, hashlib.sha256).hexdigest()
 
     def provider(_i, client):
@@ -194,15 +227,24 @@ def test_receipts_refuse_foreign_inactive_voided_and_item_codes(api, chain):
     stranger = api.store()
     assert api.post("/api/v1/store/receipts", {"code": chain["cases"][0]["token"]}, who=stranger).status_code == 409
     inactive = api.batch(brand, quantity=1, kind="case", activate=False)
-    assert api.post("/api/v1/store/receipts", {"code": api.codes(brand, inactive)[0]["token"]}, who=store).status_code == 409
-    api.post(f"/api/v1/brand/batches/{api.get('/api/v1/brand/codes/' + chain['cases'][1]['token'] + '/trace', who=brand).json['batch_id']}/void",
-             {"from": chain["cases"][1]["serial"], "to": chain["cases"][1]["serial"], "reason": "damaged"}, who=brand)
+    assert (
+        api.post("/api/v1/store/receipts", {"code": api.codes(brand, inactive)[0]["token"]}, who=store).status_code
+        == 409
+    )
+    case_trace = api.get("/api/v1/brand/codes/" + chain["cases"][1]["token"] + "/trace", who=brand).json
+    api.post(
+        f"/api/v1/brand/batches/{case_trace['batch_id']}/void",
+        {"from": chain["cases"][1]["serial"], "to": chain["cases"][1]["serial"], "reason": "damaged"},
+        who=brand,
+    )
     assert api.post("/api/v1/store/receipts", {"code": chain["cases"][1]["token"]}, who=store).status_code == 409
     r = api.post("/api/v1/store/receipts", {"code": chain["items"][0]["token"]}, who=store, expect=422)
     assert "code" in r.json["error"]["fields"]
     api.post("/api/v1/store/receipts", {"code": chain["cases"][0]["token"]}, who=store, expect=200)
     other_partner = api.store(partner_of=brand)
-    assert api.post("/api/v1/store/receipts", {"code": chain["cases"][0]["token"]}, who=other_partner).status_code == 409
+    assert (
+        api.post("/api/v1/store/receipts", {"code": chain["cases"][0]["token"]}, who=other_partner).status_code == 409
+    )
 
 
 def test_received_items_show_the_store_in_their_trace(api, chain):
@@ -215,8 +257,12 @@ def test_received_items_show_the_store_in_their_trace(api, chain):
 def test_bad_payment_notices_move_no_money(api, app, chain):
     store, product, consumer = chain["store"], chain["product"], api.consumer()
     before = clearing(app)
-    order = api.post("/api/v1/orders", {"store_id": store.id, "items": [{"product_id": product["id"], "quantity": 1}]},
-                     who=consumer, expect=201).json
+    order = api.post(
+        "/api/v1/orders",
+        {"store_id": store.id, "items": [{"product_id": product["id"], "quantity": 1}]},
+        who=consumer,
+        expect=201,
+    ).json
     assert notify_payment(api, order, secret="wrong").status_code == 401
     unsigned = api.client.post("/api/v1/payments/notify", json={"order_id": order["id"]})
     assert unsigned.status_code == 401
@@ -234,13 +280,16 @@ def test_bad_payment_notices_move_no_money(api, app, chain):
     assert balance(api, store)["pending_fen"] == 120
 
 
-@pytest.mark.parametrize("body,field", [
-    ({"items": [{"product_id": "pr_nope", "quantity": 1}]}, "items"),
-    ({"items": [{"product_id": "P", "quantity": -1}]}, "items"),
-    ({"items": [{"product_id": "P", "quantity": 0}]}, "items"),
-    ({"items": []}, "items"),
-    ({"store_id": "st_nope", "items": [{"product_id": "P", "quantity": 1}]}, "store_id"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"items": [{"product_id": "pr_nope", "quantity": 1}]}, "items"),
+        ({"items": [{"product_id": "P", "quantity": -1}]}, "items"),
+        ({"items": [{"product_id": "P", "quantity": 0}]}, "items"),
+        ({"items": []}, "items"),
+        ({"store_id": "st_nope", "items": [{"product_id": "P", "quantity": 1}]}, "store_id"),
+    ],
+)
 def test_bad_orders_name_the_field(api, chain, body, field):
     body = json.loads(json.dumps(body).replace('"P"', json.dumps(chain["product"]["id"])))
     body.setdefault("store_id", chain["store"].id)
@@ -252,19 +301,35 @@ def test_orders_for_another_brands_products_or_a_non_partner_store_are_refused(a
     other = api.brand()
     foreign = api.product(other)
     consumer = api.consumer()
-    r = api.post("/api/v1/orders", {"store_id": chain["store"].id, "items": [{"product_id": foreign["id"], "quantity": 1}]},
-                 who=consumer, expect=422)
+    r = api.post(
+        "/api/v1/orders",
+        {"store_id": chain["store"].id, "items": [{"product_id": foreign["id"], "quantity": 1}]},
+        who=consumer,
+        expect=422,
+    )
     assert "store_id" in r.json["error"]["fields"]
-    mixed = api.post("/api/v1/orders", {"store_id": chain["store"].id, "items": [
-        {"product_id": foreign["id"], "quantity": 1}, {"product_id": chain["product"]["id"], "quantity": 1}]}, who=consumer)
+    mixed = api.post(
+        "/api/v1/orders",
+        {
+            "store_id": chain["store"].id,
+            "items": [
+                {"product_id": foreign["id"], "quantity": 1},
+                {"product_id": chain["product"]["id"], "quantity": 1},
+            ],
+        },
+        who=consumer,
+    )
     assert mixed.status_code == 422
 
 
 def test_a_consumer_cannot_see_or_refund_someone_elses_order(api, chain):
     owner, other = api.consumer(), api.consumer()
-    order = api.post("/api/v1/orders", {"store_id": chain["store"].id,
-                                        "items": [{"product_id": chain["product"]["id"], "quantity": 1}]},
-                     who=owner, expect=201).json
+    order = api.post(
+        "/api/v1/orders",
+        {"store_id": chain["store"].id, "items": [{"product_id": chain["product"]["id"], "quantity": 1}]},
+        who=owner,
+        expect=201,
+    ).json
     assert api.get(f"/api/v1/orders/{order['id']}", who=other).status_code == 403
     assert api.post(f"/api/v1/orders/{order['id']}/refund", who=other).status_code == 403
     assert api.get(f"/api/v1/orders/{order['id']}", who=chain["store"]).status_code == 403
@@ -277,10 +342,25 @@ def test_unpaid_orders_expire_and_release_their_coupon(api, app, chain):
     scan_campaign(api, brand, [product["id"]], budget_fen=10_000)
     consumer = api.consumer()
     coupon = scan(api, consumer, chain["items"][1]["token"]).json["rewards"][0]
-    order = api.post("/api/v1/orders", {"store_id": store.id, "items": [{"product_id": product["id"], "quantity": 1}],
-                                        "coupon_id": coupon["coupon_id"]}, who=consumer, expect=201).json
-    again = api.post("/api/v1/orders", {"store_id": store.id, "items": [{"product_id": product["id"], "quantity": 1}],
-                                        "coupon_id": coupon["coupon_id"]}, who=consumer)
+    order = api.post(
+        "/api/v1/orders",
+        {
+            "store_id": store.id,
+            "items": [{"product_id": product["id"], "quantity": 1}],
+            "coupon_id": coupon["coupon_id"],
+        },
+        who=consumer,
+        expect=201,
+    ).json
+    again = api.post(
+        "/api/v1/orders",
+        {
+            "store_id": store.id,
+            "items": [{"product_id": product["id"], "quantity": 1}],
+            "coupon_id": coupon["coupon_id"],
+        },
+        who=consumer,
+    )
     assert again.status_code == 409, "a held coupon cannot be used twice"
     from storefront.models import Order
 
@@ -288,45 +368,68 @@ def test_unpaid_orders_expire_and_release_their_coupon(api, app, chain):
         session.get(Order, order["id"]).expires_at -= timedelta(hours=1)
     app.test_cli_runner().invoke(args=["jobs", "run-due"])
     assert api.get(f"/api/v1/orders/{order['id']}", who=consumer).json["status"] == "expired"
-    assert api.get("/api/v1/me/coupons?status=issued", who=consumer).json["items"][0]["coupon_id"] == coupon["coupon_id"]
+    assert (
+        api.get("/api/v1/me/coupons?status=issued", who=consumer).json["items"][0]["coupon_id"] == coupon["coupon_id"]
+    )
     assert notify_payment(api, order).status_code == 409, "an expired order cannot be paid"
 
 
 def test_split_rules_over_one_hundred_percent_are_refused(api, chain):
-    r = api.post("/api/v1/brand/split-rules", {"store_percent": 60, "platform_percent": 30, "referrer_percent": 11},
-                 who=chain["brand"], expect=422)
+    r = api.post(
+        "/api/v1/brand/split-rules",
+        {"store_percent": 60, "platform_percent": 30, "referrer_percent": 11},
+        who=chain["brand"],
+        expect=422,
+    )
     assert "store_percent" in r.json["error"]["fields"]
-    r = api.post("/api/v1/brand/split-rules", {"store_percent": 1.234, "platform_percent": 1}, who=chain["brand"],
-                 expect=422)
+    r = api.post(
+        "/api/v1/brand/split-rules", {"store_percent": 1.234, "platform_percent": 1}, who=chain["brand"], expect=422
+    )
     assert "store_percent" in r.json["error"]["fields"]
 
 
 def test_a_product_specific_split_rule_beats_the_brand_default(api, chain):
     brand, store, product = chain["brand"], chain["store"], chain["product"]
-    api.post("/api/v1/brand/split-rules", {"product_id": product["id"], "store_percent": 50, "platform_percent": 0},
-             who=brand, expect=201)
-    order = api.post("/api/v1/orders", {"store_id": store.id, "items": [{"product_id": product["id"], "quantity": 1}]},
-                     who=api.consumer(), expect=201).json
+    api.post(
+        "/api/v1/brand/split-rules",
+        {"product_id": product["id"], "store_percent": 50, "platform_percent": 0},
+        who=brand,
+        expect=201,
+    )
+    order = api.post(
+        "/api/v1/orders",
+        {"store_id": store.id, "items": [{"product_id": product["id"], "quantity": 1}]},
+        who=api.consumer(),
+        expect=201,
+    ).json
     notify_payment(api, order, expect=200)
     assert balance(api, store)["pending_fen"] == 600
 
 
 def test_daily_dynamic_rebates_credit_once_per_store_and_day_and_catch_up(api, app, chain):
-    from storefront import rebates
     from codes.models import Code
+    from storefront import rebates
 
     brand, store = chain["brand"], chain["store"]
-    api.post("/api/v1/brand/rebate-policy", {"per_scan_fen": 0, "per_receipt_item_fen": 0,
-                                             "daily_tiers": [{"min_items": 1, "per_item_fen": 5},
-                                                             {"min_items": 3, "per_item_fen": 8}]}, who=brand, expect=201)
+    api.post(
+        "/api/v1/brand/rebate-policy",
+        {
+            "per_scan_fen": 0,
+            "per_receipt_item_fen": 0,
+            "daily_tiers": [{"min_items": 1, "per_item_fen": 5}, {"min_items": 3, "per_item_fen": 8}],
+        },
+        who=brand,
+        expect=201,
+    )
     api.post("/api/v1/store/receipts", {"code": chain["cases"][0]["token"]}, who=store, expect=200)
     for item in chain["items"][:4]:
         scan(api, api.consumer(), item["token"])
-    with db.session_scope(app) as session:   # pretend 3 of the sales were two days ago, 1 yesterday
+    with db.session_scope(app) as session:  # pretend 3 of the sales were two days ago, 1 yesterday
         rows = session.scalars(select(Code).where(Code.claimed_at.is_not(None)).order_by(Code.serial)).all()
         for i, row in enumerate(rows):
             row.claimed_at -= timedelta(days=2 if i < 3 else 1)
         from storefront.models import RebatePolicy
+
         for policy in session.scalars(select(RebatePolicy)):
             policy.created_at -= timedelta(days=3)
     with app.app_context(), db.session_scope(app) as session:
@@ -346,8 +449,16 @@ def test_refunding_a_coupon_order_after_the_store_withdrew_its_earnings_succeeds
     consumer = api.consumer()
     coupon = scan(api, consumer, chain["items"][0]["token"]).json["rewards"][0]
     before = clearing(app)
-    order = api.post("/api/v1/orders", {"store_id": store.id, "items": [{"product_id": product["id"], "quantity": 2}],
-                                        "coupon_id": coupon["coupon_id"]}, who=consumer, expect=201).json
+    order = api.post(
+        "/api/v1/orders",
+        {
+            "store_id": store.id,
+            "items": [{"product_id": product["id"], "quantity": 2}],
+            "coupon_id": coupon["coupon_id"],
+        },
+        who=consumer,
+        expect=201,
+    ).json
     notify_payment(api, order, expect=200)
     settle_everything(app)
     available = balance(api, store)["available_fen"]
@@ -356,5 +467,7 @@ def test_refunding_a_coupon_order_after_the_store_withdrew_its_earnings_succeeds
     assert refunded["status"] == "refunded"
     assert balance(api, store)["available_fen"] == 0
     assert clearing(app) == before, "the payer got back exactly what was paid"
-    assert api.get("/api/v1/me/coupons?status=issued", who=consumer).json["items"][0]["coupon_id"] == coupon["coupon_id"]
+    assert (
+        api.get("/api/v1/me/coupons?status=issued", who=consumer).json["items"][0]["coupon_id"] == coupon["coupon_id"]
+    )
     ledger_ok(app)

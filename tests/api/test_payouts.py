@@ -1,4 +1,5 @@
 """Stores ask for payouts; the payout run pays each exactly once, or returns the money."""
+
 from __future__ import annotations
 
 import pytest
@@ -49,6 +50,7 @@ def run(api):
 
 # --- requesting --------------------------------------------------------------------------------
 
+
 def test_requesting_a_payout_moves_the_money_to_in_transit_at_once(api, app):
     store = funded_store(api, app, 1000)
     r = api.post(PAYOUTS, {"amount_fen": 600}, who=store, expect=201).json
@@ -81,8 +83,10 @@ def test_a_payout_below_the_minimum_names_amount_fen(api, app, monkeypatch):
     assert balance(api, store)["available"] == 1000
 
 
-@pytest.mark.parametrize("body", [{}, {"amount_fen": "500"}, {"amount_fen": 5.5}, {"amount_fen": -500},
-                                  {"amount_fen": 0}, {"amount_fen": None}])
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"amount_fen": "500"}, {"amount_fen": 5.5}, {"amount_fen": -500}, {"amount_fen": 0}, {"amount_fen": None}],
+)
 def test_bad_payout_amounts_name_amount_fen(api, app, body):
     store = funded_store(api, app, 1000)
     r = api.post(PAYOUTS, body, who=store, expect=422)
@@ -108,6 +112,7 @@ def test_idempotency_keys_are_per_store(api, app):
 
 
 # --- paying --------------------------------------------------------------------------------------
+
 
 def test_the_payout_run_pays_requested_payouts(api, app):
     store = funded_store(api, app, 1000)
@@ -145,7 +150,7 @@ def test_a_declined_payout_returns_the_money_to_available(api, app, monkeypatch)
     top = api.get("/api/v1/store/ledger", who=store).json["items"][0]
     assert (top["kind"], top["account"], top["amount_fen"]) == ("payout_failed", "available", 600)
     monkeypatch.setitem(app.config, "SIMULATED_PAYOUT_FAILURES", None)
-    run(api)   # a failed payout stays failed: the store asks again if it wants
+    run(api)  # a failed payout stays failed: the store asks again if it wants
     assert balance(api, store) == {"available": 1000, "in_transit": 0, "paid_out": 0}
     assert verify(app) == []
 
@@ -191,6 +196,7 @@ def test_only_admins_run_payouts(api):
 
 # --- a worker that dies --------------------------------------------------------------------------
 
+
 def test_a_worker_killed_after_the_provider_paid_finishes_later_without_paying_twice(api, app, monkeypatch):
     store = funded_store(api, app, 1000)
     payout = api.post(PAYOUTS, {"amount_fen": 600}, who=store, expect=201).json
@@ -202,14 +208,14 @@ def test_a_worker_killed_after_the_provider_paid_finishes_later_without_paying_t
         m.setattr(payouts, "finish_payout", killed)
         with app.app_context(), pytest.raises(WorkerKilled):
             money_jobs.run_payouts()
-    assert provider_records(app, payout["id"]) == 1          # the provider paid ...
-    assert payout_row(app, payout["id"]).status == "processing"   # ... but we never heard
+    assert provider_records(app, payout["id"]) == 1  # the provider paid ...
+    assert payout_row(app, payout["id"]).status == "processing"  # ... but we never heard
     assert balance(api, store) == {"available": 400, "in_transit": 600, "paid_out": 0}
 
-    run(api)   # while the dead worker's lease lasts, nobody else touches the payout
+    run(api)  # while the dead worker's lease lasts, nobody else touches the payout
     assert payout_row(app, payout["id"]).status == "processing"
 
-    monkeypatch.setitem(app.config, "PAYOUT_LEASE_SECONDS", 0)   # the lease runs out
+    monkeypatch.setitem(app.config, "PAYOUT_LEASE_SECONDS", 0)  # the lease runs out
     run(api)
     assert payout_row(app, payout["id"]).status == "paid"
     assert provider_records(app, payout["id"]) == 1
@@ -245,10 +251,10 @@ def test_a_worker_killed_while_recording_the_payment_leaves_nothing_half_done(ap
         raise WorkerKilled()
 
     with monkeypatch.context() as m:
-        m.setattr(payouts.transfers, "transfer", killed)   # dies after marking it paid, before moving the money
+        m.setattr(payouts.transfers, "transfer", killed)  # dies after marking it paid, before moving the money
         with app.app_context(), pytest.raises(WorkerKilled):
             money_jobs.run_payouts()
-    assert payout_row(app, payout["id"]).status == "processing"   # the half-done transaction rolled back
+    assert payout_row(app, payout["id"]).status == "processing"  # the half-done transaction rolled back
     assert balance(api, store) == {"available": 400, "in_transit": 600, "paid_out": 0}
     monkeypatch.setitem(app.config, "PAYOUT_LEASE_SECONDS", 0)
     run(api)
@@ -258,6 +264,7 @@ def test_a_worker_killed_while_recording_the_payment_leaves_nothing_half_done(ap
 
 
 # --- concurrency (PostgreSQL) ------------------------------------------------------------------
+
 
 def test_racing_payout_requests_spend_the_available_balance_exactly_once(api, app, postgres_only):
     store = funded_store(api, app, 1000)

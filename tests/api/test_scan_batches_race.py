@@ -5,6 +5,7 @@ commit and catalog, so their batches race in the database. Forty phones scan at 
 the same code, most distinct codes, under a live campaign whose budget pays fewer prizes than
 there are first scans. Every claim, coupon, counter and ledger entry must still be exact.
 """
+
 from __future__ import annotations
 
 from collections import Counter, defaultdict
@@ -19,7 +20,7 @@ from loyalty.models import Campaign, Coupon
 from storefront.ledger import accounts, audit
 from tests.factories import deposit, scan_campaign
 
-pytestmark = pytest.mark.usefixtures("postgres_only")   # two workers' row locks: PostgreSQL's
+pytestmark = pytest.mark.usefixtures("postgres_only")  # two workers' row locks: PostgreSQL's
 
 PRIZE_FEN = 500
 PRIZES = 7
@@ -27,6 +28,7 @@ PRIZES = 7
 
 def race(apps, plan, consumers):
     """plan[i] = code token phone i scans, through apps[i % len(apps)], all released at once."""
+
     def send(i, client):
         r = client.post("/api/v1/scans", json={"code": plan[i]}, headers=consumers[i].headers)
         return r.status_code, r.get_json(silent=True) or r.get_data(as_text=True)
@@ -45,8 +47,8 @@ def mixed_race(api):
     campaign = scan_campaign(api, brand, [batch["product"]["id"]], tiers=tiers, budget_fen=PRIZES * PRIZE_FEN)
 
     hot, warm = codes[0]["token"], codes[1]["token"]
-    plan = [hot] * 10 + [warm] * 6 + [c["token"] for c in codes[2:26]]   # 40 scans, 26 distinct codes
-    plan = plan[::2] + plan[1::2]   # interleave, so both workers get scans of the hot and warm codes
+    plan = [hot] * 10 + [warm] * 6 + [c["token"] for c in codes[2:26]]  # 40 scans, 26 distinct codes
+    plan = plan[::2] + plan[1::2]  # interleave, so both workers get scans of the hot and warm codes
     consumers = [api.consumer() for _ in plan]
     assert len(plan) == 40 and len(set(plan)) == 26 > PRIZES
     return campaign, codes, plan, consumers
@@ -65,8 +67,9 @@ def assert_exact_outcome(app, campaign, codes, plan, consumers, results):
         assert sorted(b["scan_count"] for b in bodies) == list(range(1, len(bodies) + 1)), token
         assert [b["verdict"] for b in bodies].count("genuine") == 1, f"{token}: not exactly one first scan"
         assert sum(len(b["rewards"]) for b in bodies) <= 1, f"{token}: rewarded twice"
-    rewarded = [(consumers[i].id, body["rewards"][0]["coupon_id"]) for i, (_, body) in enumerate(results)
-                if body["rewards"]]
+    rewarded = [
+        (consumers[i].id, body["rewards"][0]["coupon_id"]) for i, (_, body) in enumerate(results) if body["rewards"]
+    ]
     assert len(rewarded) == PRIZES, "every prize the budget allows was given, and no more"
 
     with db.session_scope(app) as session:
@@ -96,13 +99,14 @@ def assert_exact_outcome(app, campaign, codes, plan, consumers, results):
         assert spent_on_coupons <= row.budget_fen, "overspent"
         assert row.committed_fen == spent_on_coupons == PRIZES * PRIZE_FEN
         assert row.issued == PRIZES
-        assert accounts.balance(session, ("campaign", campaign["id"], "reserve")) == \
-            row.budget_fen - row.spent_fen - row.released_fen
+        assert (
+            accounts.balance(session, ("campaign", campaign["id"], "reserve"))
+            == row.budget_fen - row.spent_fen - row.released_fen
+        )
         assert audit.verify(session) == []
 
 
-def test_two_workers_racing_group_committed_scans_claim_once_reward_once_and_never_overspend(
-        api, app, second_app):
+def test_two_workers_racing_group_committed_scans_claim_once_reward_once_and_never_overspend(api, app, second_app):
     campaign, codes, plan, consumers = mixed_race(api)
 
     results = race([app, second_app], plan, consumers)

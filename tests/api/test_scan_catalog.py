@@ -5,6 +5,7 @@ campaigns and blacklist; then changes one of them through the API; then scans ag
 expects the change at once. The last tests run two app instances over one database (two
 gunicorn workers): a change made through one is seen by a scan the other serves.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -31,8 +32,12 @@ def campaign_state(api, brand, campaign) -> dict:
 
 
 def void(api, brand, batch, serial, reason="recall"):
-    api.post(f"/api/v1/brand/batches/{batch['id']}/void", {"from": serial, "to": serial, "reason": reason},
-             who=brand, expect=200)
+    api.post(
+        f"/api/v1/brand/batches/{batch['id']}/void",
+        {"from": serial, "to": serial, "reason": reason},
+        who=brand,
+        expect=200,
+    )
 
 
 def set_campaign(api, brand, campaign, action):
@@ -49,6 +54,7 @@ def coupon_count(api, consumer) -> int:
 
 
 # --- one process --------------------------------------------------------------------------------------
+
 
 def test_voiding_a_range_after_the_batch_was_scanned_makes_the_next_scan_say_voided_without_reward(api, app, shop):
     brand, batch, codes, campaign = shop
@@ -147,7 +153,9 @@ def test_a_campaign_created_after_scans_rewards_the_next_first_scan(api, app):
     codes = api.codes(brand, batch)
     before = scan(api, api.consumer(), codes[0]["token"]).json
     assert before["verdict"] == "genuine" and before["rewards"] == []
-    assert catalog(app)._campaigns.get(brand.id) == (), "precondition: 'no campaigns' is cached for the brand"
+    assert catalog(app).cache("campaigns", "live").get(brand.id) == (), (
+        "precondition: 'no campaigns' is cached for the brand"
+    )
 
     campaign = scan_campaign(api, brand, [batch["product"]["id"]], tiers=EVERY_SCAN_WINS, budget_fen=10_000)
 
@@ -170,8 +178,9 @@ def test_blacklisting_a_consumer_stops_their_rewards_at_once_and_removing_them_r
     assert blocked["verdict"] == "genuine" and blocked["rewards"] == []
     assert blocked["notice"] == "Rewards are not available for this account."
     assert coupon_count(api, consumer) == 1
-    assert len(scan(api, api.consumer(), codes[1]["token"]).json["rewards"]) == 1, \
+    assert len(scan(api, api.consumer(), codes[1]["token"]).json["rewards"]) == 1, (
         "the blacklisted scan did not take the claim"
+    )
 
     unblacklist(api, brand, consumer)
 
@@ -183,13 +192,14 @@ def test_blacklisting_a_consumer_stops_their_rewards_at_once_and_removing_them_r
 
 # --- two workers over one database -------------------------------------------------------------------
 
+
 def test_a_void_made_through_one_worker_is_seen_by_a_scan_the_other_worker_serves(api, second_app, shop):
     brand, batch, codes, _campaign = shop
     other = Api(second_app, second_app.test_client())
     assert scan(other, api.consumer(), codes[0]["token"]).json["verdict"] == "genuine"
     assert batch["id"] in catalog(second_app)._ranges, "precondition: worker B cached the batch's ranges"
 
-    void(api, brand, batch, codes[1]["serial"])   # through worker A
+    void(api, brand, batch, codes[1]["serial"])  # through worker A
 
     body = scan(other, api.consumer(), codes[1]["token"]).json
     assert body["verdict"] == "voided" and body["rewards"] == []
@@ -207,7 +217,8 @@ def test_a_key_revoked_through_one_worker_is_seen_by_a_scan_the_other_worker_ser
 
 
 def test_a_batch_verified_against_a_stale_catalog_is_run_again_and_leaves_one_scan_and_no_claim(
-        api, app, second_app, shop):
+    api, app, second_app, shop
+):
     """On PostgreSQL a batch is verified against the catalog as it is, and its one statement reads
     the counters: when they moved, the statement undoes itself and the batch runs again on the
     general path, which rereads the catalog. What is left is that second attempt alone: one scan
@@ -215,15 +226,16 @@ def test_a_batch_verified_against_a_stale_catalog_is_run_again_and_leaves_one_sc
     from sqlalchemy import select
 
     from codes.models import Code, Scan
-    from loyalty import scan_rewards, scan_statement
+    from loyalty.scanning import batch as scan_batch
+    from loyalty.scanning import statement as scan_statement
 
     brand, batch, codes, _ = shop
     other = Api(second_app, second_app.test_client())
     assert scan(other, api.consumer(), codes[0]["token"]).json["verdict"] == "genuine"
-    api.post(f"/api/v1/brand/keys/{batch['key_id']}/revoke", who=brand, expect=200)   # through worker A
+    api.post(f"/api/v1/brand/keys/{batch['key_id']}/revoke", who=brand, expect=200)  # through worker A
 
     runs = []
-    real_batch, real_statement = scan_rewards._scan_batch, scan_statement.run
+    real_batch, real_statement = scan_batch._scan_batch, scan_statement.run
 
     def counting(session, requests, optimistic):
         runs.append(f"general, optimistic={optimistic}")
@@ -237,11 +249,11 @@ def test_a_batch_verified_against_a_stale_catalog_is_run_again_and_leaves_one_sc
             raise
 
     phone = api.consumer()
-    scan_rewards._scan_batch, scan_statement.run = counting, statement
+    scan_batch._scan_batch, scan_statement.run = counting, statement
     try:
         body = scan(other, phone, codes[1]["token"]).json
     finally:
-        scan_rewards._scan_batch, scan_statement.run = real_batch, real_statement
+        scan_batch._scan_batch, scan_statement.run = real_batch, real_statement
     assert body["verdict"] == "revoked_key" and body["rewards"] == []
     if db.is_postgres(db.engine(app)):
         assert runs == ["statement refused", "general, optimistic=False"], "the stale attempt was not run again"
@@ -254,25 +266,28 @@ def test_a_batch_verified_against_a_stale_catalog_is_run_again_and_leaves_one_sc
 def _refreshing_meanwhile(real):
     """Wrap a scan-path step so that, right after it, another request thread of the same process
     refreshes the catalog (as the landing page's or a brand endpoint's verify() does)."""
+
     def step(*args, **kwargs):
         found = real(*args, **kwargs)
         with db.session_scope() as other:
             catalog().refresh(other)
         return found
+
     return step
 
 
 def test_a_catalog_refresh_by_another_thread_during_a_batch_cannot_let_a_stale_claim_commit(
-        api, app, shop, monkeypatch, postgres_only):
+    api, app, shop, monkeypatch, postgres_only
+):
     """PostgreSQL's optimistic batches: a batch verified against the catalog before a void, while
     another thread refreshes the catalog before the claim, must still notice that what it verified
     against was stale. (On SQLite every batch refreshes first.)"""
-    from loyalty import scan_rewards
+    from loyalty.scanning import request as scan_request  # where both paths call verify
 
     brand, batch, codes, _ = shop
     assert scan(api, api.consumer(), codes[0]["token"]).json["verdict"] == "genuine"
     void(api, brand, batch, codes[1]["serial"])
-    monkeypatch.setattr(scan_rewards, "verify", _refreshing_meanwhile(scan_rewards.verify))
+    monkeypatch.setattr(scan_request, "verify", _refreshing_meanwhile(scan_request.verify))
     phone = api.consumer()
     body = scan(api, phone, codes[1]["token"]).json
     assert body["verdict"] == "voided" and body["rewards"] == []
@@ -280,9 +295,10 @@ def test_a_catalog_refresh_by_another_thread_during_a_batch_cannot_let_a_stale_c
 
 
 def test_a_catalog_refresh_by_another_thread_during_a_batch_with_nothing_to_claim_is_noticed_too(
-        api, monkeypatch, postgres_only):
+    api, monkeypatch, postgres_only
+):
     """The same for a batch whose every scan was verified as not live (nothing to claim)."""
-    from loyalty import scan_rewards
+    from loyalty.scanning import request as scan_request  # where both paths call verify
 
     brand = api.brand()
     batch = api.batch(brand, quantity=10, activate=False)
@@ -291,25 +307,29 @@ def test_a_catalog_refresh_by_another_thread_during_a_batch_with_nothing_to_clai
     api.post(f"/api/v1/brand/batches/{batch['id']}/activate", {"from": s0, "to": s0}, who=brand, expect=200)
     assert scan(api, api.consumer(), codes[5]["token"]).json["verdict"] == "inactive"
     api.post(f"/api/v1/brand/batches/{batch['id']}/activate", {"from": s0 + 1, "to": s0 + 9}, who=brand, expect=200)
-    monkeypatch.setattr(scan_rewards, "verify", _refreshing_meanwhile(scan_rewards.verify))
+    monkeypatch.setattr(scan_request, "verify", _refreshing_meanwhile(scan_request.verify))
     assert scan(api, api.consumer(), codes[5]["token"]).json["verdict"] == "genuine"
 
 
 def test_pause_resume_and_blacklist_made_through_one_worker_apply_to_scans_the_other_worker_serves(
-        api, second_app, shop):
+    api, second_app, shop
+):
     brand, _, codes, campaign = shop
     other = Api(second_app, second_app.test_client())
     consumer = api.consumer()
     assert len(scan(other, consumer, codes[0]["token"]).json["rewards"]) == 1
-    assert catalog(second_app)._campaigns.get(brand.id), "precondition: worker B cached the live campaign"
+    assert catalog(second_app).cache("campaigns", "live").get(brand.id), (
+        "precondition: worker B cached the live campaign"
+    )
 
     set_campaign(api, brand, campaign, "pause")
     assert scan(other, api.consumer(), codes[1]["token"]).json["rewards"] == []
-    assert catalog(second_app)._campaigns.get(brand.id) == (), "worker B now caches 'no live campaign'"
+    assert catalog(second_app).cache("campaigns", "live").get(brand.id) == (), "worker B now caches 'no live campaign'"
 
     set_campaign(api, brand, campaign, "resume")
-    assert len(scan(other, api.consumer(), codes[2]["token"]).json["rewards"]) == 1, \
+    assert len(scan(other, api.consumer(), codes[2]["token"]).json["rewards"]) == 1, (
         "worker B saw the resume made through worker A"
+    )
 
     api.post("/api/v1/brand/blacklist", {"consumer_id": consumer.id, "reason": "farm"}, who=brand, expect=201)
     blocked = scan(other, consumer, codes[3]["token"]).json

@@ -1,6 +1,7 @@
-"""PostgreSQL's one-statement scan batch (loyalty/scan_statement.py): which batches it writes, and
+"""PostgreSQL's one-statement scan batch (loyalty/scanning/statement.py): which batches it writes, and
 that when it cannot do the whole job it undoes itself and the general path gives the same
 outcome as it would have alone."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,8 +9,9 @@ from sqlalchemy import func, select
 
 from codes.models import Code, Scan
 from db import session_scope
-from loyalty import scan_rewards, scan_statement
 from loyalty.models import Coupon
+from loyalty.scanning import batch as scan_batch
+from loyalty.scanning import statement as scan_statement
 from tests.api.test_scan_retry import flush_together
 from tests.factories import deposit, scan_campaign
 
@@ -18,7 +20,7 @@ from tests.factories import deposit, scan_campaign
 def paths(monkeypatch):
     """What each batch ran: 'statement' (with the serials it created), 'refused', 'general' (scans)."""
     seen = []
-    real_run, real_batch = scan_statement.run, scan_rewards._scan_batch
+    real_run, real_batch = scan_statement.run, scan_batch._scan_batch
 
     def run(raw, versions, scans, wins, *rest):
         try:
@@ -34,7 +36,7 @@ def paths(monkeypatch):
         return real_batch(session, requests, optimistic)
 
     monkeypatch.setattr(scan_statement, "run", run)
-    monkeypatch.setattr(scan_rewards, "_scan_batch", general)
+    monkeypatch.setattr(scan_batch, "_scan_batch", general)
     return seen
 
 
@@ -71,8 +73,9 @@ def test_a_batch_of_first_scans_is_claimed_recorded_and_rewarded_by_one_statemen
 
 
 def test_a_campaign_that_cannot_take_every_prize_undoes_the_statement_and_the_general_path_gives_what_fits(
-        api, app, paths, postgres_only):
-    brand, codes, campaign = shop(api, budget_fen=1000)   # two 500-fen coupons, three winners
+    api, app, paths, postgres_only
+):
+    brand, codes, campaign = shop(api, budget_fen=1000)  # two 500-fen coupons, three winners
     phone = api.consumer()
     serials = [c["serial"] for c in codes[:3]]
     jobs = flush_together(app, phone.id, [c["url"] for c in codes[:3]], "203.0.113.21")
@@ -84,11 +87,11 @@ def test_a_campaign_that_cannot_take_every_prize_undoes_the_statement_and_the_ge
     live = api.get(f"/api/v1/brand/campaigns/{campaign['id']}", who=brand, expect=200).json
     assert live["issued"] == 2 and live["committed_fen"] == 1000 and live["remaining_budget_fen"] == 0
 
-    paths.clear()   # the campaign is remembered short of prizes: its next winner goes straight to the general path
+    paths.clear()  # the campaign is remembered short of prizes: its next winner goes straight to the general path
     later = flush_together(app, phone.id, [codes[3]["url"]], "203.0.113.21")
     assert paths == [("general", 1)] and later[0].result["rewards"] == []
 
-    paths.clear()   # until the campaigns change (here a pause and a resume): then the statement is tried again
+    paths.clear()  # until the campaigns change (here a pause and a resume): then the statement is tried again
     for action in ("pause", "resume"):
         api.post(f"/api/v1/brand/campaigns/{campaign['id']}/{action}", who=brand, expect=200)
     flush_together(app, phone.id, [codes[4]["url"]], "203.0.113.21")
@@ -96,7 +99,8 @@ def test_a_campaign_that_cannot_take_every_prize_undoes_the_statement_and_the_ge
 
 
 def test_a_code_that_already_has_a_row_is_left_to_the_general_path_while_the_rest_of_its_batch_is_written(
-        api, app, paths, postgres_only):
+    api, app, paths, postgres_only
+):
     _, codes, _ = shop(api)
     first, second = api.consumer(), api.consumer()
     flush_together(app, first.id, [codes[0]["url"]], "203.0.113.22")
@@ -122,14 +126,15 @@ def test_scans_under_a_campaign_with_per_consumer_caps_take_the_general_path(api
 
 
 def test_when_the_general_path_fails_after_the_statement_committed_only_its_own_scans_are_retried(
-        api, app, paths, monkeypatch, postgres_only):
+    api, app, paths, monkeypatch, postgres_only
+):
     """A batch of a first scan (the statement) and a rescan (the general path), whose general path
     fails once: the first scan keeps its committed answer and is neither recorded nor counted twice."""
     _, codes, _ = shop(api)
     first, second = api.consumer(), api.consumer()
     flush_together(app, first.id, [codes[0]["url"]], "203.0.113.24")
     paths.clear()
-    real_general, failures = scan_rewards._general, []
+    real_general, failures = scan_batch._general, []
 
     def fail_once(requests, optimistic=True):
         if not failures:
@@ -137,7 +142,7 @@ def test_when_the_general_path_fails_after_the_statement_committed_only_its_own_
             raise RuntimeError("simulated failure of the second transaction")
         return real_general(requests, optimistic)
 
-    monkeypatch.setattr(scan_rewards, "_general", fail_once)
+    monkeypatch.setattr(scan_batch, "_general", fail_once)
     jobs = flush_together(app, second.id, [codes[0]["url"], codes[1]["url"]], "203.0.113.24")
     # the rescan, retried alone, tries the statement again (which creates nothing) and then the general path
     assert failures == [1] and paths == [("statement", [codes[1]["serial"]]), ("statement", []), ("general", 1)]
@@ -150,7 +155,8 @@ def test_when_the_general_path_fails_after_the_statement_committed_only_its_own_
 
 
 def test_scans_after_the_database_dropped_the_apps_connections_are_answered_on_fresh_ones(
-        api, app, paths, postgres_only):
+    api, app, paths, postgres_only
+):
     """A restarted or failed-over database drops every pooled connection: the batch that finds one
     dead runs once more on new connections instead of failing its scans (500)."""
     import psycopg
@@ -163,20 +169,22 @@ def test_scans_after_the_database_dropped_the_apps_connections_are_answered_on_f
     api.post("/api/v1/scans", {"code": codes[0]["token"]}, who=phone, expect=200)
     dsn = app.config["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
 
-    def drop_connections():   # from outside the app's pools: every connection they hold dies
+    def drop_connections():  # from outside the app's pools: every connection they hold dies
         with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                         "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
 
-    with app.app_context(), pg_autocommit(), pg_autocommit():   # two pooled: the retry must not take the other
+    with app.app_context(), pg_autocommit(), pg_autocommit():  # two pooled: the retry must not take the other
         pass
     try:
         drop_connections()
-        forged = api.post("/api/v1/scans", {"code": "not-a-code"}, who=phone, expect=200).json   # general path only
+        forged = api.post("/api/v1/scans", {"code": "not-a-code"}, who=phone, expect=200).json  # general path only
         drop_connections()
-        first = api.post("/api/v1/scans", {"code": codes[1]["token"]}, who=phone, expect=200).json   # the statement
+        first = api.post("/api/v1/scans", {"code": codes[1]["token"]}, who=phone, expect=200).json  # the statement
     finally:
-        db.dispose(app)   # whatever happened, no dead connection is left to the tests after this one
+        db.dispose(app)  # whatever happened, no dead connection is left to the tests after this one
 
     assert forged["verdict"] == "forged"
     assert first["verdict"] == "genuine" and len(first["rewards"]) == 1
@@ -190,10 +198,11 @@ def test_the_statement_commits_with_the_given_synchronous_commit_for_its_own_tra
     import psycopg
 
     dsn = app.config["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(dsn) as conn:   # not autocommit: the transaction stays open to be looked at
+    with psycopg.connect(dsn) as conn:  # not autocommit: the transaction stays open to be looked at
         server_default = conn.execute("SHOW synchronous_commit").fetchone()[0]
-        versions = conn.execute("SELECT coalesce(jsonb_object_agg(area, version), '{}'::jsonb) "
-                                "FROM cache_versions").fetchone()[0]
+        versions = conn.execute(
+            "SELECT coalesce(jsonb_object_agg(area, version), '{}'::jsonb) FROM cache_versions"
+        ).fetchone()[0]
         conn.rollback()
         for value in ("off", "local", "on"):
             assert scan_statement.run(conn, versions, [], [], value) == set()
@@ -214,7 +223,7 @@ def test_first_scans_pass_the_apps_scan_synchronous_commit_to_the_statement(api,
         return real_run(raw, versions, scans, wins, synchronous_commit)
 
     monkeypatch.setattr(scan_statement, "run", run)
-    assert app.config["SCAN_SYNCHRONOUS_COMMIT"] == "off"   # the default (README, "Durability of first scans")
+    assert app.config["SCAN_SYNCHRONOUS_COMMIT"] == "off"  # the default (README, "Durability of first scans")
     api.post("/api/v1/scans", {"code": codes[0]["token"]}, who=phone, expect=200)
     monkeypatch.setitem(app.config, "SCAN_SYNCHRONOUS_COMMIT", "on")
     api.post("/api/v1/scans", {"code": codes[1]["token"]}, who=phone, expect=200)

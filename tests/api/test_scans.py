@@ -1,4 +1,5 @@
 """Scanning through the consumer API: verdicts, claims, rewards, warnings, abuse limits."""
+
 import uuid
 
 import pytest
@@ -63,8 +64,12 @@ def test_every_verdict_through_the_scan_endpoint(api, app):
     consumer = api.consumer()
     s0 = batch["serial_from"]
     api.post(f"/api/v1/brand/batches/{batch['id']}/activate", {"from": s0, "to": s0 + 4}, who=brand, expect=200)
-    api.post(f"/api/v1/brand/batches/{batch['id']}/void", {"from": s0 + 1, "to": s0 + 1, "reason": "damaged"},
-             who=brand, expect=200)
+    api.post(
+        f"/api/v1/brand/batches/{batch['id']}/void",
+        {"from": s0 + 1, "to": s0 + 1, "reason": "damaged"},
+        who=brand,
+        expect=200,
+    )
     assert scan(api, consumer, codes[0]["token"]).json["verdict"] == "genuine"
     assert scan(api, consumer, codes[0]["token"]).json["verdict"] == "genuine_repeat"
     assert scan(api, consumer, codes[1]["token"]).json["verdict"] == "voided"
@@ -72,8 +77,8 @@ def test_every_verdict_through_the_scan_endpoint(api, app):
     forged = codes[2]["token"][:-2] + ("AA" if codes[2]["token"][-2:] != "AA" else "BB")
     assert scan(api, consumer, forged).json["verdict"] == "forged"
     assert scan(api, consumer, "hello world").json["verdict"] == "forged"
-    from codes import keys, tokens
     import db
+    from codes import keys, tokens
 
     with app.app_context(), db.session_scope(app) as session:
         _, secret = keys.secret_for(session, batch["key_id"])
@@ -85,8 +90,12 @@ def test_every_verdict_through_the_scan_endpoint(api, app):
 
 def test_dead_codes_never_reward(api, shop):
     brand, batch, codes, _ = shop
-    api.post(f"/api/v1/brand/batches/{batch['id']}/void", {"from": codes[5]["serial"], "to": codes[5]["serial"],
-                                                           "reason": "recall"}, who=brand, expect=200)
+    api.post(
+        f"/api/v1/brand/batches/{batch['id']}/void",
+        {"from": codes[5]["serial"], "to": codes[5]["serial"], "reason": "recall"},
+        who=brand,
+        expect=200,
+    )
     assert scan(api, api.consumer(), codes[5]["token"]).json["rewards"] == []
 
 
@@ -100,7 +109,7 @@ def test_many_scans_of_one_code_warn_of_a_copy(api, shop):
 
 def test_scans_far_apart_within_two_days_warn_of_a_copy(api, shop):
     _, _, codes, _ = shop
-    scan(api, api.consumer(), codes[0]["token"], lat=31.23, lng=121.47)           # Shanghai
+    scan(api, api.consumer(), codes[0]["token"], lat=31.23, lng=121.47)  # Shanghai
     body = scan(api, api.consumer(), codes[0]["token"], lat=39.90, lng=116.40).json  # Beijing
     assert body["warning"]["code"] == "far_apart"
 
@@ -132,23 +141,42 @@ def test_per_ip_scan_limit_applies_across_consumers(api, app, shop, monkeypatch)
     monkeypatch.setitem(app.config, "SCAN_LIMIT_PER_IP", 2)
     ip = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.7"
     for i in range(2):
-        api.post("/api/v1/scans", {"code": codes[i]["token"]}, who=api.consumer(), expect=200,
-                 environ_base={"REMOTE_ADDR": ip})
+        api.post(
+            "/api/v1/scans",
+            {"code": codes[i]["token"]},
+            who=api.consumer(),
+            expect=200,
+            environ_base={"REMOTE_ADDR": ip},
+        )
     r = api.post("/api/v1/scans", {"code": codes[2]["token"]}, who=api.consumer(), environ_base={"REMOTE_ADDR": ip})
     assert r.status_code == 429
 
 
-@pytest.mark.parametrize("body,field", [({}, "code"), ({"code": ""}, "code"), ({"code": "x", "lat": 91, "lng": 0}, "lat"),
-                                        ({"code": "x", "lat": 30}, "lng"), ({"code": 5}, "code")])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({}, "code"),
+        ({"code": ""}, "code"),
+        ({"code": "x", "lat": 91, "lng": 0}, "lat"),
+        ({"code": "x", "lat": 30}, "lng"),
+        ({"code": 5}, "code"),
+    ],
+)
 def test_invalid_scan_requests_name_the_field(api, body, field):
     r = api.post("/api/v1/scans", body, who=api.consumer(), expect=422)
     assert field in r.json["error"]["fields"]
 
 
-@pytest.mark.parametrize("body,field", [({"code": "x", "lat": True, "lng": 121.5}, "lat"),
-                                        ({"code": "x", "lat": 31.2, "lng": 121.5, "extra": 1}, "extra"),
-                                        ({"code": "x", "lat": "north", "lng": 121.5}, "lat"),
-                                        ({"code": "x" * 2049}, "code"), ({"code": None}, "code")])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"code": "x", "lat": True, "lng": 121.5}, "lat"),
+        ({"code": "x", "lat": 31.2, "lng": 121.5, "extra": 1}, "extra"),
+        ({"code": "x", "lat": "north", "lng": 121.5}, "lat"),
+        ({"code": "x" * 2049}, "code"),
+        ({"code": None}, "code"),
+    ],
+)
 def test_unusual_scan_bodies_get_the_schemas_own_errors(api, body, field):
     """The endpoint checks the everyday body itself and hands everything else to ScanIn."""
     r = api.post("/api/v1/scans", body, who=api.consumer(), expect=422)
@@ -156,8 +184,12 @@ def test_unusual_scan_bodies_get_the_schemas_own_errors(api, body, field):
 
 
 def test_a_body_that_is_not_json_is_a_400_naming_the_body(api):
-    r = api.client.post("/api/v1/scans", data="{not json", content_type="application/json",
-                        headers={"Authorization": f"Bearer {api.consumer().key}"})
+    r = api.client.post(
+        "/api/v1/scans",
+        data="{not json",
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api.consumer().key}"},
+    )
     assert r.status_code == 400 and "body" in r.json["error"]["fields"]
 
 
@@ -174,9 +206,12 @@ def test_scan_responses_are_exactly_what_the_documented_schema_gives(api, shop):
     _, _, codes, _ = shop
     consumer = api.consumer()
     other = api.consumer()
-    bodies = [scan(api, consumer, codes[0]["token"], lat=31.23, lng=121.47).json,
-              scan(api, consumer, codes[0]["token"]).json, scan(api, consumer, "not-a-code").json]
-    for _ in range(4):   # a copied label: the warning
+    bodies = [
+        scan(api, consumer, codes[0]["token"], lat=31.23, lng=121.47).json,
+        scan(api, consumer, codes[0]["token"]).json,
+        scan(api, consumer, "not-a-code").json,
+    ]
+    for _ in range(4):  # a copied label: the warning
         bodies.append(scan(api, other, codes[0]["token"]).json)
     shape = set(ScanOut().fields) - {"notice"}
     for body in bodies:
@@ -194,7 +229,7 @@ def test_a_remembered_consumer_token_still_expires(api, shop, monkeypatch):
 
     _, _, codes, _ = shop
     consumer = api.consumer()
-    scan(api, consumer, codes[0]["token"])            # verified and remembered
+    scan(api, consumer, codes[0]["token"])  # verified and remembered
     later = time.time() + auth.CONSUMER_TOKEN_MAX_AGE + 60
     monkeypatch.setattr(time, "time", lambda: later)
     r = api.post("/api/v1/scans", {"code": codes[1]["token"]}, who=consumer)
@@ -205,9 +240,11 @@ def test_a_forged_consumer_token_is_refused_even_after_a_real_one_was_remembered
     _, _, codes, _ = shop
     consumer = api.consumer()
     scan(api, consumer, codes[0]["token"])
-    middle = len(consumer.key) - 10   # inside the signature, away from its last character's padding bits
-    forged = consumer.key[:middle] + ("A" if consumer.key[middle] != "A" else "B") + consumer.key[middle + 1:]
-    r = api.client.post("/api/v1/scans", json={"code": codes[1]["token"]}, headers={"Authorization": f"Bearer {forged}"})
+    middle = len(consumer.key) - 10  # inside the signature, away from its last character's padding bits
+    forged = consumer.key[:middle] + ("A" if consumer.key[middle] != "A" else "B") + consumer.key[middle + 1 :]
+    r = api.client.post(
+        "/api/v1/scans", json={"code": codes[1]["token"]}, headers={"Authorization": f"Bearer {forged}"}
+    )
     assert r.status_code == 401
 
 
@@ -251,7 +288,9 @@ def test_a_code_packed_before_its_first_scan_is_still_claimed_exactly_once(api):
     case = api.codes(brand, api.batch(brand, quantity=1, kind="case"))[0]
     batch = api.batch(brand, quantity=2)
     items = api.codes(brand, batch)
-    api.post("/api/v1/brand/aggregations", {"parent": case["token"], "children": [items[0]["token"]]}, who=brand, expect=201)
+    api.post(
+        "/api/v1/brand/aggregations", {"parent": case["token"], "children": [items[0]["token"]]}, who=brand, expect=201
+    )
     scan_campaign(api, brand, [batch["product"]["id"]], budget_fen=5_000)
     first = scan(api, api.consumer(), items[0]["token"]).json
     second = scan(api, api.consumer(), items[0]["token"]).json

@@ -1,11 +1,12 @@
 """The app served the way production serves it: gunicorn's gevent workers on PostgreSQL + Redis.
 
 Under gevent every request is a greenlet, psycopg and redis-py wait cooperatively, and the scans'
-group commit keeps two batches in the database at once (groupcommit.for_this_process). Forty
+group commit keeps two batches in the database at once (loyalty.scanning.groupcommit.for_this_process). Forty
 phones race over real HTTP through two such workers; the outcome must be as exact as with threads,
 and the scans must really have been batched (several rows written by one transaction). A large
 CSV export, which runs in a process pool, must come out as it does in-process.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -38,11 +39,32 @@ def gevent_server(app, app_settings, postgres_only, tmp_path):
     port = free_port()
     # the test app's settings that an environment carries (not TESTING or RQ_IS_ASYNC)
     passed_on = {k: str(v) for k, v in app_settings.items() if k in settings.BY_NAME and v is not None}
-    env = {**os.environ, **passed_on,
-           "EXPORT_PROCESSES": "2"}   # large exports through the process pool, whatever the machine's cores
-    log = open(tmp_path / "gunicorn.log", "w+")   # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "2", "--bind", f"127.0.0.1:{port}",
-                             "--log-level", "warning", "app:create_app()"], cwd=ROOT, env=env, stdout=log, stderr=log)
+    env = {
+        **os.environ,
+        **passed_on,
+        "EXPORT_PROCESSES": "2",
+    }  # large exports through the process pool, whatever the machine's cores
+    log = open(tmp_path / "gunicorn.log", "w+")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-k",
+            "gevent",
+            "-w",
+            "2",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "app:create_app()",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
     try:
         deadline = time.time() + TIMEOUT
         while True:
@@ -57,7 +79,7 @@ def gevent_server(app, app_settings, postgres_only, tmp_path):
             time.sleep(0.1)
         yield port
     finally:
-        proc.send_signal(signal.SIGQUIT)   # quick shutdown: nothing is in flight any more
+        proc.send_signal(signal.SIGQUIT)  # quick shutdown: nothing is in flight any more
         proc.wait(TIMEOUT)
         log.seek(0)
         logged = log.read()
@@ -67,6 +89,7 @@ def gevent_server(app, app_settings, postgres_only, tmp_path):
 
 def race_over_http(port, plan, consumers):
     """Each phone opens its connection first, then all send their scan at once."""
+
     def connect(_i):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
         conn.connect()
@@ -74,8 +97,12 @@ def race_over_http(port, plan, consumers):
 
     def send(i, conn):
         try:
-            conn.request("POST", "/api/v1/scans", body=json.dumps({"code": plan[i]}),
-                         headers={**consumers[i].headers, "Content-Type": "application/json"})
+            conn.request(
+                "POST",
+                "/api/v1/scans",
+                body=json.dumps({"code": plan[i]}),
+                headers={**consumers[i].headers, "Content-Type": "application/json"},
+            )
             r = conn.getresponse()
             raw = r.read()
             return r.status, json.loads(raw) if r.status == 200 else raw
@@ -85,24 +112,24 @@ def race_over_http(port, plan, consumers):
     return all_at_once(len(plan), connect, send)
 
 
-def test_gevent_workers_racing_scans_over_http_claim_once_reward_once_and_batch_their_writes(
-        api, app, gevent_server):
+def test_gevent_workers_racing_scans_over_http_claim_once_reward_once_and_batch_their_writes(api, app, gevent_server):
     campaign, codes, plan, consumers = mixed_race(api)
 
     results = race_over_http(gevent_server, plan, consumers)
 
     assert_exact_outcome(app, campaign, codes, plan, consumers, results)
-    with db.engine(app).connect() as conn:   # rows one transaction wrote share its xmin
+    with db.engine(app).connect() as conn:  # rows one transaction wrote share its xmin
         transactions = conn.execute(text("SELECT count(DISTINCT xmin::text) FROM scans")).scalar()
     assert transactions < len(plan), "the workers wrote every scan in a transaction of its own: no batching"
 
 
 def test_a_gevent_worker_exports_a_large_batch_through_its_process_pool_as_the_in_process_export_does(
-        api, app, gevent_server):
+    api, app, gevent_server
+):
     from codes import export
 
     brand = api.brand()
-    batch = api.batch(brand, quantity=export.PARALLEL_MIN)   # the server has 2 export processes, the test app 1
+    batch = api.batch(brand, quantity=export.PARALLEL_MIN)  # the server has 2 export processes, the test app 1
     path = f"/api/v1/brand/batches/{batch['id']}/codes.csv"
     expected = api.get(path, who=brand, expect=200).data
 

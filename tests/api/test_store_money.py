@@ -1,4 +1,5 @@
 """A store reads its own balance and statement, and nobody else's."""
+
 import pytest
 
 from tests.money import give_store
@@ -9,7 +10,12 @@ BALANCE, LEDGER, PAYOUTS = "/api/v1/store/balance", "/api/v1/store/ledger", "/ap
 def test_a_new_store_has_nothing(api):
     store = api.store()
     assert api.get(BALANCE, who=store, expect=200).json == {
-        "pending_fen": 0, "available_fen": 0, "in_transit_fen": 0, "paid_out_fen": 0, "currency": "CNY"}
+        "pending_fen": 0,
+        "available_fen": 0,
+        "in_transit_fen": 0,
+        "paid_out_fen": 0,
+        "currency": "CNY",
+    }
     assert api.get(LEDGER, who=store, expect=200).json == {"items": [], "next_cursor": None}
 
 
@@ -17,7 +23,12 @@ def test_balance_shows_pending_and_available_money(api, app):
     store = api.store()
     give_store(app, store.id, available_fen=1200, pending_fen=300)
     body = api.get(BALANCE, who=store).json
-    assert (body["pending_fen"], body["available_fen"], body["in_transit_fen"], body["paid_out_fen"]) == (300, 1200, 0, 0)
+    assert (body["pending_fen"], body["available_fen"], body["in_transit_fen"], body["paid_out_fen"]) == (
+        300,
+        1200,
+        0,
+        0,
+    )
 
 
 def test_statement_lists_entries_newest_first_with_kind_amount_reference_and_time(api, app):
@@ -26,8 +37,10 @@ def test_statement_lists_entries_newest_first_with_kind_amount_reference_and_tim
     payout = api.post(PAYOUTS, {"amount_fen": 400}, who=store, expect=201).json
     items = api.get(LEDGER, who=store).json["items"]
     assert [(i["kind"], i["account"], i["amount_fen"]) for i in items] == [
-        ("payout_request", "in_transit", 400), ("payout_request", "available", -400),
-        ("coupon_reimbursement", "available", 1000)]
+        ("payout_request", "in_transit", 400),
+        ("payout_request", "available", -400),
+        ("coupon_reimbursement", "available", 1000),
+    ]
     assert items[0]["reference"] == payout["id"] and items[0]["at"].endswith("Z")
     assert items[1]["balance_after_fen"] == 600
     assert all(isinstance(i["id"], str) for i in items)
@@ -48,8 +61,9 @@ def test_statement_pages_with_a_cursor(api, app):
     assert seen == sorted(seen, key=int, reverse=True)
 
 
-@pytest.mark.parametrize("query, field", [("?limit=0", "limit"), ("?limit=501", "limit"), ("?cursor=%%%", "cursor"),
-                                          ("?limit=abc", "limit")])
+@pytest.mark.parametrize(
+    "query, field", [("?limit=0", "limit"), ("?limit=501", "limit"), ("?cursor=%%%", "cursor"), ("?limit=abc", "limit")]
+)
 def test_bad_statement_queries_name_the_field(api, query, field):
     store = api.store()
     r = api.get(LEDGER + query, who=store)
@@ -70,12 +84,14 @@ def test_a_store_sees_only_its_own_balance_statement_and_payouts(api, app):
     assert api.get(BALANCE, who=theirs).json["available_fen"] == 4000
 
 
-@pytest.mark.parametrize("method, path", [("get", BALANCE), ("get", LEDGER), ("get", PAYOUTS), ("post", PAYOUTS),
-                                          ("get", PAYOUTS + "/po_x")])
+@pytest.mark.parametrize(
+    "method, path", [("get", BALANCE), ("get", LEDGER), ("get", PAYOUTS), ("post", PAYOUTS), ("get", PAYOUTS + "/po_x")]
+)
 def test_store_endpoints_need_a_store_key(api, method, path):
     brand = api.brand()
     consumer = api.consumer()
     if method == "post":
+
         def call(path, **kw):
             return api.post(path, {"amount_fen": 500}, **kw)
     else:
@@ -94,6 +110,12 @@ def test_unknown_payout_is_not_found(api):
 
 def test_openapi_lists_the_money_endpoints(client):
     paths = client.get("/api/openapi.json").json["paths"]
-    for path in ("/api/v1/store/balance", "/api/v1/store/ledger", "/api/v1/store/payouts",
-                 "/api/v1/admin/payouts/run", "/api/v1/admin/brands/{brand_id}/deposits", "/api/v1/brand/balance"):
+    for path in (
+        "/api/v1/store/balance",
+        "/api/v1/store/ledger",
+        "/api/v1/store/payouts",
+        "/api/v1/admin/payouts/run",
+        "/api/v1/admin/brands/{brand_id}/deposits",
+        "/api/v1/brand/balance",
+    ):
         assert path in paths

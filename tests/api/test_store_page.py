@@ -1,4 +1,5 @@
 """The store owner's phone page: sign in with the key (never in a URL), see money, ask for a payout."""
+
 import re
 
 import pytest
@@ -64,8 +65,9 @@ def test_the_signed_in_page_shows_balance_statement_and_payout_form(owner, clien
 
 def test_asking_for_a_payout_on_the_page_moves_the_money(owner, app, client):
     html = client.get("/store").get_data(as_text=True)
-    r = client.post("/store/payouts", data={"amount": "2.50", "csrf": csrf_of(html),
-                                            "request_id": field(html, "request_id")})
+    r = client.post(
+        "/store/payouts", data={"amount": "2.50", "csrf": csrf_of(html), "request_id": field(html, "request_id")}
+    )
     assert r.status_code == 303
     html = client.get("/store").get_data(as_text=True)
     assert "Payout of ¥2.50 requested" in html and "requested" in html
@@ -87,9 +89,16 @@ def test_a_payout_form_without_the_session_token_is_ignored(owner, app, client):
     assert "form expired" in client.get("/store").get_data(as_text=True)
 
 
-@pytest.mark.parametrize("amount, message", [
-    ("20", "Not enough available balance"), ("0.5", "smallest payout"), ("abc", "Enter an amount"),
-    ("1.234", "Enter an amount"), ("-3", "Enter an amount")])
+@pytest.mark.parametrize(
+    "amount, message",
+    [
+        ("20", "Not enough available balance"),
+        ("0.5", "smallest payout"),
+        ("abc", "Enter an amount"),
+        ("1.234", "Enter an amount"),
+        ("-3", "Enter an amount"),
+    ],
+)
 def test_payout_form_errors_are_shown_and_change_nothing(owner, app, client, amount, message):
     html = client.get("/store").get_data(as_text=True)
     client.post("/store/payouts", data={"amount": amount, "csrf": csrf_of(html), "request_id": "x" + amount})

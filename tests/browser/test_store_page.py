@@ -2,6 +2,7 @@
 
 The screenshot goes to test-artifacts/store-page.png (its path is printed).
 """
+
 from __future__ import annotations
 
 import os
@@ -13,8 +14,7 @@ from werkzeug.serving import make_server
 from tests.money import give_store, store_balance
 
 CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                         "test-artifacts")
+ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "test-artifacts")
 
 pytestmark = [
     pytest.mark.browser,
@@ -36,11 +36,17 @@ def live_server(app):
 def phone():
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM,
-                                    args=["--headless", "--no-sandbox", "--disable-gpu",
-                                          "--disable-background-networking"])
-        context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
-                                      is_mobile=True, has_touch=True, locale="zh-CN")
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        context = browser.new_context(
+            viewport={"width": 390, "height": 844},
+            device_scale_factor=2,
+            is_mobile=True,
+            has_touch=True,
+            locale="zh-CN",
+        )
         page = context.new_page()
         page.set_default_timeout(15_000)
         yield page

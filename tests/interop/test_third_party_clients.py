@@ -1,4 +1,5 @@
 """Real third-party clients read our output: zxing-cpp decodes every label, GS1's digital-link.js validates URIs."""
+
 import io
 import json
 import os
@@ -62,16 +63,32 @@ def test_zip_label_range_follows_from_and_to(api):
 def test_gs1_digital_link_uris_pass_gs1s_own_validator(api):
     node = shutil.which("node")
     if node is None or not os.path.isdir(os.path.join(HERE, "node_modules", "digital-link.js")):
-        pytest.skip("needs node and `npm install --no-package-lock --prefix tests/interop` (the README's test command does it)")
+        pytest.skip(
+            "needs node and `npm install --no-package-lock --prefix tests/interop` (the README's test command does it)"
+        )
     brand = api.brand()
     batch = api.batch(brand, quantity=50, format="gs1")
     uris = [r["url"] for r in api.codes(brand, batch)]
-    out = subprocess.run([node, VALIDATOR], input="\n".join(uris) + "\n", capture_output=True, text=True,
-                         cwd=HERE, check=True, timeout=60)
+    out = subprocess.run(
+        [node, VALIDATOR],
+        input="\n".join(uris) + "\n",
+        capture_output=True,
+        text=True,
+        cwd=HERE,
+        check=True,
+        timeout=60,
+    )
     results = [json.loads(line) for line in out.stdout.splitlines()]
     assert [r["uri"] for r in results] == uris
     assert all(r["valid"] for r in results), [r for r in results if not r["valid"]][:3]
     # the validator is not a rubber stamp: AI 8030 in the query is rejected
-    bad = subprocess.run([node, VALIDATOR], input=uris[0].replace("?s=", "?8030=") + "\n", capture_output=True,
-                         text=True, cwd=HERE, check=True, timeout=60)
+    bad = subprocess.run(
+        [node, VALIDATOR],
+        input=uris[0].replace("?s=", "?8030=") + "\n",
+        capture_output=True,
+        text=True,
+        cwd=HERE,
+        check=True,
+        timeout=60,
+    )
     assert json.loads(bad.stdout)["valid"] is False

@@ -1,4 +1,5 @@
 """gunicorn.conf.py: what every worker does once it has loaded the app."""
+
 import json
 import os
 import subprocess
@@ -24,10 +25,17 @@ print(json.dumps({"before": before, "after": after, "app_frozen": not any(o is a
 def test_a_worker_freezes_the_loaded_app_out_of_the_garbage_collectors_full_collections():
     """After post_worker_init the app and everything loaded with it sit in the permanent generation,
     where the collector no longer walks them (gc.get_objects lists only the generations it walks)."""
-    out = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
-                         env={**os.environ, "PYTHONPATH": ROOT, "TEST_MASTER_KEY": MASTER_KEY})
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONPATH": ROOT, "TEST_MASTER_KEY": MASTER_KEY},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     assert seen["before"] == 0
-    assert seen["after"] > 10_000   # the app, SQLAlchemy's models, marshmallow's schemas, the libraries
+    assert seen["after"] > 10_000  # the app, SQLAlchemy's models, marshmallow's schemas, the libraries
     assert seen["app_frozen"]

@@ -1,4 +1,5 @@
 """The schema the migrations build is the one the models describe (nothing one has that the other lacks)."""
+
 from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
@@ -17,8 +18,12 @@ def test_columns_most_rows_leave_null_are_indexed_only_where_set(app):
     from sqlalchemy import inspect
 
     inspector = inspect(engine(app))
-    for table, column in (("codes", "bound_store_id"), ("codes", "parent_serial"), ("coupons", "store_id"),
-                          ("coupons", "redeemed_store_id")):
+    for table, column in (
+        ("codes", "bound_store_id"),
+        ("codes", "parent_serial"),
+        ("coupons", "store_id"),
+        ("coupons", "redeemed_store_id"),
+    ):
         index = next(i for i in inspector.get_indexes(table) if i["name"] == f"ix_{table}_{column}")
         where = index.get("dialect_options", {})
         predicate = where.get("postgresql_where") or where.get("sqlite_where")

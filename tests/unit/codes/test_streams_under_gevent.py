@@ -3,6 +3,7 @@
 In a gevent worker (how the README serves the app) a greenlet runs until it waits. These run in a
 gevent-patched subprocess: one greenlet streams, another counts how often it gets to run meanwhile.
 """
+
 from __future__ import annotations
 
 from tests.green import run_under_gevent
@@ -30,8 +31,8 @@ def interleaved(stream):
 
 items = ((f"{i}.svg", labels.qr_image(f"https://qr.example.com/{i}", "svg")) for i in range(12))
 secret = b"k" * 32
-print(json.dumps({"zip": interleaved(labels.zip_stream(items)),
-                  "csv": interleaved(export.csv_rows(secret, 1, "https://qr.example.com", 1, 5 * export.INLINE_CHUNK, processes=1))}))
+rows = export.csv_rows(secret, 1, "https://qr.example.com", 1, 5 * export.INLINE_CHUNK, processes=1)
+print(json.dumps({"zip": interleaved(labels.zip_stream(items)), "csv": interleaved(rows)}))
 """
 
 

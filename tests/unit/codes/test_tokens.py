@@ -32,13 +32,17 @@ def test_urls_and_bare_tokens_parse_the_same():
 
 
 @settings(max_examples=400)
-@given(key_id=st.integers(1, tokens.MAX_KEY_ID), serial=st.integers(0, tokens.MAX_SERIAL),
-       position=st.integers(0, 23), replacement=st.sampled_from(ALPHABET))
+@given(
+    key_id=st.integers(1, tokens.MAX_KEY_ID),
+    serial=st.integers(0, tokens.MAX_SERIAL),
+    position=st.integers(0, 23),
+    replacement=st.sampled_from(ALPHABET),
+)
 def test_any_single_character_change_of_a_valid_token_is_detected(key_id, serial, position, replacement):
     token = tokens.short_token(SECRET, key_id, serial)
     if token[position] == replacement:
         return
-    mutated = token[:position] + replacement + token[position + 1:]
+    mutated = token[:position] + replacement + token[position + 1 :]
     try:
         parsed = tokens.parse(mutated)
     except tokens.Malformed:
@@ -70,15 +74,24 @@ def test_gs1_uri_carries_gtin_lot_serial_and_a_72_bit_mac():
     uri = tokens.gs1_uri("https://qr.example.com", SECRET, 5, "09506000134352", "L2026A", 1001)
     assert uri.startswith("https://qr.example.com/01/09506000134352/10/L2026A/21/1001?s=")
     parsed = tokens.parse(uri)
-    assert (parsed.form, parsed.key_id, parsed.serial, parsed.gtin, parsed.lot) == ("gs1", 5, 1001, "09506000134352", "L2026A")
+    assert (parsed.form, parsed.key_id, parsed.serial, parsed.gtin, parsed.lot) == (
+        "gs1",
+        5,
+        1001,
+        "09506000134352",
+        "L2026A",
+    )
     assert len(parsed.mac) == 9 and tokens.mac_ok(SECRET, parsed)
 
 
-@pytest.mark.parametrize("change", [
-    ("/10/L2026A/", "/10/L2026B/"),          # another lot
-    ("/21/1001?", "/21/1002?"),               # another serial
-    ("09506000134352", "09506000134369"),     # another valid GTIN
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        ("/10/L2026A/", "/10/L2026B/"),  # another lot
+        ("/21/1001?", "/21/1002?"),  # another serial
+        ("09506000134352", "09506000134369"),  # another valid GTIN
+    ],
+)
 def test_gs1_uri_with_any_field_changed_does_not_verify(change):
     uri = tokens.gs1_uri("https://qr.example.com", SECRET, 5, "09506000134352", "L2026A", 1001)
     mutated = uri.replace(*change)
@@ -95,7 +108,7 @@ def test_gs1_signature_single_character_change_is_detected(position, replacement
     head, sig = uri.split("?s=")
     if sig[position] == replacement:
         return
-    mutated = f"{head}?s={sig[:position]}{replacement}{sig[position + 1:]}"
+    mutated = f"{head}?s={sig[:position]}{replacement}{sig[position + 1 :]}"
     try:
         parsed = tokens.parse(mutated)
     except tokens.Malformed:
@@ -103,8 +116,18 @@ def test_gs1_signature_single_character_change_is_detected(position, replacement
     assert not tokens.mac_ok(SECRET, parsed)
 
 
-@pytest.mark.parametrize("gtin,ok", [("9506000134352", True), ("9506000134353", False), ("96385074", True),
-                                     ("036000291452", True), ("00012345600012", True), ("12345", False), ("abc", False)])
+@pytest.mark.parametrize(
+    "gtin,ok",
+    [
+        ("9506000134352", True),
+        ("9506000134353", False),
+        ("96385074", True),
+        ("036000291452", True),
+        ("00012345600012", True),
+        ("12345", False),
+        ("abc", False),
+    ],
+)
 def test_gtin_check_digit_validation(gtin, ok):
     if ok:
         assert len(tokens.normalize_gtin(gtin)) == 14

@@ -1,4 +1,5 @@
 """The ledger service: balanced, idempotent, bounded, two-phase, append-only, tamper-evident."""
+
 from __future__ import annotations
 
 import itertools
@@ -64,8 +65,9 @@ def test_same_key_with_other_content_is_an_idempotency_conflict(session, change)
     transfers.transfer(session, budget, shop, 300, key="once", kind="coupon_reimbursement")
     args = {"amount_fen": 300, "kind": "coupon_reimbursement", "reference": None} | change
     with pytest.raises(IdempotencyConflict):
-        transfers.transfer(session, budget, shop, args["amount_fen"], key="once", kind=args["kind"],
-                        reference=args["reference"])
+        transfers.transfer(
+            session, budget, shop, args["amount_fen"], key="once", kind=args["kind"], reference=args["reference"]
+        )
     assert accounts.balance(session, shop) == 300
 
 
@@ -155,6 +157,7 @@ def test_ledger_functions_never_commit(app):
 
 # --- two-phase ---------------------------------------------------------------------------------
 
+
 def test_pending_transfer_reserves_money_without_moving_it(session):
     budget, shop = funded(session, 100), store()
     t = transfers.transfer(session, budget, shop, 60, key="hold", kind="coupon_reimbursement", pending=True)
@@ -173,7 +176,7 @@ def test_posting_part_of_a_pending_transfer_releases_the_rest(session):
     assert accounts.balance(session, budget) == 75 and accounts.spendable(session, budget) == 75
     assert accounts.balance(session, shop) == 25
     assert t.status == "posted" and t.posted_fen == 25
-    assert transfers.post_pending(session, t.id, 25, key="hold-post").id == post.id   # replay
+    assert transfers.post_pending(session, t.id, 25, key="hold-post").id == post.id  # replay
     with pytest.raises(Conflict):
         transfers.post_pending(session, t.id, key="hold-post-again")
     assert audit.verify(session) == []
@@ -199,7 +202,7 @@ def test_voiding_releases_the_reservation_and_moves_nothing(session):
     t = transfers.transfer(session, budget, shop, 60, key="hold", kind="x", pending=True)
     transfers.void_pending(session, t.id, key="hold-void")
     assert accounts.spendable(session, budget) == 100 and accounts.balance(session, shop) == 0
-    assert transfers.void_pending(session, t.id, key="hold-void").pending_id == t.id   # replay
+    assert transfers.void_pending(session, t.id, key="hold-void").pending_id == t.id  # replay
     with pytest.raises(Conflict):
         transfers.post_pending(session, t.id, key="hold-post")
 
@@ -223,6 +226,7 @@ def test_posting_an_unknown_transfer_is_not_found(session):
 
 # --- append-only and tamper evidence ------------------------------------------------------------
 
+
 def test_entries_cannot_be_updated(app, session):
     funded(session, 100)
     session.commit()
@@ -238,7 +242,7 @@ def test_verify_names_the_entry_that_was_altered(app, session):
     session.commit()
     shop_account = session.scalar(select(Account).where(Account.name == accounts.account_name(shop)))
     second = session.scalar(select(Entry).where(Entry.account_id == shop_account.id, Entry.seq == 2))
-    session.commit()   # end the read transaction (on SQLite it holds the write lock)
+    session.commit()  # end the read transaction (on SQLite it holds the write lock)
     assert verify(app) == []
 
     tamper(app, "UPDATE ledger_entries SET amount_fen = 1000, balance_after_fen = 1100 WHERE id = :id", id=second.id)
@@ -277,8 +281,10 @@ def test_verify_notices_an_account_total_changed_behind_its_back(app, session):
     budget = funded(session, 1000)
     session.commit()
     with db.engine(app).begin() as conn:
-        conn.execute(text("UPDATE ledger_accounts SET balance_fen = balance_fen + 5 WHERE name = :n"),
-                     {"n": accounts.account_name(budget)})
+        conn.execute(
+            text("UPDATE ledger_accounts SET balance_fen = balance_fen + 5 WHERE name = :n"),
+            {"n": accounts.account_name(budget)},
+        )
     problems = verify(app)
     assert any(p.startswith(f"account {accounts.account_name(budget)}: balance") for p in problems)
     assert any("add up to 5, not 0" in p for p in problems)

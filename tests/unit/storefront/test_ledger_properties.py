@@ -4,6 +4,7 @@ After every step: all balances sum to zero, no bounded account is negative, ever
 sum of its entries, `verify` passes, and every account holds exactly what a plain-Python model of
 the same steps says. Each example works on its own fresh owners, so examples do not interfere.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -23,7 +24,7 @@ from storefront.ledger.models import Account, Entry, Payout
 _example = itertools.count(1)
 CLEARING = ("platform", None, "clearing")
 FEES = ("platform", None, "fees")
-N_ACCOUNTS = 9   # see Universe.accounts
+N_ACCOUNTS = 9  # see Universe.accounts
 
 account_index = st.integers(0, N_ACCOUNTS - 1)
 # Amounts are drawn as a percentage of what the payer can spend (over 100: an overdraft attempt),
@@ -48,15 +49,16 @@ steps = st.one_of(
 @dataclass
 class Universe:
     """One example's accounts and a model of what each should hold."""
+
     n: int
     stores: list[str]
     accounts: list[tuple] = field(default_factory=list)
     balance: dict = field(default_factory=dict)
     reserved: dict = field(default_factory=dict)
     pendings: list[dict] = field(default_factory=list)
-    done: list[dict] = field(default_factory=list)      # successful transfers, for replays
-    payouts: list[tuple[str, int, int]] = field(default_factory=list)   # (payout id, store index, amount)
-    settled: set[str] = field(default_factory=set)                       # payouts the provider answered
+    done: list[dict] = field(default_factory=list)  # successful transfers, for replays
+    payouts: list[tuple[str, int, int]] = field(default_factory=list)  # (payout id, store index, amount)
+    settled: set[str] = field(default_factory=set)  # payouts the provider answered
 
     def __post_init__(self):
         brands = [("brand", f"br_p{self.n}_{i}", "budget") for i in range(2)]
@@ -111,8 +113,10 @@ def apply(app, u: Universe, step) -> None:
             legs = [(u.accounts[a], u.accounts[b], u.amount(u.accounts[a], share))]
         else:
             _, a, b, c, x, y = step
-            legs = [(u.accounts[a], u.accounts[b], u.amount(u.accounts[a], x // 2)),
-                    (u.accounts[a], u.accounts[c], u.amount(u.accounts[a], y // 2))]
+            legs = [
+                (u.accounts[a], u.accounts[b], u.amount(u.accounts[a], x // 2)),
+                (u.accounts[a], u.accounts[c], u.amount(u.accounts[a], y // 2)),
+            ]
         if any(d == c for d, c, _ in legs):
             return
         ok = u.affordable(legs)
@@ -141,8 +145,9 @@ def apply(app, u: Universe, step) -> None:
             return
         assert ok
         u.reserved[debit] = u.reserved.get(debit, 0) + amount
-        u.pendings.append({"id": t.id, "debit": debit, "credit": credit, "amount": amount,
-                           "expired": expired, "state": "pending"})
+        u.pendings.append(
+            {"id": t.id, "debit": debit, "credit": credit, "amount": amount, "expired": expired, "state": "pending"}
+        )
     elif op in ("post", "void"):
         if not u.pendings:
             return
@@ -201,8 +206,9 @@ def apply(app, u: Universe, step) -> None:
     elif op == "run_payouts":
         failing = {u.stores[i] for i in step[1]}
         with app.app_context():
-            payouts.run_payouts(providers.SimulatedProvider(failures=failing),
-                                lease_seconds=app.config["PAYOUT_LEASE_SECONDS"])
+            payouts.run_payouts(
+                providers.SimulatedProvider(failures=failing), lease_seconds=app.config["PAYOUT_LEASE_SECONDS"]
+            )
         with db.session_scope(app) as s:
             status = dict(s.execute(select(Payout.id, Payout.status).where(Payout.store_id.in_(u.stores))).all())
         for payout_id, _i, _amount in u.payouts:
@@ -218,15 +224,21 @@ def apply(app, u: Universe, step) -> None:
 def check(app, u: Universe) -> None:
     with db.session_scope(app) as s:
         assert s.scalar(select(func.coalesce(func.sum(Account.balance_fen), 0))) == 0
-        assert s.scalar(select(func.count()).select_from(Account)
-                        .where(Account.bounded, Account.balance_fen - Account.pending_debits_fen < 0)) == 0
+        assert (
+            s.scalar(
+                select(func.count())
+                .select_from(Account)
+                .where(Account.bounded, Account.balance_fen - Account.pending_debits_fen < 0)
+            )
+            == 0
+        )
         sums = dict(s.execute(select(Entry.account_id, func.sum(Entry.amount_fen)).group_by(Entry.account_id)).all())
         for acc in s.scalars(select(Account).where(Account.name.in_([accounts.account_name(r) for r in u.all]))):
             assert acc.balance_fen == sums.get(acc.id, 0)
         assert audit.verify(s, accounts=u.all) == []
         for ref in u.all:
             if ref == CLEARING or ref == FEES:
-                continue   # shared by every example: covered by the zero-sum check
+                continue  # shared by every example: covered by the zero-sum check
             assert accounts.balance(s, ref) == u.balance.get(ref, 0), ref
             assert accounts.spendable(s, ref) == u.spendable(ref), ref
 

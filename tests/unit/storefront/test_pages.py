@@ -1,4 +1,5 @@
 """The store page's statement labels: one for every kind the ledger writes, none for kinds nothing writes."""
+
 from storefront.ledger.models import LedgerKind
 from storefront.ledger.pages import KIND_LABELS, yuan
 

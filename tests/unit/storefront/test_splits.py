@@ -7,8 +7,12 @@ from storefront.splits import Rule, largest_remainder, percent_to_bp, split_orde
 rules = st.tuples(*[st.integers(0, 4000)] * 4).filter(lambda t: sum(t) <= 10_000).map(lambda t: Rule(*t))
 
 
-@given(st.integers(0, 10**9), st.dictionaries(st.sampled_from("abcdef"), st.integers(0, 10_000), min_size=1)
-       .filter(lambda w: sum(w.values()) > 0))
+@given(
+    st.integers(0, 10**9),
+    st.dictionaries(st.sampled_from("abcdef"), st.integers(0, 10_000), min_size=1).filter(
+        lambda w: sum(w.values()) > 0
+    ),
+)
 def test_largest_remainder_sums_exactly_and_is_within_one_fen_of_exact(total, weights):
     shares = largest_remainder(total, weights)
     assert sum(shares.values()) == total
@@ -18,8 +22,12 @@ def test_largest_remainder_sums_exactly_and_is_within_one_fen_of_exact(total, we
         assert exact - 1 < share < exact + 1
 
 
-@given(st.integers(0, 10**8), st.lists(st.tuples(st.integers(0, 10**6), rules), min_size=1, max_size=6),
-       st.booleans(), st.booleans())
+@given(
+    st.integers(0, 10**8),
+    st.lists(st.tuples(st.integers(0, 10**6), rules), min_size=1, max_size=6),
+    st.booleans(),
+    st.booleans(),
+)
 def test_an_order_split_always_sums_to_what_was_paid(amount, lines, has_ref, has_ref2):
     totals = split_order(amount, lines, has_ref, has_ref2 and has_ref)
     assert sum(totals.values()) == amount

@@ -30,6 +30,7 @@ already answered keeps that answer (a flush may commit part of its batch before 
 and that part must not be written twice). Jobs whose `key` is equal
 never share a batch (a later one waits for the next batch and sees the earlier one's effects).
 """
+
 from __future__ import annotations
 
 import sys
@@ -38,7 +39,7 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
-GREEN_FLUSHES = 2   # batches in the database at once under gevent (for_this_process)
+GREEN_FLUSHES = 2  # batches in the database at once under gevent (for_this_process)
 
 
 class Job:
@@ -61,16 +62,22 @@ class GroupCommit:
     """max_flushes batches may be in the database at once (each its own leader thread and
     transaction): while one waits for its commit, the next gathers and runs."""
 
-    def __init__(self, flush: Callable[[list[Job]], None], max_batch: int = 64, max_flushes: int = 1,
-                 linger: float = 0.0, gather: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        flush: Callable[[list[Job]], None],
+        max_batch: int = 64,
+        max_flushes: int = 1,
+        linger: float = 0.0,
+        gather: Callable[[], None] | None = None,
+    ):
         self._flush, self._max, self._max_flushes, self._linger = flush, max_batch, max_flushes, linger
-        self._gather = gather or (lambda: time.sleep(linger))   # called to let more jobs queue
+        self._gather = gather or (lambda: time.sleep(linger))  # called to let more jobs queue
         self._lock = threading.Lock()
-        self._flushed = threading.Condition(self._lock)   # notified whenever a batch finishes
+        self._flushed = threading.Condition(self._lock)  # notified whenever a batch finishes
         self._last_batch = 0
         self._queue: list[Job] = []
         self._leaders = 0
-        self._in_flight: set[Hashable] = set()   # keys of the jobs in batches being flushed
+        self._in_flight: set[Hashable] = set()  # keys of the jobs in batches being flushed
 
     def run(self, payload: Any, key: Hashable | None = None) -> Any:
         job = Job(payload, key)
@@ -83,7 +90,7 @@ class GroupCommit:
             if not job.lead:
                 try:
                     job.event.wait()
-                except BaseException:   # the caller is gone (a killed greenlet): nobody would lead for it
+                except BaseException:  # the caller is gone (a killed greenlet): nobody would lead for it
                     self._withdraw(job)
                     if job.lead:
                         self._hand_over(job)
@@ -93,12 +100,12 @@ class GroupCommit:
             try:
                 while not job.finished:
                     if self._linger and self._last_batch > 1 and len(self._queue) < self._max:
-                        self._gather()   # requests arrive together: let more of them join
+                        self._gather()  # requests arrive together: let more of them join
                     batch = self._take()
-                    if not batch:   # our job is in another leader's batch and nothing else waits
+                    if not batch:  # our job is in another leader's batch and nothing else waits
                         break
                     self._flush_safely(batch)
-            except BaseException:   # flush errors land on jobs; this is the caller going away
+            except BaseException:  # flush errors land on jobs; this is the caller going away
                 self._withdraw(job)
                 raise
             finally:
@@ -118,7 +125,7 @@ class GroupCommit:
         with self._lock:
             leader.lead = False
             if not leader.finished:
-                leader.event.clear()   # finishing sets it under this lock, so no wake-up is lost
+                leader.event.clear()  # finishing sets it under this lock, so no wake-up is lost
             for job in self._queue:
                 if not job.lead:
                     job.lead = True
@@ -153,7 +160,7 @@ class GroupCommit:
         try:
             try:
                 self._flush(batch)
-            except Exception as exc:   # noqa: BLE001 - lands on its job, or each unanswered job is retried alone
+            except Exception as exc:  # noqa: BLE001 - lands on its job, or each unanswered job is retried alone
                 unanswered = [job for job in batch if job.result is None and job.error is None]
                 if len(batch) == 1:
                     batch[0].result, batch[0].error = None, exc
@@ -174,13 +181,13 @@ class GroupCommit:
         job.result = job.error = None
         try:
             self._flush([job])
-        except Exception as exc:   # noqa: BLE001 - delivered to the job's own request
+        except Exception as exc:  # noqa: BLE001 - delivered to the job's own request
             job.result, job.error = None, exc
 
 
 def green() -> bool:
     """True when threads are gevent greenlets (gunicorn's gevent worker monkey-patches threading)."""
-    monkey = sys.modules.get("gevent.monkey")   # never imported here: only a process that uses gevent has it
+    monkey = sys.modules.get("gevent.monkey")  # never imported here: only a process that uses gevent has it
     return bool(monkey and monkey.is_module_patched("threading"))
 
 
@@ -190,9 +197,9 @@ def for_this_process(flush: Callable[[list[Job]], None], linger: float) -> Group
         import gevent
 
         def gather() -> None:
-            with gevent.Timeout(linger, False):   # never longer than linger: a loop that is never idle
-                gevent.idle()                     # (requests arriving faster than it reads them) must not
-                                                  # hold the batch back for good
+            with gevent.Timeout(linger, False):  # never longer than linger: a loop that is never idle
+                gevent.idle()  # (requests arriving faster than it reads them) must not
+                # hold the batch back for good
+
         return GroupCommit(flush, max_flushes=GREEN_FLUSHES, linger=linger, gather=gather)
     return GroupCommit(flush, linger=linger)
-

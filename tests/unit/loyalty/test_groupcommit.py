@@ -2,6 +2,7 @@
 
 Every thread is a daemon joined with a timeout, so a lost wake-up fails the test instead of hanging it.
 """
+
 from __future__ import annotations
 
 import threading
@@ -9,7 +10,7 @@ import time
 
 import pytest
 
-from groupcommit import GroupCommit
+from loyalty.scanning.groupcommit import GroupCommit
 from tests.green import run_under_gevent
 
 TIMEOUT = 10
@@ -70,7 +71,7 @@ class Caller:
             self.barrier.wait(TIMEOUT)
         try:
             self.result = self.gc.run(self.payload, key=self.key)
-        except BaseException as exc:   # noqa: BLE001 - inspected by the test
+        except BaseException as exc:  # noqa: BLE001 - inspected by the test
             self.error = exc
 
     def start(self):
@@ -195,7 +196,7 @@ def test_jobs_a_failing_flush_had_already_answered_keep_their_answer_and_only_th
 
     gc = GroupCommit(flush)
     holder = Recorder(hold_first=True)
-    gc._flush = lambda jobs: (holder(jobs) if not holder.batches else flush(jobs))
+    gc._flush = lambda jobs: holder(jobs) if not holder.batches else flush(jobs)
     leader = hold_leader(gc, holder)
     callers = queue_behind(gc, [("a", None), ("b", None), ("c", None), ("d", None)])
     holder.release()
@@ -203,8 +204,12 @@ def test_jobs_a_failing_flush_had_already_answered_keep_their_answer_and_only_th
 
     assert batches == [["a", "b", "c", "d"], ["c"], ["d"]]
     results = {c.payload: (c.result, type(c.error).__name__ if c.error else None) for c in callers}
-    assert results == {"a": (("committed", "a"), None), "b": (None, "LookupError"),
-                       "c": (("done", "c"), None), "d": (("done", "d"), None)}
+    assert results == {
+        "a": (("committed", "a"), None),
+        "b": (None, "LookupError"),
+        "c": (("done", "c"), None),
+        "d": (("done", "d"), None),
+    }
 
 
 def test_a_failing_flush_of_a_single_job_raises_in_that_caller_and_the_next_run_still_works():
@@ -228,7 +233,7 @@ def test_a_job_the_flush_leaves_without_result_or_error_gets_a_runtime_error_not
     assert "without a result" in str(by_payload["forgotten"].error)
     assert by_payload["x"].result == ("done", "x") and by_payload["y"].result == ("done", "y")
     with pytest.raises(RuntimeError):
-        gc.run("forgotten")   # also when it is the leader's own job
+        gc.run("forgotten")  # also when it is the leader's own job
 
 
 def test_leadership_passes_on_after_a_burst_and_a_later_lone_run_completes():
@@ -335,7 +340,7 @@ def test_a_leader_whose_job_another_leader_is_flushing_sleeps_instead_of_spinnin
 
     def flush(jobs):
         batches.append(len(jobs))
-        time.sleep(0.02)   # "in the database"
+        time.sleep(0.02)  # "in the database"
         for job in jobs:
             job.result = ("done", job.payload)
 
@@ -351,11 +356,12 @@ def test_a_leader_whose_job_another_leader_is_flushing_sleeps_instead_of_spinnin
 
 
 def test_under_load_a_leader_lingers_so_that_jobs_arriving_meanwhile_join_its_batch_and_a_lone_job_never_waits(
-        monkeypatch):
+    monkeypatch,
+):
     """linger: after a batch of more than one job, the next leader waits (here a fake sleep, during
     which three more callers queue) and takes them all in one batch; once batches are single again,
     nobody waits."""
-    import groupcommit
+    from loyalty.scanning import groupcommit
 
     flush = Recorder(hold_first=True)
     gc = GroupCommit(flush, linger=0.5)
@@ -363,10 +369,10 @@ def test_under_load_a_leader_lingers_so_that_jobs_arriving_meanwhile_join_its_ba
     real_sleep = time.sleep
 
     def fake_sleep(seconds):
-        if seconds != 0.5:   # the test's own polling
+        if seconds != 0.5:  # the test's own polling
             return real_sleep(seconds)
         sleeps.append(seconds)
-        if len(sleeps) == 1:   # three callers arrive while the leader lingers
+        if len(sleeps) == 1:  # three callers arrive while the leader lingers
             joined.extend(queue_behind(gc, [("d", None), ("e", None), ("f", None)]))
 
     monkeypatch.setattr(groupcommit.time, "sleep", fake_sleep)
@@ -374,7 +380,7 @@ def test_under_load_a_leader_lingers_so_that_jobs_arriving_meanwhile_join_its_ba
     behind = queue_behind(gc, [("b", None), ("c", None)])
     flush.release()
     join_all([leader, *behind])
-    assert flush.batches == [["a"], ["b", "c"]] and sleeps == []   # no batch of two had happened before
+    assert flush.batches == [["a"], ["b", "c"]] and sleeps == []  # no batch of two had happened before
 
     join_all([Caller(gc, "g").start()])
     join_all(joined)
@@ -391,7 +397,7 @@ def test_under_load_a_leader_lingers_so_that_jobs_arriving_meanwhile_join_its_ba
 
 _GREEN_SCRIPT = r"""
 import json, time, gevent
-import groupcommit
+from loyalty.scanning import groupcommit
 
 assert groupcommit.green()
 in_flush = [0, 0]   # now, most at once
@@ -424,7 +430,7 @@ print(json.dumps({"results": [c.value for c in callers], "batches": batches, "mo
 def test_under_gevent_two_batches_are_in_flight_at_once_and_greenlets_join_them_without_a_fixed_wait():
     """for_this_process in a gevent-patched process: every greenlet gets its own answer, batches hold
     many jobs, a second batch is flushed while the first waits, and no batch repeats a key."""
-    import groupcommit
+    from loyalty.scanning import groupcommit
 
     assert not groupcommit.green() and groupcommit.for_this_process(Recorder(), 0.002)._max_flushes == 1
     got = run_under_gevent(_GREEN_SCRIPT)
@@ -440,7 +446,7 @@ def test_under_gevent_two_batches_are_in_flight_at_once_and_greenlets_join_them_
 
 _BUSY_LOOP_SCRIPT = r"""
 import json, time, gevent
-import groupcommit
+from loyalty.scanning import groupcommit
 
 def flush(jobs):
     time.sleep(0.001)
@@ -472,7 +478,7 @@ def test_under_gevent_a_loop_that_is_never_idle_delays_a_batch_by_linger_at_most
 _KILLED_SCRIPT = r"""
 import json, gevent
 from gevent.event import Event
-from groupcommit import GroupCommit
+from loyalty.scanning.groupcommit import GroupCommit
 
 hold = Event()
 batches = []
