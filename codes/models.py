@@ -70,6 +70,25 @@ class Product(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class Gtin(Base):
+    """Who owns a GTIN: the one brand that may register products and mint GS1 codes with it (the
+    primary key decides between brands racing for it; codes/gtins.py)."""
+
+    __tablename__ = "gtins"
+    gtin: Mapped[str] = mapped_column(String(14), primary_key=True)
+    brand_id: Mapped[str] = mapped_column(ForeignKey("brands.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Gs1Prefix(Base):
+    """A GS1 company prefix the operator assigned to a brand: every GTIN under it is that brand's."""
+
+    __tablename__ = "gs1_prefixes"
+    prefix: Mapped[str] = mapped_column(String(12), primary_key=True)
+    brand_id: Mapped[str] = mapped_column(ForeignKey("brands.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class SigningKey(Base):
     """A brand's code-signing key; the secret is AES-GCM encrypted under CODE_MASTER_KEY."""
 
