@@ -64,6 +64,15 @@ class Throttled(DomainError):
         super().__init__(message, headers={"Retry-After": str(max(1, int(retry_after)))})
 
 
+class ServiceUnavailable(DomainError):
+    """A dependency (the database, Redis) is down or not answering: try again after Retry-After."""
+
+    status, code, message = 503, "service_unavailable", "A service we depend on is unavailable; try again shortly."
+
+    def __init__(self, retry_after: int, message: str | None = None):
+        super().__init__(message, headers={"Retry-After": str(max(1, int(retry_after)))})
+
+
 def error_response(status: int, code: str, message: str, fields: dict | None = None, headers: dict | None = None):
     response = jsonify({"error": {"code": code, "message": message, "fields": fields or {}}})
     response.status_code = status
@@ -83,6 +92,7 @@ _HTTP_CODES = {
     415: "unsupported_media_type",
     422: "validation_error",
     429: "throttled",
+    503: "service_unavailable",
 }
 
 

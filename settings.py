@@ -49,6 +49,7 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("DATABASE_URL", None, str, "SQLAlchemy URL; default: SQLite in instance/app.db"),
     Setting("REDIS_URL", None, str, "Redis for RQ jobs and the scan throttle; unset: jobs run inline"),
+    Setting("REDIS_TIMEOUT_MS", 300, int, "longest wait for Redis (to connect, then per answer)", _at_least(1)),
     Setting("PUBLIC_BASE_URL", "http://localhost:5000", str, "base of every code URL we print"),
     Setting(
         "CODE_MASTER_KEY", None, str, "AES-GCM key (32 bytes, base64url) wrapping brands' signing keys", secret=True
