@@ -58,4 +58,9 @@ def short_landing(token):
 
 @bp.get("/01/<gtin>/10/<lot>/21/<serial>")
 def gs1_landing(gtin, lot, serial):
-    return _render(request.url)
+    # The code as printed: our base, the path's fields, and `s` as sent (a resolver client may add
+    # other query parameters such as linkType; they are not part of the code).
+    raw = request.query_string.decode("latin-1")
+    sig = next((part[2:] for part in raw.split("&") if part.startswith("s=")), "")
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    return _render(f"{base}/01/{gtin}/10/{lot}/21/{serial}?s={sig}")

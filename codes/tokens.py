@@ -10,7 +10,10 @@ GS1 Digital Link form:
     mac = HMAC-SHA256(key, 0x02 | key_id | gtin14 "|" lot "|" serial)[:9]
 
 Both encodings are canonical (18 and 12 bytes are whole base64 groups), so changing any
-single character changes the decoded bytes and the MAC check fails.
+single character changes the decoded bytes and the MAC check fails. A code has one written form:
+ASCII only, digits `[0-9]` (never `\\d`, `isdigit()` or `int()` of unchecked text, which take
+full-width and Arabic-Indic digits), no leading zeros, no percent-encoding, no extra path or query.
+A URL is ours only on one of the `Origins` (a prefix check); a bare token names no host.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import binascii
 import hmac as std_hmac
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qs, unquote, urlsplit
+from functools import cache
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as crypto_hmac
@@ -32,10 +35,16 @@ MAC_BYTES = 8
 GS1_MAC_BYTES = 9
 MAX_KEY_ID = 2**24 - 1
 MAX_SERIAL = 2**48 - 1
-LOT_RE = re.compile(r"^[A-Za-z0-9._-]{1,20}$")
-_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{24}$")
-_SIG_RE = re.compile(r"^[A-Za-z0-9_-]{16}$")
-_GS1_PATH = re.compile(r"/01/(\d{14})/10/([^/?#]{1,20})/21/(\d{1,20})/?$")
+GS1_RESOLVER = "https://id.gs1.org"  # GS1's global resolver: GS1 URIs may name it instead of us
+# Patterns are used with fullmatch() only (`$` would let a trailing newline through).
+LOT_RE = re.compile(r"[A-Za-z0-9._-]{1,20}")
+DIGITS_RE = re.compile(r"[0-9]+")
+SERIAL_RE = re.compile(r"0|[1-9][0-9]{0,19}")  # GS1 AI 21 as we print it: no leading zeros
+_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{24}")
+_SIG_RE = re.compile(r"[A-Za-z0-9_-]{16}")
+_SHORT_PATH = re.compile(r"/c/([A-Za-z0-9_-]{24})")
+_GS1_PATH = re.compile(r"/01/([0-9]{14})/10/([A-Za-z0-9._-]{1,20})/21/(0|[1-9][0-9]{0,19})\?s=([A-Za-z0-9_-]{16})")
+_WHITESPACE = " \t\r\n"  # a till's scanner may add a newline; anything else around a code is not ours
 
 
 @dataclass(frozen=True)
@@ -109,22 +118,62 @@ def _b64(value: str, size: int) -> bytes:
     return raw
 
 
-def parse(code: str) -> ParsedCode:
-    """Parse a code given as a bare short token, a /c/ URL, or a GS1 Digital Link URI."""
+@dataclass(frozen=True)
+class Origins:
+    """Where a code's URL may point: lower-case `scheme://host[:port][/path]` prefixes for the short
+    form and for the GS1 form."""
+
+    short: tuple[str, ...]
+    gs1: tuple[str, ...]
+
+
+@cache
+def origins_for(base_url: str, resolvers: tuple[str, ...] = (GS1_RESOLVER,)) -> Origins:
+    """Our origins for PUBLIC_BASE_URL (over http or https), and for GS1 URIs also the resolvers."""
+    base = base_url.rstrip("/").lower()
+    _, sep, rest = base.partition("://")
+    ours = (f"https://{rest}", f"http://{rest}") if sep else (base,)
+    return Origins(ours, ours + tuple(r.rstrip("/").lower() for r in resolvers))
+
+
+def _path(code: str, prefixes: tuple[str, ...] | None) -> str | None:
+    """What follows the origin of a URL, if the origin is one of `prefixes` (any origin when None)."""
+    if prefixes is None:
+        _, sep, rest = code.partition("://")
+        slash = rest.find("/")
+        return rest[slash:] if sep and slash >= 0 else None
+    for prefix in prefixes:
+        if code[: len(prefix)].lower() == prefix:
+            return code[len(prefix) :]
+    return None
+
+
+def parse(code: str, origins: Origins | None = None) -> ParsedCode:
+    """Parse a code in its one written form: a bare short token, `{origin}/c/{token}`, or
+    `{origin}/01/{gtin14}/10/{lot}/21/{serial}?s={sig}`. With `origins` a URL elsewhere is Malformed
+    (forged); without, any origin is taken (only to tell which code a string names, never to verify)."""
     if not isinstance(code, str):
         raise Malformed("not a string")
-    code = code.strip()
     if len(code) > 2048:
         raise Malformed("too long")
-    if "/01/" in code:
-        return _parse_gs1(code)
-    token = code.rstrip("/").rsplit("/", 1)[-1] if "/" in code else code
-    token = token.split("?", 1)[0]
-    return parse_short(token)
+    code = code.strip(_WHITESPACE)
+    if _TOKEN_RE.fullmatch(code):
+        return parse_short(code)
+    path = _path(code, origins.short if origins else None)
+    match = _SHORT_PATH.fullmatch(path) if path is not None else None
+    if match:
+        return parse_short(match.group(1))
+    path = _path(code, origins.gs1 if origins else None)
+    match = _GS1_PATH.fullmatch(path) if path is not None else None
+    if match:
+        return parse_gs1_parts(*match.groups())
+    if path is None and "://" in code:
+        raise Malformed("not a URL of ours")
+    raise Malformed("not a code in its canonical form")
 
 
 def parse_short(token: str) -> ParsedCode:
-    if not _TOKEN_RE.match(token):
+    if not _TOKEN_RE.fullmatch(token):
         raise Malformed("not a 24-character token")
     raw = _b64(token, 18)
     if raw[0] != SHORT_VERSION:
@@ -132,26 +181,17 @@ def parse_short(token: str) -> ParsedCode:
     return ParsedCode("short", int.from_bytes(raw[1:4], "big"), int.from_bytes(raw[4:10], "big"), raw[10:])
 
 
-def _parse_gs1(uri: str) -> ParsedCode:
-    parts = urlsplit(uri)
-    match = _GS1_PATH.search(unquote(parts.path))
-    if not match:
-        raise Malformed("not a GS1 Digital Link path with 01, 10 and 21")
-    sig = parse_qs(parts.query).get("s", [""])[0]
-    return parse_gs1_parts(match.group(1), match.group(2), match.group(3), sig)
-
-
 def parse_gs1_parts(gtin14: str, lot: str, serial: str, sig: str) -> ParsedCode:
-    if not (len(gtin14) == 14 and gtin14.isdigit() and gtin_check_ok(gtin14)):
+    if not (len(gtin14) == 14 and gtin_check_ok(gtin14)):
         raise Malformed("bad GTIN")
-    if not LOT_RE.match(lot):
+    if not LOT_RE.fullmatch(lot):
         raise Malformed("bad lot")
-    if not (serial.isdigit() and len(serial) <= 20 and (serial == "0" or not serial.startswith("0"))):
+    if not SERIAL_RE.fullmatch(serial):
         raise Malformed("bad serial")
-    if not _SIG_RE.match(sig or ""):
+    if not _SIG_RE.fullmatch(sig or ""):
         raise Malformed("missing or malformed signature")
     raw = _b64(sig, 12)
-    number = int(serial)
+    number = int(serial)  # ASCII digits only (SERIAL_RE)
     if number > MAX_SERIAL:
         raise Malformed("serial out of range")
     return ParsedCode("gs1", int.from_bytes(raw[:3], "big"), number, raw[3:], gtin=gtin14, lot=lot)
@@ -170,19 +210,23 @@ def mac_ok(secret: bytes, parsed: ParsedCode) -> bool:
 
 
 def gtin_check_digit(body: str) -> int:
-    """GS1 mod-10 check digit for the digits before it (weights 3,1,3,... from the right)."""
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    """GS1 mod-10 check digit for the ASCII digits before it (weights 3,1,3,... from the right)."""
+    if not DIGITS_RE.fullmatch(body):
+        raise ValueError("not ASCII digits")
+    total = sum((ord(d) - 48) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
     return (10 - total % 10) % 10
 
 
 def gtin_check_ok(gtin: str) -> bool:
-    return gtin.isdigit() and gtin_check_digit(gtin[:-1]) == int(gtin[-1])
+    return (
+        len(gtin) >= 2 and DIGITS_RE.fullmatch(gtin) is not None and gtin_check_digit(gtin[:-1]) == ord(gtin[-1]) - 48
+    )
 
 
 def normalize_gtin(gtin: str) -> str:
-    """GTIN-8/12/13/14 with a valid check digit, returned as GTIN-14; ValueError otherwise."""
-    if not gtin.isdigit() or len(gtin) not in (8, 12, 13, 14):
-        raise ValueError("A GTIN has 8, 12, 13 or 14 digits.")
+    """GTIN-8/12/13/14 in ASCII digits with a valid check digit, returned as GTIN-14; ValueError otherwise."""
+    if not DIGITS_RE.fullmatch(gtin) or len(gtin) not in (8, 12, 13, 14):
+        raise ValueError("A GTIN has 8, 12, 13 or 14 digits 0-9.")
     if not gtin_check_ok(gtin):
         raise ValueError(f"Check digit should be {gtin_check_digit(gtin[:-1])}.")
     return gtin.zfill(14)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask import current_app
 from sqlalchemy.orm import Session
 
 from codes import keys, tokens
@@ -32,12 +33,26 @@ class Verification:
         return self.code.scan_count if self.code else 0
 
 
-def verify(session: Session, code: str, *, refresh: bool = True, load_code: bool = True) -> Verification:
+def our_origins() -> tokens.Origins:
+    """Where our codes' URLs may point: PUBLIC_BASE_URL's host, and GS1's resolver for GS1 URIs."""
+    return tokens.origins_for(current_app.config["PUBLIC_BASE_URL"])
+
+
+def verify(
+    session: Session,
+    code: str,
+    *,
+    refresh: bool = True,
+    load_code: bool = True,
+    origins: tokens.Origins | None = None,
+) -> Verification:
     """The verdict for a code string. Reads through the process's catalog (refreshed first unless the
     caller already did in this transaction); the code's own row is read unless load_code is False
-    (the scan path claims and counts it in one statement instead, and sets the verdict from that)."""
+    (the scan path claims and counts it in one statement instead, and sets the verdict from that).
+    A code not in its one canonical form, or a URL on a host not ours (`origins`, by default
+    our_origins()), is forged: a string prefix check, no database."""
     try:
-        parsed = tokens.parse(code)
+        parsed = tokens.parse(code, origins or our_origins())
     except tokens.Malformed:
         return Verification(Verdict.FORGED)
     found = keys.secret_for(session, parsed.key_id)
@@ -55,6 +70,8 @@ def verify(session: Session, code: str, *, refresh: bool = True, load_code: bool
     result = Verification(Verdict.UNKNOWN, parsed, batch, product)
     if cached.key_revoked(session, parsed.key_id):
         result.verdict = Verdict.REVOKED_KEY
+        if load_code and batch is not None:  # its history (case, store, scans) outlives the key
+            result.code = session.get(Code, parsed.serial)
         return result
     if batch is None:
         return result

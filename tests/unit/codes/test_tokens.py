@@ -25,10 +25,90 @@ def test_token_signed_with_another_key_does_not_verify():
     assert not tokens.mac_ok(OTHER, tokens.parse(tokens.short_token(SECRET, 7, 1)))
 
 
+OURS = tokens.origins_for("https://qr.example.com")
+
+
 def test_urls_and_bare_tokens_parse_the_same():
     token = tokens.short_token(SECRET, 3, 42)
-    for form in (token, f"https://qr.example.com/c/{token}", f"https://qr.example.com/c/{token}/", f" {token} "):
-        assert tokens.parse(form).serial == 42
+    for form in (token, f"https://qr.example.com/c/{token}", f"http://QR.example.com/c/{token}", f" {token}\r\n"):
+        assert tokens.parse(form, OURS).serial == 42
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        "https://evil.example/c/{t}",
+        "https://qr.example.com.evil.example/c/{t}",
+        "https://qr.example.com@evil.example/c/{t}",
+        "https://qr.example.com:8443/c/{t}",
+        "https://id.gs1.org/c/{t}",  # the GS1 resolver serves GS1 paths only
+        "evil.example/c/{t}",
+        "//evil.example/c/{t}",
+        "https://qr.example.com/c/{t}/",
+        "https://qr.example.com/x/{t}",
+        "https://qr.example.com/c/{t}?x=1",
+        "https://qr.example.com/c/%41{t}",
+        "\u3000{t}",
+        "{t}\n\u00a0",
+    ],
+)
+def test_a_short_code_in_any_but_its_one_form_on_our_host_is_malformed(form):
+    token = tokens.short_token(SECRET, 3, 42)
+    with pytest.raises(tokens.Malformed):
+        tokens.parse(form.format(t=token), OURS)
+
+
+def test_without_origins_any_host_names_the_same_code_for_grouping_only():
+    token = tokens.short_token(SECRET, 3, 42)
+    assert tokens.parse(f"https://evil.example/c/{token}").serial == 42
+
+
+def _gs1(serial=1001, base="https://qr.example.com"):
+    return tokens.gs1_uri(base, SECRET, 5, "09506000134352", "L2026A", serial)
+
+
+def test_gs1_uris_on_our_host_or_the_gs1_resolver_parse():
+    assert tokens.parse(_gs1(), OURS).serial == 1001
+    assert tokens.parse(_gs1(base="https://id.gs1.org"), OURS).serial == 1001
+    with pytest.raises(tokens.Malformed):
+        tokens.parse(_gs1(base="https://evil.example"), OURS)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        ("/21/1001?", "/21/1\uff10\uff101?"),  # full-width zeros
+        ("/21/1001?", "/21/\u0661\u0660\u0660\u0661?"),  # Arabic-Indic 1001
+        ("/21/1001?", "/21/\u06601001?"),  # a leading Arabic-Indic zero
+        ("/21/1001?", "/21/01001?"),  # a leading ASCII zero
+        ("/21/1001?", "/21/1_001?"),  # int() takes underscores
+        ("/21/1001?", "/21/ 1001?"),
+        ("/21/1001?", "/21/%31001?"),  # percent-encoded
+        ("/01/09506000134352/", "/01/\uff10\uff19506000134352/"),  # full-width GTIN digits
+        ("/01/09506000134352/", "/01/\u0660\u06699506000134352/"),
+        ("?s=", "/?s="),
+        ("?s=", "?x=1&s="),
+    ],
+)
+def test_a_gs1_uri_with_non_ascii_or_non_canonical_digits_is_malformed(change):
+    mutated = _gs1().replace(*change)
+    assert mutated != _gs1()
+    with pytest.raises(tokens.Malformed):
+        tokens.parse(mutated, OURS)
+
+
+@pytest.mark.parametrize(
+    "gtin",
+    [
+        "\uff19\uff15\uff10\uff16\uff10\uff10\uff10\uff11\uff13\uff14\uff13\uff15\uff12",
+        "\u0669506000134352",
+        "9506000134352\n",
+    ],
+)
+def test_a_gtin_written_with_other_digits_is_refused(gtin):
+    with pytest.raises(ValueError):
+        tokens.normalize_gtin(gtin)
+    assert not tokens.gtin_check_ok(gtin)
 
 
 @settings(max_examples=400)
