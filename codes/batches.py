@@ -8,7 +8,7 @@ from datetime import date
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from codes import catalog, keys, ranges
+from codes import catalog, gtins, keys, ranges
 from codes.models import Batch, BatchKind, BatchStatus, Code, CodeFormat, CodeRange, Product, RangeAction, SerialCounter
 from codes.tokens import LOT_RE, MAX_SERIAL, normalize_gtin
 from db import new_id
@@ -39,6 +39,8 @@ def create_product(
         raise invalid("cost_fen", "Cost cannot exceed the price.")
     if session.scalar(select(Product.id).where(Product.brand_id == brand_id, Product.sku == sku)):
         raise Conflict("A product with this SKU exists.", fields={"sku": ["Already used by another product."]})
+    if gtin is not None:
+        gtins.claim(session, brand_id, gtin)
     product = Product(
         id=new_id("pr"), brand_id=brand_id, sku=sku, name=name, price_fen=price_fen, cost_fen=cost_fen, gtin=gtin
     )
@@ -94,7 +96,7 @@ def create_batch(
     errors: dict[str, list[str]] = {}
     if not 1 <= quantity <= MAX_BATCH:
         errors["quantity"] = [f"Must be between 1 and {MAX_BATCH:,}."]
-    if not LOT_RE.match(lot):
+    if not LOT_RE.fullmatch(lot):
         errors["lot"] = ["1 to 20 characters of letters, digits, '.', '_' or '-'."]
     if expires_on is not None and expires_on < produced_on:
         errors["expires_on"] = ["Cannot be before produced_on."]
@@ -105,6 +107,8 @@ def create_batch(
         errors["region_codes"] = [f"Not six-digit region codes: {', '.join(bad_regions[:5])}."]
     if errors:
         raise ValidationFailed(errors)
+    if format == CodeFormat.GS1:
+        gtins.ensure_owned(session, brand_id, product.gtin)
     key = keys.current_key(session, brand_id)
     first = _allocate_serials(session, quantity)
     batch = Batch(

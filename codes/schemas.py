@@ -29,7 +29,7 @@ class BatchIn(Schema):
     lot = fields.String(
         required=True,
         validate=validate.Regexp(
-            r"^[A-Za-z0-9._-]{1,20}$", error="1 to 20 characters of letters, digits, '.', '_' or '-'."
+            r"[A-Za-z0-9._-]{1,20}\Z", error="1 to 20 characters of letters, digits, '.', '_' or '-'."
         ),
     )
     produced_on = fields.Date(required=True)
@@ -132,3 +132,16 @@ class KeyRow(Schema):
     key_id = fields.Integer(attribute="id")
     created_at = fields.DateTime()
     revoked_at = fields.DateTime(allow_none=True)
+
+
+class Gs1PrefixIn(Schema):
+    prefix = fields.String(
+        required=True,
+        validate=validate.Regexp(r"[0-9]{6,12}\Z", error="A GS1 company prefix is 6 to 12 digits 0-9."),
+    )
+
+
+class Gs1PrefixOut(Schema):
+    prefix = fields.String()
+    brand_id = fields.String()
+    created_at = UtcDateTime()

@@ -2,7 +2,7 @@ from flask import Response, current_app, stream_with_context
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from codes import aggregation, batches, export, keys, labels, tokens, trace
+from codes import aggregation, batches, export, gtins, keys, labels, tokens, trace
 from codes.schemas import (
     ActivateIn,
     ActivateOut,
@@ -11,6 +11,8 @@ from codes.schemas import (
     BatchIn,
     BatchOut,
     BatchPage,
+    Gs1PrefixIn,
+    Gs1PrefixOut,
     KeyOut,
     KeyRow,
     LabelQuery,
@@ -24,15 +26,17 @@ from codes.schemas import (
 from codes.verify import code_url, gs1_fields, own_code
 from db import get_session
 from errors import ValidationFailed
-from identity.auth import current_brand
+from identity.auth import current_brand, require_admin
 from pagination import ListArgs
 
-bp = Blueprint("codes", __name__, url_prefix="/api/v1/brand", description="Products, batches, codes, labels, keys")
+bp = Blueprint(
+    "codes", __name__, url_prefix="/api/v1", description="Products, batches, codes, labels, keys, GTIN ownership"
+)
 
 MAX_LABELS = 10_000
 
 
-@bp.route("/products")
+@bp.route("/brand/products")
 class Products(MethodView):
     @bp.arguments(ProductIn)
     @bp.response(201, ProductOut)
@@ -45,7 +49,7 @@ class Products(MethodView):
         return batches.list_products(get_session(), current_brand().id)
 
 
-@bp.route("/batches")
+@bp.route("/brand/batches")
 class Batches(MethodView):
     @bp.arguments(BatchIn)
     @bp.response(201, BatchOut)
@@ -63,7 +67,7 @@ class Batches(MethodView):
         return {"items": [batches.summarize(session, b) for b in rows], "next_cursor": cursor}
 
 
-@bp.route("/batches/<batch_id>")
+@bp.route("/brand/batches/<batch_id>")
 class BatchResource(MethodView):
     @bp.response(200, BatchOut)
     def get(self, batch_id):
@@ -75,7 +79,7 @@ def _range(batch, args) -> tuple[int, int]:
     return batches._check_range(batch, args.get("from_"), args.get("to"))
 
 
-@bp.route("/batches/<batch_id>/codes.csv")
+@bp.route("/brand/batches/<batch_id>/codes.csv")
 class BatchCsv(MethodView):
     @bp.arguments(RangeQuery, location="query")
     @bp.response(200, content_type="text/csv")
@@ -95,7 +99,7 @@ class BatchCsv(MethodView):
         )
 
 
-@bp.route("/batches/<batch_id>/labels.zip")
+@bp.route("/brand/batches/<batch_id>/labels.zip")
 class BatchLabels(MethodView):
     @bp.arguments(LabelQuery, location="query")
     @bp.response(200, content_type="application/zip")
@@ -122,7 +126,7 @@ class BatchLabels(MethodView):
         )
 
 
-@bp.route("/codes/<path:token>/qr.<any(png, svg):fmt>")
+@bp.route("/brand/codes/<path:token>/qr.<any(png, svg):fmt>")
 class CodeQr(MethodView):
     @bp.response(200, content_type="image/png")
     def get(self, token, fmt):
@@ -133,7 +137,7 @@ class CodeQr(MethodView):
         return Response(labels.qr_image(url, fmt), mimetype=labels.FORMATS[fmt])
 
 
-@bp.route("/batches/<batch_id>/activate")
+@bp.route("/brand/batches/<batch_id>/activate")
 class Activate(MethodView):
     @bp.arguments(ActivateIn)
     @bp.response(200, ActivateOut)
@@ -142,7 +146,7 @@ class Activate(MethodView):
         return batches.activate(get_session(), current_brand().id, batch_id, body.get("from_"), body.get("to"))
 
 
-@bp.route("/batches/<batch_id>/void")
+@bp.route("/brand/batches/<batch_id>/void")
 class Void(MethodView):
     @bp.arguments(VoidIn)
     @bp.response(200, VoidOut)
@@ -151,7 +155,7 @@ class Void(MethodView):
         return batches.void(get_session(), current_brand().id, batch_id, body["from_"], body["to"], body["reason"])
 
 
-@bp.route("/aggregations")
+@bp.route("/brand/aggregations")
 class Aggregations(MethodView):
     @bp.arguments(AggregationIn)
     @bp.response(201, AggregationOut)
@@ -162,7 +166,7 @@ class Aggregations(MethodView):
         )
 
 
-@bp.route("/codes/<path:token>/trace")
+@bp.route("/brand/codes/<path:token>/trace")
 class Trace(MethodView):
     @bp.response(200, TraceOut)
     def get(self, token):
@@ -170,14 +174,14 @@ class Trace(MethodView):
         return trace.trace(get_session(), current_brand().id, token)
 
 
-@bp.route("/keys")
+@bp.route("/brand/keys")
 class Keys(MethodView):
     @bp.response(200, KeyRow(many=True))
     def get(self):
         return keys.list_keys(get_session(), current_brand().id)
 
 
-@bp.route("/keys/rotate")
+@bp.route("/brand/keys/rotate")
 class RotateKey(MethodView):
     @bp.response(201, KeyOut)
     def post(self):
@@ -185,9 +189,19 @@ class RotateKey(MethodView):
         return keys.rotate(get_session(), current_brand().id)
 
 
-@bp.route("/keys/<int:key_id>/revoke")
+@bp.route("/brand/keys/<int:key_id>/revoke")
 class RevokeKey(MethodView):
     @bp.response(200, KeyOut)
     def post(self, key_id):
         """Codes signed with a revoked key scan as `revoked_key`."""
         return keys.revoke(get_session(), current_brand().id, key_id)
+
+
+@bp.route("/admin/brands/<brand_id>/gs1-prefixes")
+class Gs1Prefixes(MethodView):
+    @bp.arguments(Gs1PrefixIn)
+    @bp.response(201, Gs1PrefixOut)
+    def post(self, body, brand_id):
+        """Assign a GS1 company prefix to a brand: from then on only it registers GTINs under the prefix."""
+        require_admin()
+        return gtins.assign_prefix(get_session(), brand_id, body["prefix"])
