@@ -1,3 +1,5 @@
+import re
+
 from flask import Response, current_app, stream_with_context
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -25,7 +27,7 @@ from codes.schemas import (
 )
 from codes.verify import code_url, gs1_fields, own_code
 from db import get_session
-from errors import ValidationFailed
+from errors import NotFound, ValidationFailed
 from identity.auth import current_brand, require_admin
 from pagination import ListArgs
 
@@ -189,12 +191,15 @@ class RotateKey(MethodView):
         return keys.rotate(get_session(), current_brand().id)
 
 
-@bp.route("/brand/keys/<int:key_id>/revoke")
+@bp.route("/brand/keys/<key_id>/revoke")
 class RevokeKey(MethodView):
     @bp.response(200, KeyOut)
     def post(self, key_id):
         """Codes signed with a revoked key scan as `revoked_key`."""
-        return keys.revoke(get_session(), current_brand().id, key_id)
+        # ASCII digits only: werkzeug's <int:> takes any Unicode digit (`٧` would name key 7).
+        if not re.fullmatch(r"[0-9]{1,8}", key_id):
+            raise NotFound("No such key for this brand.")
+        return keys.revoke(get_session(), current_brand().id, int(key_id))
 
 
 @bp.route("/admin/brands/<brand_id>/gs1-prefixes")

@@ -103,6 +103,17 @@ def test_a_product_gtin_written_with_other_digits_is_refused_naming_the_field(ap
     assert api.get("/api/v1/brand/products", who=brand, expect=200).json == []
 
 
+def test_a_key_id_written_in_other_digits_revokes_nothing(api, client):
+    brand = api.brand()
+    token = api.codes(brand, api.batch(brand, quantity=1))[0]["token"]
+    key_id = api.get("/api/v1/brand/keys", who=brand, expect=200).json[0]["key_id"]
+    for spelled in (str(key_id).translate(ARABIC_INDIC), str(key_id).translate(FULL_WIDTH)):
+        r = client.post(f"/api/v1/brand/keys/{quote(spelled)}/revoke", headers=brand.headers)
+        assert r.status_code == 404
+    assert api.get("/api/v1/brand/keys", who=brand, expect=200).json[0]["revoked_at"] is None
+    assert scan(api, api.consumer(), token).json["verdict"] == "genuine"
+
+
 # --- 2. our hosts only --------------------------------------------------------------------------------
 
 
