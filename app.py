@@ -28,7 +28,6 @@ API_CONFIG = {
     "OPENAPI_SWAGGER_UI_PATH": "/docs",
     "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
     "OPENAPI_REDOC_PATH": None,
-    "MAX_CONTENT_LENGTH": 4 * 1024 * 1024,
 }
 
 
@@ -39,6 +38,7 @@ def create_app(config: dict | None = None) -> Flask:
     settings.load(app.config, app.instance_path, config)
     app.json.sort_keys = False
 
+    import boundary
     import db
     import demo
     import errors
@@ -66,4 +66,5 @@ def create_app(config: dict | None = None) -> Flask:
 
     ops.init_app(app)
     demo.init_app(app)
+    boundary.init_app(app)  # last: its check goes before every other request hook
     return app

@@ -57,6 +57,10 @@ class IdempotencyConflict(Conflict):
     code, message = "idempotency_conflict", "This key was already used with different content."
 
 
+class PayloadTooLarge(DomainError):
+    status, code, message = 413, "too_large", "The request body is too large."
+
+
 class Throttled(DomainError):
     status, code, message = 429, "throttled", "Too many requests; slow down."
 

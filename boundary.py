@@ -1,0 +1,84 @@
+"""The input boundary: what every request must be before any view, schema or service reads it.
+
+Checked once per request, before anything parses the body:
+- the body is at most MAX_BODY_BYTES (413, `body`): checked on the declared length, and a chunked
+  body is read no further than that (Flask's MAX_CONTENT_LENGTH), so one that reaches it is refused;
+- a JSON body nests at most MAX_JSON_DEPTH arrays and objects (400, `body`), counted on the raw
+  bytes, so that no parser ever recurses deeper than that;
+- path and query parameters hold no control characters (422 naming the parameter), nor do header
+  values (400 naming the header): ids and filters go to the database, which refuses a NUL.
+Strings inside a body are the schemas' job (schemas.Text), field by field.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from flask import current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from errors import DomainError, PayloadTooLarge, ValidationFailed
+from schemas import CONTROL, NO_CONTROL
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+# A JSON string (skipped whole, escapes included) or one bracket.
+_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+_OPENERS = (ord("["), ord("{"))
+# Header values are Latin-1 on the wire: C0 controls but tab, and DEL.
+_HEADER_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def nesting_exceeds(body: bytes, limit: int) -> bool:
+    """Whether a JSON document nests more than `limit` arrays/objects, without parsing it."""
+    if body.count(b"[") + body.count(b"{") <= limit:  # the everyday body: nothing to walk
+        return False
+    encoding = json.detect_encoding(body)
+    if encoding not in ("utf-8", "utf-8-sig"):
+        body = body.decode(encoding, "replace").encode()
+    depth = 0
+    for token in _TOKENS.finditer(body):
+        first = token.group()[0]
+        if first in _OPENERS:
+            depth += 1
+            if depth > limit:
+                return True
+        elif first != ord('"'):
+            depth -= 1
+    return False
+
+
+def check_request() -> None:
+    """before_request, first of all: size and depth of the body, then parameters and headers."""
+    config = current_app.config
+    limit = config["MAX_BODY_BYTES"]
+    too_large = PayloadTooLarge(fields={"body": [f"At most {limit:,} bytes."]})
+    declared = request.content_length  # None for a chunked body
+    if declared is not None and declared > limit:
+        raise too_large
+    if request.mimetype not in FORM_TYPES:
+        try:
+            body = request.get_data(cache=True)
+        except RequestEntityTooLarge:
+            raise too_large from None
+        if declared is None and len(body) >= limit:  # werkzeug stops reading a chunked body at the limit
+            raise too_large
+        depth = config["MAX_JSON_DEPTH"]
+        if body and nesting_exceeds(body, depth):
+            raise DomainError(
+                "The body nests too deeply.", fields={"body": [f"Arrays and objects nest at most {depth} deep."]}
+            )
+    for name, value in (request.view_args or {}).items():
+        if isinstance(value, str) and CONTROL.search(value):
+            raise ValidationFailed({name: [NO_CONTROL]})
+    for name, value in request.args.items(multi=True):
+        if CONTROL.search(name) or CONTROL.search(value):
+            raise ValidationFailed({name: [NO_CONTROL]})
+    for name, value in request.headers.items():
+        if _HEADER_CONTROL.search(value):
+            raise DomainError("A header holds control characters.", fields={name: [NO_CONTROL]})
+
+
+def init_app(app) -> None:
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
+    app.before_request_funcs.setdefault(None, []).insert(0, check_request)
