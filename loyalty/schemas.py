@@ -1,7 +1,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from loyalty.models import CampaignType, CouponStatus, RewardKind
-from pagination import page_of
+from pagination import Cursor, page_of
 from schemas import UtcDateTime
 
 MAX_INT = 2**31 - 1  # counters are 32-bit columns
@@ -118,7 +118,7 @@ class ScanOut(Schema):
 class CouponListArgs(Schema):
     status = fields.String(load_default=None, validate=validate.OneOf(list(CouponStatus)))
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
-    cursor = fields.String(load_default=None)
+    cursor = Cursor(load_default=None)
 
 
 CouponPage = page_of(CouponOut)
