@@ -2,15 +2,15 @@ from marshmallow import Schema, fields, validate
 
 from codes.models import BatchKind, CodeFormat
 from pagination import page_of
-from schemas import UtcDateTime
+from schemas import BIGINT, Day, Text, UtcDateTime
 
 
 class ProductIn(Schema):
-    sku = fields.String(required=True, validate=validate.Length(1, 64))
-    name = fields.String(required=True, validate=validate.Length(1, 200))
+    sku = Text(required=True, validate=validate.Length(1, 64))
+    name = Text(required=True, validate=validate.Length(1, 200))
     price_fen = fields.Integer(required=True, strict=True, validate=validate.Range(0, 10**10))
     cost_fen = fields.Integer(load_default=None, strict=True, validate=validate.Range(0, 10**10))
-    gtin = fields.String(load_default=None, validate=validate.Length(1, 14))
+    gtin = Text(load_default=None, validate=validate.Length(1, 14))
 
 
 class ProductOut(Schema):
@@ -24,7 +24,7 @@ class ProductOut(Schema):
 
 
 class BatchIn(Schema):
-    product_id = fields.String(required=True, validate=validate.Length(1, 32))
+    product_id = Text(required=True, validate=validate.Length(1, 32))
     quantity = fields.Integer(required=True, strict=True, validate=validate.Range(1, 10_000_000))
     lot = fields.String(
         required=True,
@@ -32,12 +32,12 @@ class BatchIn(Schema):
             r"[A-Za-z0-9._-]{1,20}\Z", error="1 to 20 characters of letters, digits, '.', '_' or '-'."
         ),
     )
-    produced_on = fields.Date(required=True)
-    expires_on = fields.Date(load_default=None)
+    produced_on = Day(required=True)
+    expires_on = Day(load_default=None)
     kind = fields.String(load_default=BatchKind.ITEM, validate=validate.OneOf(list(BatchKind)))
     format = fields.String(load_default=CodeFormat.SHORT, validate=validate.OneOf(list(CodeFormat)))
-    region_codes = fields.List(fields.String(), load_default=None, validate=validate.Length(max=200))
-    distributor = fields.String(load_default=None, validate=validate.Length(1, 200))
+    region_codes = fields.List(Text(), load_default=None, validate=validate.Length(max=200))
+    distributor = Text(load_default=None, validate=validate.Length(1, 200))
 
 
 class BatchOut(Schema):
@@ -65,8 +65,8 @@ BatchPage = page_of(BatchOut)
 
 
 class RangeQuery(Schema):
-    from_ = fields.Integer(data_key="from", load_default=None, validate=validate.Range(0))
-    to = fields.Integer(load_default=None, validate=validate.Range(0))
+    from_ = fields.Integer(data_key="from", load_default=None, validate=validate.Range(0, BIGINT))
+    to = fields.Integer(load_default=None, validate=validate.Range(0, BIGINT))
 
 
 class LabelQuery(RangeQuery):
@@ -74,8 +74,8 @@ class LabelQuery(RangeQuery):
 
 
 class ActivateIn(Schema):
-    from_ = fields.Integer(data_key="from", load_default=None, strict=True, validate=validate.Range(0))
-    to = fields.Integer(load_default=None, strict=True, validate=validate.Range(0))
+    from_ = fields.Integer(data_key="from", load_default=None, strict=True, validate=validate.Range(0, BIGINT))
+    to = fields.Integer(load_default=None, strict=True, validate=validate.Range(0, BIGINT))
 
 
 class ActivateOut(Schema):
@@ -84,9 +84,9 @@ class ActivateOut(Schema):
 
 
 class VoidIn(Schema):
-    from_ = fields.Integer(data_key="from", required=True, strict=True, validate=validate.Range(0))
-    to = fields.Integer(required=True, strict=True, validate=validate.Range(0))
-    reason = fields.String(required=True, validate=validate.Length(1, 200))
+    from_ = fields.Integer(data_key="from", required=True, strict=True, validate=validate.Range(0, BIGINT))
+    to = fields.Integer(required=True, strict=True, validate=validate.Range(0, BIGINT))
+    reason = Text(required=True, multiline=True, validate=validate.Length(1, 200))
 
 
 class VoidOut(Schema):
@@ -95,8 +95,8 @@ class VoidOut(Schema):
 
 
 class AggregationIn(Schema):
-    parent = fields.String(required=True, validate=validate.Length(1, 2048))
-    children = fields.List(fields.String(validate=validate.Length(1, 2048)), required=True)
+    parent = Text(required=True, validate=validate.Length(1, 2048))
+    children = fields.List(Text(validate=validate.Length(1, 2048)), required=True)
     action = fields.String(load_default="pack", validate=validate.OneOf(["pack", "unpack", "repack"]))
 
 

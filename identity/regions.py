@@ -9,11 +9,12 @@ from __future__ import annotations
 import math
 import re
 
-REGION_RE = re.compile(r"^[1-9]\d{5}$")
+REGION_RE = re.compile(r"[1-9][0-9]{5}")  # ASCII digits only: \d would take "３１０１１５"
 
 
 def is_region_code(value: str) -> bool:
-    return bool(REGION_RE.match(value or ""))
+    """Six ASCII digits, the first not 0, and nothing else (fullmatch: no trailing newline)."""
+    return isinstance(value, str) and REGION_RE.fullmatch(value) is not None
 
 
 def covers(assigned: str, actual: str) -> bool:

@@ -2,10 +2,11 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from identity.regions import is_region_code
 from pagination import page_of
+from schemas import Text
 
 
 class BrandIn(Schema):
-    name = fields.String(required=True, validate=validate.Length(1, 200))
+    name = Text(required=True, validate=validate.Length(1, 200))
 
 
 class BrandCreated(Schema):
@@ -15,11 +16,11 @@ class BrandCreated(Schema):
 
 
 class StoreIn(Schema):
-    name = fields.String(required=True, validate=validate.Length(1, 200))
+    name = Text(required=True, validate=validate.Length(1, 200))
     lat = fields.Float(required=True, validate=validate.Range(-90, 90))
     lng = fields.Float(required=True, validate=validate.Range(-180, 180))
-    region_code = fields.String(required=True)
-    owner_phone = fields.String(load_default=None, validate=validate.Regexp(r"^\+?[0-9 \-]{5,20}$"))
+    region_code = Text(required=True)
+    owner_phone = Text(load_default=None, validate=validate.Regexp(r"\+?[0-9 \-]{5,20}\Z"))
 
     @validates("region_code")
     def _region(self, value, **_):
@@ -45,7 +46,7 @@ class ConsumerAuthOut(Schema):
 
 
 class PartnerIn(Schema):
-    store_id = fields.String(required=True, validate=validate.Length(1, 32))
+    store_id = Text(required=True, validate=validate.Length(1, 32))
 
 
 class PartnerOut(Schema):
@@ -59,7 +60,7 @@ class NearbyArgs(Schema):
     lat = fields.Float(required=True, validate=validate.Range(-90, 90))
     lng = fields.Float(required=True, validate=validate.Range(-180, 180))
     radius_m = fields.Integer(load_default=3000, validate=validate.Range(1, 50_000))
-    brand_id = fields.String(load_default=None)
+    brand_id = Text(load_default=None, validate=validate.Length(1, 32))
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
 
 

@@ -2,7 +2,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from loyalty.models import CampaignType, CouponStatus, RewardKind
 from pagination import Cursor, page_of
-from schemas import UtcDateTime
+from schemas import Text, UtcDateTime
 
 MAX_INT = 2**31 - 1  # counters are 32-bit columns
 
@@ -22,13 +22,11 @@ class TierIn(Schema):
 
 class CampaignIn(Schema):
     type = fields.String(required=True, validate=validate.OneOf(list(CampaignType)))
-    name = fields.String(required=True, validate=validate.Length(1, 200))
-    starts_at = fields.AwareDateTime(required=True, default_timezone=None)
-    ends_at = fields.AwareDateTime(required=True, default_timezone=None)
-    product_ids = fields.List(
-        fields.String(validate=validate.Length(1, 32)), required=True, validate=validate.Length(1, 500)
-    )
-    region_codes = fields.List(fields.String(), load_default=None, validate=validate.Length(max=500))
+    name = Text(required=True, validate=validate.Length(1, 200))
+    starts_at = UtcDateTime(required=True)
+    ends_at = UtcDateTime(required=True)
+    product_ids = fields.List(Text(validate=validate.Length(1, 32)), required=True, validate=validate.Length(1, 500))
+    region_codes = fields.List(Text(), load_default=None, validate=validate.Length(max=500))
     budget_fen = fields.Integer(required=True, strict=True, validate=validate.Range(1, 10**12))
     max_rewards = fields.Integer(load_default=None, strict=True, validate=validate.Range(1, MAX_INT))
     per_consumer_daily = fields.Integer(load_default=None, strict=True, validate=validate.Range(1, MAX_INT))
@@ -68,7 +66,7 @@ class CampaignOut(Schema):
 
 
 class ScanIn(Schema):
-    code = fields.String(required=True, validate=validate.Length(1, 2048))
+    code = Text(required=True, validate=validate.Length(1, 2048))
     lat = fields.Float(load_default=None, validate=validate.Range(-90, 90))
     lng = fields.Float(load_default=None, validate=validate.Range(-180, 180))
 
@@ -125,7 +123,7 @@ CouponPage = page_of(CouponOut)
 
 
 class RedemptionIn(Schema):
-    coupon_code = fields.String(required=True, validate=validate.Length(1, 32))
+    coupon_code = Text(required=True, validate=validate.Length(1, 32))
 
 
 class RedemptionOut(Schema):
@@ -138,8 +136,8 @@ class RedemptionOut(Schema):
 
 
 class BlacklistIn(Schema):
-    consumer_id = fields.String(required=True, validate=validate.Length(1, 32))
-    reason = fields.String(load_default=None, validate=validate.Length(1, 200))
+    consumer_id = Text(required=True, validate=validate.Length(1, 32))
+    reason = Text(load_default=None, multiline=True, validate=validate.Length(1, 200))
 
 
 class BlacklistOut(Schema):

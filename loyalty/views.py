@@ -22,6 +22,7 @@ from loyalty.schemas import (
     ScanIn,
     ScanOut,
 )
+from schemas import has_control
 from storefront.ledger import accounts
 
 bp = Blueprint("loyalty", __name__, url_prefix="/api/v1", description="Scans, campaigns, coupons and redemption")
@@ -37,7 +38,7 @@ def _scan_body() -> dict:
     data = request.get_json(silent=True)
     if type(data) is dict and data.keys() <= {"code", "lat", "lng"}:
         code, lat, lng = data.get("code"), data.get("lat"), data.get("lng")
-        if type(code) is str and 0 < len(code) <= 2048:
+        if type(code) is str and 0 < len(code) <= 2048 and not has_control(code):
             if lat is None and lng is None:
                 return {"code": code, "lat": None, "lng": None}
             if type(lat) in (int, float) and type(lng) in (int, float) and -90 <= lat <= 90 and -180 <= lng <= 180:

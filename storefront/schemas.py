@@ -2,11 +2,11 @@
 
 from marshmallow import Schema, fields, validate
 
-from schemas import UtcDateTime
+from schemas import Text, UtcDateTime
 
 
 class CodeIn(Schema):
-    code = fields.String(required=True, validate=validate.Length(1, 2048))
+    code = Text(required=True, validate=validate.Length(1, 2048))
 
 
 class ReceiptOut(Schema):
@@ -19,14 +19,14 @@ class ReceiptOut(Schema):
 
 
 class OrderLineIn(Schema):
-    product_id = fields.String(required=True, validate=validate.Length(1, 32))
+    product_id = Text(required=True, validate=validate.Length(1, 32))
     quantity = fields.Integer(required=True, strict=True, validate=validate.Range(1, 999))
 
 
 class OrderIn(Schema):
-    store_id = fields.String(required=True, validate=validate.Length(1, 32))
+    store_id = Text(required=True, validate=validate.Length(1, 32))
     items = fields.List(fields.Nested(OrderLineIn), required=True, validate=validate.Length(1, 50))
-    coupon_id = fields.String(load_default=None, validate=validate.Length(1, 32))
+    coupon_id = Text(load_default=None, validate=validate.Length(1, 32))
 
 
 class OrderOut(Schema):
@@ -46,9 +46,9 @@ class OrderOut(Schema):
 
 
 class NoticeIn(Schema):
-    order_id = fields.String(required=True, validate=validate.Length(1, 32))
-    transaction_id = fields.String(required=True, validate=validate.Length(1, 64))
-    amount_fen = fields.Integer(required=True, strict=True, validate=validate.Range(0))
+    order_id = Text(required=True, validate=validate.Length(1, 32))
+    transaction_id = Text(required=True, validate=validate.Length(1, 64))
+    amount_fen = fields.Integer(required=True, strict=True, validate=validate.Range(0, 10**12))
     status = fields.String(required=True, validate=validate.Equal("paid"))
 
 
@@ -59,7 +59,7 @@ class NoticeOut(Schema):
 
 
 class SplitRuleIn(Schema):
-    product_id = fields.String(load_default=None, validate=validate.Length(1, 32))
+    product_id = Text(load_default=None, validate=validate.Length(1, 32))
     store_percent = fields.Float(required=True, validate=validate.Range(0, 100))
     platform_percent = fields.Float(required=True, validate=validate.Range(0, 100))
     referrer_percent = fields.Float(load_default=0, validate=validate.Range(0, 100))
@@ -78,7 +78,7 @@ class SplitRuleOut(Schema):
 
 
 class DailyTier(Schema):
-    min_items = fields.Integer(required=True, strict=True, validate=validate.Range(1))
+    min_items = fields.Integer(required=True, strict=True, validate=validate.Range(1, 10**6))
     per_item_fen = fields.Integer(required=True, strict=True, validate=validate.Range(0, 10**6))
 
 

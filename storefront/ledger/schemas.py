@@ -2,12 +2,12 @@
 
 from marshmallow import Schema, fields, validate
 
-from schemas import UtcDateTime
+from schemas import Text, UtcDateTime
 
 
 class DepositIn(Schema):
     amount_fen = fields.Integer(required=True, strict=True, validate=validate.Range(1, 10**12))
-    reference = fields.String(
+    reference = Text(
         required=True,
         validate=validate.Length(1, 200),
         metadata={"description": "the bank or payment reference; one deposit per reference"},
