@@ -3,7 +3,8 @@
 Concurrent scans in one process are written together (groupcommit.py): one transaction and one
 commit for every scan that queued while the previous batch was in the database. On the general
 path (`_scan_batch`):
-1. the throttle counts every scan of the batch in one Redis round trip;
+1. the throttle counts every scan of the batch in one Redis round trip (in this process while
+   Redis is down or slower than REDIS_TIMEOUT_MS: loyalty/throttle.py);
 2. verification reads through the process's catalog (codes/catalog.py), whose versions are
    checked once for the batch;
 3. one multi-row INSERT claims the codes scanned for the first time (codes/scans.py);
@@ -90,6 +91,7 @@ def _flush(jobs: list[Job]) -> None:
             for r in uncounted
         ],
         jobs[0].payload.settings.redis_url,
+        redis_timeout_ms=jobs[0].payload.settings.redis_timeout_ms,
     )
     for r, error in zip(uncounted, refused):
         r.refused, r.counted = error, True

@@ -24,6 +24,7 @@ class ScanSettings(NamedTuple):
     repeat_warning: int  # REPEAT_SCAN_WARNING: scans of one code before the counterfeit warning
     synchronous_commit: str  # SCAN_SYNCHRONOUS_COMMIT, for the one statement's transaction
     redis_url: str | None  # REDIS_URL: the throttle's counters (in-process without it)
+    redis_timeout_ms: int  # REDIS_TIMEOUT_MS: the throttle's longest wait for Redis before counting in-process
 
     @classmethod
     def from_config(cls, config) -> ScanSettings:
@@ -33,6 +34,7 @@ class ScanSettings(NamedTuple):
             config["REPEAT_SCAN_WARNING"],
             config["SCAN_SYNCHRONOUS_COMMIT"],
             config["REDIS_URL"],
+            config["REDIS_TIMEOUT_MS"],
         )
 
 

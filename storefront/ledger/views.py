@@ -110,10 +110,15 @@ class StorePayout(MethodView):
 class PayoutRun(MethodView):
     @bp.response(202, PayoutRunOut)
     def post(self):
-        """Pay every requested payout through the provider (a background job; inline without Redis)."""
+        """Pay every requested payout through the provider (a background job; inline without Redis).
+
+        With Redis configured but down or not answering: 503 with Retry-After, not a run inside
+        the request (a run calls the provider once per payout, longer than a request should take).
+        Nothing is lost: the payouts stay requested, and the "payouts" sweep (the worker's, or
+        `flask --app app jobs run-due`) pays them."""
         require_admin()
         job_id = f"payouts-run-{secrets.token_hex(8)}"
-        job = jobs.enqueue(run_payouts, job_id=job_id)
+        job = jobs.enqueue(run_payouts, job_id=job_id, required=True)
         if jobs.is_inline():
             return {"job_id": job_id, "status": "finished", "result": job}
         status = job.get_status(refresh=False)
