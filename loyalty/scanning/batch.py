@@ -37,7 +37,7 @@ from codes import scans
 from codes.catalog import catalog
 from codes.models import LIVE
 from codes.signals import bound_code_claimed
-from db import dispose, engine, is_postgres, session_scope, utcnow
+from db import dispose, engine, is_postgres, lost_connection, session_scope, utcnow
 from identity.nearby import region_near
 from loyalty import throttle
 from loyalty.models import Coupon
@@ -103,7 +103,7 @@ def _flush(jobs: list[Job]) -> None:
     try:
         _scan_all(admitted)
     except (psycopg.OperationalError, DBAPIError) as exc:
-        if not _lost_connection(exc):
+        if not lost_connection(exc):
             raise
         # The database dropped the connection (a restart, a failover), and likely every other one in the
         # pools: close them all and run the scans still unanswered once more on new ones. Had the
@@ -111,15 +111,6 @@ def _flush(jobs: list[Job]) -> None:
         # as their claimant's rescans (no second reward).
         dispose()
         _scan_all([job for job in admitted if job.result is None])
-
-
-def _lost_connection(exc: Exception) -> bool:
-    """A connection failure (SQLSTATE class 08, an administrator or crash shutdown, or no SQLSTATE at
-    all: the socket closed), not an error of the statement (a timeout, a lock, a deadlock)."""
-    if isinstance(exc, DBAPIError):
-        return bool(exc.connection_invalidated)
-    state = exc.sqlstate
-    return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
 
 
 def _scan_all(jobs: list[Job]) -> None:
