@@ -51,11 +51,11 @@ def precomputed_hmac_rate(secret: bytes, key_id: int, n: int) -> float:
 
 
 def _pool_peak_rss_mb() -> float:
-    """Peak resident set (VmHWM) of the export pool's worker processes, if a pool ran."""
+    """Peak resident set (VmHWM) so far of the export's worker processes, while its pool is open."""
     from codes import export
 
     peak = 0.0
-    for pid in list(getattr(export._pool, "_processes", {}) or {}):
+    for pid in export.worker_pids():
         try:
             with open(f"/proc/{pid}/status") as fh:
                 for line in fh:
@@ -87,13 +87,14 @@ def main() -> None:
     start = time.perf_counter()
     response = api.client.get(f"/api/v1/brand/batches/{batch['id']}/codes.csv", headers=brand.headers, buffered=False)
     rows, size, tail = 0, 0, b""
+    workers_mb = 0.0
     for chunk in response.response:
         rows += chunk.count(b"\n")
         size += len(chunk)
         tail = chunk[-200:]
+        workers_mb = max(workers_mb, _pool_peak_rss_mb())  # the pool closes with the export
     elapsed = time.perf_counter() - start
     response.close()
-    workers_mb = _pool_peak_rss_mb()
     rows -= 1  # header
     assert rows == N, f"exported {rows} rows, expected {N}"
     codes_per_s = N / elapsed
