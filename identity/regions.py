@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 
-REGION_RE = re.compile(r"[1-9][0-9]{5}")  # ASCII digits only: \d would take "３１０１１５"
+REGION_RE = re.compile(r"[1-9][0-9]{5}")  # ASCII digits only: \d would take "3１０１１５"
 
 
 def is_region_code(value: str) -> bool:
