@@ -26,7 +26,7 @@ API_CONFIG = {
     "OPENAPI_URL_PREFIX": "/api",
     "OPENAPI_JSON_PATH": "openapi.json",
     "OPENAPI_SWAGGER_UI_PATH": "/docs",
-    "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+    "OPENAPI_SWAGGER_UI_URL": "/api/docs/static/",  # swagger_ui_bundle's files, served by security.py
     "OPENAPI_REDOC_PATH": None,
 }
 
@@ -44,7 +44,9 @@ def create_app(config: dict | None = None) -> Flask:
     import errors
     import jobs
     import ops
+    import security
 
+    security.init_app(app)
     db.init_app(app)
     jobs.init_app(app)
     api = Api(

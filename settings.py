@@ -4,11 +4,16 @@
 benchmark passes to `create_app`), checks every value, and in development generates the missing
 secrets once into `instance/secrets.json`. Everything else reads `config["X"]` (always present
 after `load`) and passes values on to services as plain arguments.
+
+Production is `APP_ENV=production`, and nothing else: there every secret must be set and strong
+(a secret's `strength` check; the message names the key, never the value), and cookies are
+`Secure` with the `__Host-` prefix (security.py). Development (the default) generates its secrets.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import logging
 import os
@@ -36,6 +41,43 @@ def _at_least(low: int) -> Callable[[Any], str | None]:
     return check
 
 
+KNOWN_WEAK = {"admin", "changeme", "change-me", "default", "dev", "development", "password", "secret", "test", "x"}
+MIN_SECRET_CHARS = 32
+MIN_DISTINCT_CHARS = 8  # a random 32-character hex string has about 14; "0000...", "admin" * 7 have 1 and 5
+MIN_KEY_DISTINCT_BYTES = 20  # a random 32-byte key has about 30; all-zero has 1, an ASCII hex string 16
+
+
+def _random_secret(value: str) -> str | None:
+    """A shared secret fit for production: long, and not a default or a repeated character or word."""
+    if value.strip().lower() in KNOWN_WEAK:
+        return "is a well-known default value"
+    if len(value) < MIN_SECRET_CHARS:
+        return f"is {len(value)} characters long; use at least {MIN_SECRET_CHARS} random characters"
+    if len(set(value)) < MIN_DISTINCT_CHARS:
+        return f"has only {len(set(value))} different characters; it is not random"
+    return None
+
+
+def master_key_bytes(value: str) -> bytes | None:
+    """CODE_MASTER_KEY's 32 bytes, or None if it is not 32 bytes of base64url."""
+    try:
+        key = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    return key if len(key) == 32 else None
+
+
+def _master_key_format(value: str) -> str | None:
+    return None if master_key_bytes(value) is not None else "must be 32 bytes, base64url encoded"
+
+
+def _random_master_key(value: str) -> str | None:
+    key = master_key_bytes(value) or b""
+    if len(set(key)) < MIN_KEY_DISTINCT_BYTES:
+        return f"has only {len(set(key))} different byte values (all-zero or patterned); generate a random key"
+    return None
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -43,21 +85,64 @@ class Setting:
     kind: type
     help: str
     check: Callable[[Any], str | None] | None = None
-    secret: bool = False  # generated in development, required in production
+    secret: bool = False  # generated in development, required in production (the message never shows it)
+    strength: Callable[[Any], str | None] | None = None  # in production: refuse a weak value
 
 
 SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "APP_ENV",
+        "development",
+        str,
+        "production: every secret set and strong, Secure __Host- cookies; development: secrets generated",
+        _one_of("development", "production"),
+    ),
     Setting("DATABASE_URL", None, str, "SQLAlchemy URL; default: SQLite in instance/app.db"),
     Setting("REDIS_URL", None, str, "Redis for RQ jobs and the scan throttle; unset: jobs run inline"),
     Setting("REDIS_TIMEOUT_MS", 300, int, "longest wait for Redis (to connect, then per answer)", _at_least(1)),
     Setting("PUBLIC_BASE_URL", "http://localhost:5000", str, "base of every code URL we print"),
     Setting(
-        "CODE_MASTER_KEY", None, str, "AES-GCM key (32 bytes, base64url) wrapping brands' signing keys", secret=True
+        "CODE_MASTER_KEY",
+        None,
+        str,
+        "AES-GCM key (32 bytes, base64url) wrapping brands' signing keys",
+        _master_key_format,
+        secret=True,
+        strength=_random_master_key,
     ),
-    Setting("ADMIN_API_KEY", None, str, "the platform operator's bearer key", secret=True),
-    Setting("MINIAPP_SECRET", None, str, "HMAC secret the mini app signs consumer logins with", secret=True),
-    Setting("PAYMENT_WEBHOOK_SECRET", None, str, "HMAC secret of the payment provider's notices", secret=True),
-    Setting("SECRET_KEY", None, str, "Flask's key for the store page's session cookie", secret=True),
+    Setting("ADMIN_API_KEY", None, str, "the platform operator's bearer key", secret=True, strength=_random_secret),
+    Setting(
+        "MINIAPP_SECRET",
+        None,
+        str,
+        "HMAC secret the mini app signs consumer logins with",
+        secret=True,
+        strength=_random_secret,
+    ),
+    Setting(
+        "PAYMENT_WEBHOOK_SECRET",
+        None,
+        str,
+        "HMAC secret of the payment provider's notices",
+        secret=True,
+        strength=_random_secret,
+    ),
+    Setting(
+        "SECRET_KEY",
+        None,
+        str,
+        "Flask's key for the store page's session cookie",
+        secret=True,
+        strength=_random_secret,
+    ),
+    Setting(
+        "TRUSTED_PROXIES",
+        0,
+        int,
+        "reverse proxies in front that set X-Forwarded-For/-Proto (the client IP of throttles and scans); "
+        "0: those headers are ignored",
+        _at_least(0),
+    ),
     Setting("SETTLEMENT_DELAY_SECONDS", 604800, int, "how long store earnings stay pending", _at_least(0)),
     Setting("PAYOUT_MIN_FEN", 100, int, "smallest payout a store may ask for", _at_least(1)),
     Setting("PAYOUT_LEASE_SECONDS", 300, int, "how long a payout run holds a payout before another may", _at_least(0)),
@@ -118,12 +203,21 @@ def load(config: dict, instance_path: str, overrides: dict | None = None, enviro
         if setting.check is not None and value is not None:
             problem = setting.check(value)
             if problem:
-                raise SettingError(f"{setting.name} {problem}, not {value!r}")
+                raise SettingError(f"{setting.name} {problem}" + ("" if setting.secret else f", not {value!r}"))
     missing = [s.name for s in SETTINGS if s.secret and not config.get(s.name)]
-    if missing:
-        if environ.get("APP_ENV") == "production":
+    if is_production(config):
+        if missing:
             raise SettingError(f"APP_ENV=production but these secrets are not set: {', '.join(missing)}")
+        for setting in SETTINGS:
+            problem = setting.strength(config[setting.name]) if setting.strength else None
+            if problem:
+                raise SettingError(f"{setting.name} is too weak for APP_ENV=production: it {problem}")
+    elif missing:
         _fill_development_secrets(config, instance_path, missing)
+
+
+def is_production(config) -> bool:
+    return config.get("APP_ENV") == "production"
 
 
 def _fill_development_secrets(config: dict, instance_path: str, missing: list[str]) -> None:
