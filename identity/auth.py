@@ -1,24 +1,28 @@
-"""Who is calling: admin key, brand or store API key (stored hashed), or consumer session token.
+"""Who is calling: admin key, brand or store API key (identity.credentials), or consumer session token.
 
 Keys carry a prefix that names their kind (`bk_`, `sk_`, consumer tokens `ct_`), so a request
 costs one indexed lookup at most. Every view asks for the role it needs and gets the entity.
+A revoked key is refused from the next request on: nothing here remembers a key between requests.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
+import logging
 import time
 from dataclasses import dataclass
 
 from flask import current_app, g, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
-from db import get_session
+import db
 from errors import Forbidden, Unauthorized
+from identity import credentials
+from identity.credentials import KeyUse
 from identity.models import Brand, Store
+
+log = logging.getLogger(__name__)
 
 CONSUMER_TOKEN_MAX_AGE = 30 * 24 * 3600
 VERIFIED_TOKENS_KEPT = 100_000
@@ -33,20 +37,34 @@ class SignedInConsumer:
     id: str
 
 
-def new_api_key(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_urlsafe(30)}"
+def _key_used(lookup) -> KeyUse | None:
+    """Run a key lookup on the request's session and stamp the key's use. The stamp is committed at
+    once, but only when the lookup began the session's transaction: authentication comes before the
+    view's work, and a session already holding other work is never committed here (that request's
+    use goes unstamped). A failed stamp is logged, never the request's failure."""
+    session = db.get_session()
+    fresh = not session.in_transaction()
+    found = lookup(session)
+    if found is not None and fresh:
+        try:
+            if credentials.touch(session, found):
+                session.commit()
+        except SQLAlchemyError:
+            session.rollback()
+            log.warning("could not record the use of API key %s", found.key_id, exc_info=True)
+    return found
 
 
-def hash_key(key: str) -> str:
-    """API keys are 240-bit random strings: a plain SHA-256 is a safe, indexable digest."""
-    return hashlib.sha256(key.encode()).hexdigest()
+def store_for_key(key: str) -> KeyUse | None:
+    """The store page's sign-in: the active store key this is (its use recorded), or None."""
+    found = _key_used(lambda session: credentials.find_key(session, key))
+    return found if found is not None and found.role == "store" else None
 
 
-def store_for_key(session, key: str) -> Store | None:
-    """The store whose API key this is (the store page's sign-in), or None."""
-    if not key.startswith("sk_"):
-        return None
-    return session.scalar(select(Store).where(Store.key_hash == hash_key(key)))
+def store_for_key_id(key_id: str) -> KeyUse | None:
+    """The store page's later requests: the store of the key it signed in with, while that key is
+    active (revoking the key signs the page out on its next request)."""
+    return _key_used(lambda session: credentials.store_for_key_id(session, key_id))
 
 
 def _bearer() -> str:
@@ -95,12 +113,9 @@ def principal():
     if "principal" in g:
         return g.principal
     secret = _bearer()
-    if secret.startswith("bk_"):
-        found = get_session().scalar(select(Brand).where(Brand.key_hash == hash_key(secret)))
-        role = "brand"
-    elif secret.startswith("sk_"):
-        found = get_session().scalar(select(Store).where(Store.key_hash == hash_key(secret)))
-        role = "store"
+    if secret.startswith(("bk_", "sk_")):
+        key = _key_used(lambda session: credentials.find_key(session, secret))
+        role, found = (key.role, key.owner) if key is not None else (None, None)
     elif secret.startswith("ct_"):
         role = "consumer"
         try:
@@ -141,8 +156,3 @@ def current_store() -> Store:
 
 def current_consumer() -> SignedInConsumer:
     return _require("consumer")
-
-
-def verify_miniapp_signature(openid: str, signature: str) -> bool:
-    expected = hmac.new(current_app.config["MINIAPP_SECRET"].encode(), openid.encode(), hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, signature.lower())

@@ -2,7 +2,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from identity.regions import is_region_code
 from pagination import page_of
-from schemas import Text
+from schemas import Text, UtcDateTime
 
 
 class BrandIn(Schema):
@@ -36,13 +36,62 @@ class StoreCreated(Schema):
 
 
 class ConsumerAuthIn(Schema):
-    openid = fields.String(required=True, validate=validate.Length(1, 128))
-    signature = fields.String(required=True, validate=validate.Length(1, 128))
+    """The mini-app platform's one-time login proof: signature = hex HMAC-SHA256(MINIAPP_SECRET,
+    "{openid}.{ts}"), ts in Unix seconds, at most 300 s old, usable once."""
+
+    openid = Text(
+        required=True,
+        validate=validate.Length(1, 128),
+        metadata={"description": "the platform's user id: printable ASCII, no spaces"},
+    )
+    ts = fields.Integer(required=True, strict=True, metadata={"description": "when the proof was signed, Unix seconds"})
+    signature = Text(
+        required=True,
+        validate=validate.Length(64, 64),
+        metadata={"description": 'hex HMAC-SHA256(MINIAPP_SECRET, "{openid}.{ts}")'},
+    )
+
+    @validates("openid")
+    def _openid(self, value, **_):
+        if not (value.isascii() and value.isprintable() and " " not in value):
+            raise ValidationError("Must be printable ASCII without spaces.")
+
+    @validates("signature")
+    def _signature(self, value, **_):
+        if not (value.isascii() and all(c in "0123456789abcdefABCDEF" for c in value)):
+            raise ValidationError("Must be 64 hexadecimal characters.")
 
 
 class ConsumerAuthOut(Schema):
     token = fields.String()
     consumer_id = fields.String()
+    expires_at = UtcDateTime()
+
+
+class ApiKeyIn(Schema):
+    label = Text(
+        load_default=None,
+        validate=validate.Length(1, 100),
+        metadata={"description": "what the key is for (a till, an ERP connector), shown in the list"},
+    )
+
+
+class ApiKeyCreated(Schema):
+    id = fields.String()
+    api_key = fields.String(metadata={"description": "the secret: shown only in this answer"})
+    label = fields.String(allow_none=True)
+    created_at = UtcDateTime()
+
+
+class ApiKeyOut(Schema):
+    id = fields.String()
+    label = fields.String(allow_none=True)
+    created_at = UtcDateTime()
+    last_used_at = UtcDateTime(allow_none=True, metadata={"description": "to the minute"})
+    revoked_at = UtcDateTime(allow_none=True)
+
+
+ApiKeyPage = page_of(ApiKeyOut)
 
 
 class PartnerIn(Schema):

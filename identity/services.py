@@ -2,48 +2,50 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import insert_ignore, new_id
-from errors import NotFound, Unauthorized
-from identity.auth import hash_key, issue_consumer_token, new_api_key
-from identity.models import Brand, Consumer, Partnership, Store
+from errors import NotFound
+from identity import credentials, logins
+from identity.auth import CONSUMER_TOKEN_MAX_AGE, issue_consumer_token
+from identity.models import Brand, Partnership, Store
 
 
 def create_brand(session: Session, name: str) -> dict:
-    key = new_api_key("bk")
-    brand = Brand(id=new_id("br"), name=name, key_hash=hash_key(key))
+    """A brand and its first API key (shown only in this answer)."""
+    brand = Brand(id=new_id("br"), name=name)
     session.add(brand)
+    session.flush()
+    key = credentials.add_key(session, "brand", brand.id)
     session.commit()
-    return {"id": brand.id, "name": brand.name, "api_key": key}
+    return {"id": brand.id, "name": brand.name, "api_key": key["api_key"]}
 
 
 def create_store(
     session: Session, name: str, lat: float, lng: float, region_code: str, owner_phone: str | None = None
 ) -> dict:
-    key = new_api_key("sk")
-    store = Store(
-        id=new_id("st"),
-        name=name,
-        lat=lat,
-        lng=lng,
-        region_code=region_code,
-        owner_phone=owner_phone,
-        key_hash=hash_key(key),
-    )
+    """A store and its first API key (shown only in this answer)."""
+    store = Store(id=new_id("st"), name=name, lat=lat, lng=lng, region_code=region_code, owner_phone=owner_phone)
     session.add(store)
+    session.flush()
+    key = credentials.add_key(session, "store", store.id)
     session.commit()
-    return {"id": store.id, "name": store.name, "region_code": region_code, "api_key": key}
+    return {"id": store.id, "name": store.name, "region_code": region_code, "api_key": key["api_key"]}
 
 
-def sign_in_consumer(session: Session, openid: str, signature_ok: bool) -> dict:
-    if not signature_ok:
-        raise Unauthorized("The openid signature does not verify.")
-    insert_ignore(session, Consumer.__table__, [{"id": new_id("cs"), "openid": openid}], ["openid"])
-    consumer = session.scalar(select(Consumer).where(Consumer.openid == openid))
-    session.commit()
-    return {"token": issue_consumer_token(consumer.id), "consumer_id": consumer.id}
+def sign_in_consumer(session: Session, miniapp_secret: str, openid: str, ts: int, signature: str) -> dict:
+    """POST /auth/consumer: a one-time login proof (identity.logins) for a session token."""
+    consumer_id = logins.sign_in(session, miniapp_secret, openid, ts, signature)
+    signed_at = datetime.now(UTC).replace(microsecond=0)  # the token's own timestamp is whole seconds
+    token = issue_consumer_token(consumer_id)
+    return {
+        "token": token,
+        "consumer_id": consumer_id,
+        "expires_at": signed_at + timedelta(seconds=CONSUMER_TOKEN_MAX_AGE),
+    }
 
 
 def add_partner(session: Session, brand_id: str, store_id: str) -> dict:

@@ -1,10 +1,15 @@
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from db import get_session
-from identity import nearby, services
-from identity.auth import current_brand, current_consumer, require_admin, verify_miniapp_signature
+from identity import credentials, nearby, services
+from identity.auth import current_brand, current_consumer, current_store, require_admin
 from identity.schemas import (
+    ApiKeyCreated,
+    ApiKeyIn,
+    ApiKeyOut,
+    ApiKeyPage,
     BrandCreated,
     BrandIn,
     ConsumerAuthIn,
@@ -16,6 +21,7 @@ from identity.schemas import (
     StoreCreated,
     StoreIn,
 )
+from pagination import ListArgs
 
 bp = Blueprint("identity", __name__, url_prefix="/api/v1", description="Brands, stores, consumers, partners")
 
@@ -45,9 +51,8 @@ class ConsumerAuth(MethodView):
     @bp.arguments(ConsumerAuthIn)
     @bp.response(200, ConsumerAuthOut)
     def post(self, body):
-        """Exchange a mini-app openid signed with MINIAPP_SECRET for a session token."""
-        ok = verify_miniapp_signature(body["openid"], body["signature"])
-        return services.sign_in_consumer(get_session(), body["openid"], ok)
+        """Exchange the mini app's one-time login proof for a session token (bad, stale or used: 401)."""
+        return services.sign_in_consumer(get_session(), current_app.config["MINIAPP_SECRET"], **body)
 
 
 @bp.route("/brand/partners")
@@ -74,3 +79,75 @@ class NearbyStores(MethodView):
         return nearby.nearby_page(
             get_session(), args["lat"], args["lng"], args["radius_m"], args["brand_id"], args["limit"]
         )
+
+
+# --- API keys: the same endpoints for brands and stores, each principal on its own keys -------------
+@bp.route("/brand/api-keys")
+class BrandApiKeys(MethodView):
+    @bp.arguments(ApiKeyIn)
+    @bp.response(201, ApiKeyCreated)
+    def post(self, body):
+        """Create another API key; its secret is shown only in this answer."""
+        return credentials.create_key(get_session(), "brand", current_brand().id, body["label"])
+
+    @bp.arguments(ListArgs, location="query")
+    @bp.response(200, ApiKeyPage)
+    def get(self, args):
+        """The brand's API keys, newest first, revoked ones included (never their secrets)."""
+        return _page(credentials.list_keys(get_session(), "brand", current_brand().id, args["limit"], args["cursor"]))
+
+
+@bp.route("/brand/api-keys/<key_id>")
+class BrandApiKey(MethodView):
+    @bp.response(200, ApiKeyOut)
+    def delete(self, key_id):
+        """Revoke a key: refused everywhere from the next request on. The last active key cannot be
+        revoked (409 last_key): create its successor first."""
+        return credentials.revoke_key(get_session(), "brand", current_brand().id, key_id)
+
+
+@bp.route("/store/api-keys")
+class StoreApiKeys(MethodView):
+    @bp.arguments(ApiKeyIn)
+    @bp.response(201, ApiKeyCreated)
+    def post(self, body):
+        """Create another API key; its secret is shown only in this answer."""
+        return credentials.create_key(get_session(), "store", current_store().id, body["label"])
+
+    @bp.arguments(ListArgs, location="query")
+    @bp.response(200, ApiKeyPage)
+    def get(self, args):
+        """The store's API keys, newest first, revoked ones included (never their secrets)."""
+        return _page(credentials.list_keys(get_session(), "store", current_store().id, args["limit"], args["cursor"]))
+
+
+@bp.route("/store/api-keys/<key_id>")
+class StoreApiKey(MethodView):
+    @bp.response(200, ApiKeyOut)
+    def delete(self, key_id):
+        """Revoke a key: refused everywhere, the store page included, from the next request on. The
+        last active key cannot be revoked (409 last_key): create its successor first."""
+        return credentials.revoke_key(get_session(), "store", current_store().id, key_id)
+
+
+@bp.route("/admin/brands/<brand_id>/api-keys")
+class AdminBrandApiKeys(MethodView):
+    @bp.response(201, ApiKeyCreated)
+    def post(self, brand_id):
+        """Issue a new API key to a brand that lost its own (shown only in this answer)."""
+        require_admin()
+        return credentials.issue_key(get_session(), "brand", brand_id)
+
+
+@bp.route("/admin/stores/<store_id>/api-keys")
+class AdminStoreApiKeys(MethodView):
+    @bp.response(201, ApiKeyCreated)
+    def post(self, store_id):
+        """Issue a new API key to a store that lost its own (shown only in this answer)."""
+        require_admin()
+        return credentials.issue_key(get_session(), "store", store_id)
+
+
+def _page(found) -> dict:
+    rows, cursor = found
+    return {"items": rows, "next_cursor": cursor}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
+import time
 from dataclasses import dataclass, field
 
 _seq = itertools.count(1)
@@ -12,6 +13,13 @@ _seq = itertools.count(1)
 
 def auth(secret: str) -> dict:
     return {"Authorization": f"Bearer {secret}"}
+
+
+def login_proof(secret: str, openid: str, ts: int | None = None) -> dict:
+    """What the mini-app platform hands the app for one login: {openid, ts, signature}."""
+    ts = int(time.time()) if ts is None else ts
+    signature = hmac.new(secret.encode(), f"{openid}.{ts}".encode(), hashlib.sha256).hexdigest()
+    return {"openid": openid, "ts": ts, "signature": signature}
 
 
 @dataclass
@@ -29,6 +37,7 @@ class Api:
     def __init__(self, app, client):
         self.app, self.client = app, client
         self.admin = auth(app.config["ADMIN_API_KEY"])
+        self._logins: dict[str, set[int]] = {}  # openid -> the ts of its proofs used so far
 
     # --- raw calls -------------------------------------------------------------------------
     def post(self, path, body=None, who=None, expect=None, **kw):
@@ -70,9 +79,15 @@ class Api:
         return store
 
     def consumer(self, openid=None) -> Tenant:
+        """Sign in through the mini app's one-time login proof. A proof is single use, so signing the
+        same openid in again within a second dates its proof a second earlier (still fresh)."""
         openid = openid or f"openid-{next(_seq)}"
-        sig = hmac.new(self.app.config["MINIAPP_SECRET"].encode(), openid.encode(), hashlib.sha256).hexdigest()
-        r = self.post("/api/v1/auth/consumer", {"openid": openid, "signature": sig}, expect=200)
+        used = self._logins.setdefault(openid, set())
+        ts = int(time.time())
+        while ts in used:
+            ts -= 1
+        used.add(ts)
+        r = self.post("/api/v1/auth/consumer", login_proof(self.app.config["MINIAPP_SECRET"], openid, ts), expect=200)
         return Tenant(r.json["consumer_id"], r.json["token"], r.json)
 
     # --- catalogue and codes ---------------------------------------------------------------

@@ -1,8 +1,10 @@
 """GET /store: the store owner's phone page (balance, statement, payouts, request a payout).
 
-The owner signs in once by pasting the store key into a POST form; the page then keeps only the
-store id in Flask's signed session cookie (HttpOnly, SameSite=Lax), so the key is never in a URL,
-a log line or the cookie. Every form carries a per-session CSRF token. POSTs redirect (303) back
+The owner signs in once by pasting a store key into a POST form; the page then keeps only that
+key's id in Flask's signed session cookie (HttpOnly, SameSite=Lax; Secure and `__Host-` in
+production), so the key is never in a URL, a log line or the cookie, and every request checks the
+key is still active: revoking it (DELETE /api/v1/store/api-keys/{id}) signs the page out on its
+next request. Every form carries a per-session CSRF token. POSTs redirect (303) back
 to /store, so a reload never repeats a payout; each payout form also carries a one-time request
 id used as the payout's idempotency key, so a double tap asks once.
 """
@@ -18,7 +20,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 
 from db import get_session
 from errors import DomainError
-from identity.auth import store_for_key
+from identity.auth import store_for_key, store_for_key_id
 from identity.models import Store
 from storefront.ledger import payouts
 from storefront.ledger.balances import store_balance, store_statement
@@ -93,13 +95,14 @@ def _back():
 
 
 def _signed_in_store() -> Store | None:
-    store_id = session.get("store_id")
-    if not store_id:
+    """The store of the key this page signed in with, while the key is active; else signed out."""
+    key_id = session.get("key_id")
+    found = store_for_key_id(key_id) if isinstance(key_id, str) else None
+    if found is None:
+        if "key_id" in session or "store_id" in session:  # a revoked key, or a cookie from before keys
+            session.clear()
         return None
-    store = get_session().get(Store, store_id)
-    if store is None:
-        session.pop("store_id", None)
-    return store
+    return found.owner
 
 
 def _page(template: str, status: int = 200, **context):
@@ -133,12 +136,12 @@ def store_login():
     if not _csrf_ok():
         return _back()
     key = (request.form.get("key") or "").strip()
-    store = store_for_key(get_session(), key)
-    if store is None:
+    found = store_for_key(key)
+    if found is None:
         return _page("store_login.html", 401, error="That store key is not valid.")
     session.clear()
     session.permanent = True
-    session["store_id"] = store.id
+    session["key_id"] = found.key_id
     session["csrf"] = secrets.token_urlsafe(24)  # a fresh token after sign-in
     return _back()
 

@@ -255,24 +255,6 @@ def test_store_and_consumer_credentials_cannot_use_brand_or_admin_endpoints(api)
     assert api.post("/api/v1/admin/brands", {"name": "x"}, who=brand).status_code == 403
 
 
-def test_consumer_sign_in_needs_the_miniapp_signature(api, client):
-    r = client.post("/api/v1/auth/consumer", json={"openid": "o1", "signature": "00" * 32})
-    assert r.status_code == 401
-    first = api.consumer("o2")
-    again = api.consumer("o2")
-    assert first.id == again.id
-
-
-def test_api_keys_are_shown_once_and_stored_hashed(api, app):
-    brand = api.brand()
-    import db
-    from identity.models import Brand
-
-    with db.session_scope(app) as session:
-        row = session.get(Brand, brand.id)
-        assert brand.key not in (row.key_hash, row.name) and len(row.key_hash) == 64
-
-
 def test_store_onboarding_validates_region_and_coordinates(api):
     r = api.post(
         "/api/v1/admin/stores", {"name": "S", "lat": 95, "lng": 0, "region_code": "31"}, who=api.admin, expect=422
