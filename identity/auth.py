@@ -57,8 +57,7 @@ def _key_used(lookup) -> KeyUse | None:
 
 def store_for_key(key: str) -> KeyUse | None:
     """The store page's sign-in: the active store key this is (its use recorded), or None."""
-    found = _key_used(lambda session: credentials.find_key(session, key))
-    return found if found is not None and found.role == "store" else None
+    return _key_used(lambda session: credentials.find_key(session, key, only="store"))
 
 
 def store_for_key_id(key_id: str) -> KeyUse | None:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from db import new_id, utcnow
 from errors import Conflict, NotFound
 from identity.models import ApiKey, Brand, Store
+from pagination import keyset_page
 
 PREFIXES = {"brand": "bk", "store": "sk"}
 OWNERS = {"brand": Brand, "store": Store}
@@ -95,8 +96,6 @@ def issue_key(session: Session, role: str, owner_id: str) -> dict:
 
 def list_keys(session: Session, role: str, owner_id: str, limit: int, cursor: str | None):
     """The principal's keys, newest first, revoked ones included (never a secret or its hash)."""
-    from pagination import keyset_page
-
     query = select(ApiKey).where(_owner_column(role) == owner_id)
     return keyset_page(
         session, query, [ApiKey.created_at, ApiKey.id], limit, cursor, lambda k: [k.created_at.isoformat(), k.id]
@@ -146,10 +145,11 @@ def _lock_owner(session: Session, role: str, owner_id: str) -> None:
         raise NotFound(f"No such {role}.")
 
 
-def find_key(session: Session, secret: str) -> KeyUse | None:
-    """The active key this secret is, or None (unknown, revoked, or not a key at all)."""
+def find_key(session: Session, secret: str, only: str | None = None) -> KeyUse | None:
+    """The active key this secret is (of the role `only`, if given), or None (unknown, revoked,
+    another role's, or not a key at all)."""
     role = next((r for r, prefix in PREFIXES.items() if secret.startswith(prefix + "_")), None)
-    if role is None:
+    if role is None or only not in (None, role):
         return None
     model = OWNERS[role]
     row = session.execute(

@@ -189,6 +189,10 @@ def test_a_revoked_key_cannot_sign_the_store_page_in(api, app):
     assert _sign_in_page(app.test_client(), store.key).status_code == 401
 
 
+def test_a_brand_key_cannot_sign_the_store_page_in(api, app):
+    assert _sign_in_page(app.test_client(), api.brand().key).status_code == 401
+
+
 def test_a_store_page_cookie_from_before_keys_is_signed_out(api, app):
     store = api.store()
     client = app.test_client()
