@@ -80,6 +80,11 @@ def init_app(app: Flask) -> None:
         click.echo(f"  Admin key: in {os.path.join(app.instance_path, 'secrets.json')} (ADMIN_API_KEY)")
         click.echo(f"  Demo brand key:  {info['brand_key']}")
         click.echo(f"  Demo store key:  {info['store_key']}")
+        click.echo("  More keys:       POST/GET /api/v1/brand/api-keys (and /store/api-keys), DELETE .../{id} revokes")
+        click.echo(
+            "  Consumer login:  POST /api/v1/auth/consumer {openid, ts, signature}, signature = hex "
+            'HMAC-SHA256(MINIAPP_SECRET, "{openid}.{ts}"), ts = Unix seconds; each proof works once, for 300 s'
+        )
         if not no_serve:
             from werkzeug.serving import run_simple
 
