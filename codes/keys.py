@@ -18,6 +18,7 @@ from codes.models import SigningKey
 from codes.tokens import MAX_KEY_ID
 from db import utcnow
 from errors import Conflict, NotFound
+from pagination import keyset_page
 
 _cache: dict[int, tuple[str, bytes]] = {}  # key_id -> (brand_id, secret); secrets are immutable
 _lock = threading.Lock()
@@ -96,5 +97,7 @@ def revoke(session: Session, brand_id: str, key_id: int) -> dict:
     return {"key_id": row.id, "created_at": row.created_at, "revoked_at": row.revoked_at}
 
 
-def list_keys(session: Session, brand_id: str) -> list[SigningKey]:
-    return list(session.scalars(select(SigningKey).where(SigningKey.brand_id == brand_id).order_by(SigningKey.id)))
+def list_keys(session: Session, brand_id: str, limit: int, cursor: str | None):
+    """The brand's signing keys, newest first, one keyset page: (keys, next_cursor)."""
+    query = select(SigningKey).where(SigningKey.brand_id == brand_id)
+    return keyset_page(session, query, [SigningKey.id], limit, cursor, lambda k: [k.id])

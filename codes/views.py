@@ -29,7 +29,7 @@ from codes.verify import code_url, gs1_fields, own_code
 from db import get_session
 from errors import NotFound, ValidationFailed
 from identity.auth import current_brand, require_admin
-from pagination import ListArgs
+from pagination import ListArgs, page_of
 
 bp = Blueprint(
     "codes", __name__, url_prefix="/api/v1", description="Products, batches, codes, labels, keys, GTIN ownership"
@@ -178,9 +178,12 @@ class Trace(MethodView):
 
 @bp.route("/brand/keys")
 class Keys(MethodView):
-    @bp.response(200, KeyRow(many=True))
-    def get(self):
-        return keys.list_keys(get_session(), current_brand().id)
+    @bp.arguments(ListArgs, location="query")
+    @bp.response(200, page_of(KeyRow))
+    def get(self, args):
+        """The brand's code-signing keys, newest first, revoked ones included."""
+        rows, cursor = keys.list_keys(get_session(), current_brand().id, args["limit"], args["cursor"])
+        return {"items": rows, "next_cursor": cursor}
 
 
 @bp.route("/brand/keys/rotate")

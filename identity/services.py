@@ -12,6 +12,7 @@ from errors import NotFound
 from identity import credentials, logins
 from identity.auth import CONSUMER_TOKEN_MAX_AGE, issue_consumer_token
 from identity.models import Brand, Partnership, Store
+from pagination import keyset_page
 
 
 def create_brand(session: Session, name: str) -> dict:
@@ -66,11 +67,18 @@ def is_partner(session: Session, brand_id: str, store_id: str) -> bool:
     )
 
 
-def list_partners(session: Session, brand_id: str) -> list[dict]:
-    rows = session.execute(
-        select(Store)
-        .join(Partnership, Partnership.store_id == Store.id)
-        .where(Partnership.brand_id == brand_id)
-        .order_by(Store.name)
-    ).scalars()
-    return [{"brand_id": brand_id, "store_id": s.id, "store_name": s.name, "region_code": s.region_code} for s in rows]
+def list_partners(session: Session, brand_id: str, limit: int, cursor: str | None):
+    """The brand's partner stores, the latest to join first, one keyset page: (items, next_cursor)."""
+    query = select(Partnership).where(Partnership.brand_id == brand_id)
+    rows, next_cursor = keyset_page(session, query, [Partnership.id], limit, cursor, lambda p: [p.id])
+    stores = {s.id: s for s in session.scalars(select(Store).where(Store.id.in_([p.store_id for p in rows])))}
+    items = [
+        {
+            "brand_id": brand_id,
+            "store_id": p.store_id,
+            "store_name": stores[p.store_id].name,
+            "region_code": stores[p.store_id].region_code,
+        }
+        for p in rows
+    ]
+    return items, next_cursor

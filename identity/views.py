@@ -21,7 +21,7 @@ from identity.schemas import (
     StoreCreated,
     StoreIn,
 )
-from pagination import ListArgs
+from pagination import ListArgs, page_of
 
 bp = Blueprint("identity", __name__, url_prefix="/api/v1", description="Brands, stores, consumers, partners")
 
@@ -63,10 +63,11 @@ class BrandPartners(MethodView):
         """Add a store to the brand's partner network (idempotent)."""
         return services.add_partner(get_session(), current_brand().id, body["store_id"])
 
-    @bp.response(200, PartnerOut(many=True))
-    def get(self):
-        """The brand's partner stores."""
-        return services.list_partners(get_session(), current_brand().id)
+    @bp.arguments(ListArgs, location="query")
+    @bp.response(200, page_of(PartnerOut))
+    def get(self, args):
+        """The brand's partner stores, the latest to join first."""
+        return _page(services.list_partners(get_session(), current_brand().id, args["limit"], args["cursor"]))
 
 
 @bp.route("/stores/nearby")

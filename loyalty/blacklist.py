@@ -13,6 +13,7 @@ from errors import NotFound
 from identity.models import Consumer
 from loyalty.models import Blacklist
 from loyalty.scanning.catalog import BLACKLIST
+from pagination import keyset_page
 
 
 def add(session: Session, brand_id: str, consumer_id: str, reason: str | None) -> Blacklist:
@@ -30,8 +31,10 @@ def add(session: Session, brand_id: str, consumer_id: str, reason: str | None) -
     return session.scalar(select(Blacklist).where(Blacklist.brand_id == brand_id, Blacklist.consumer_id == consumer_id))
 
 
-def entries(session: Session, brand_id: str) -> list[Blacklist]:
-    return list(session.scalars(select(Blacklist).where(Blacklist.brand_id == brand_id).order_by(Blacklist.id)))
+def entries(session: Session, brand_id: str, limit: int, cursor: str | None):
+    """The brand's blacklist, newest first, one keyset page: (entries, next_cursor)."""
+    query = select(Blacklist).where(Blacklist.brand_id == brand_id)
+    return keyset_page(session, query, [Blacklist.id], limit, cursor, lambda b: [b.id])
 
 
 def remove(session: Session, brand_id: str, consumer_id: str) -> None:

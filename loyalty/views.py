@@ -22,6 +22,7 @@ from loyalty.schemas import (
     ScanIn,
     ScanOut,
 )
+from pagination import ListArgs, page_of
 from schemas import has_control
 from storefront.ledger import accounts
 
@@ -130,9 +131,12 @@ class BrandBlacklist(MethodView):
         """Blacklist a consumer: their scans are recorded but earn no rewards from this brand."""
         return blacklist.add(get_session(), current_brand().id, body["consumer_id"], body["reason"])
 
-    @bp.response(200, BlacklistOut(many=True))
-    def get(self):
-        return blacklist.entries(get_session(), current_brand().id)
+    @bp.arguments(ListArgs, location="query")
+    @bp.response(200, page_of(BlacklistOut))
+    def get(self, args):
+        """The brand's blacklisted consumers, newest first."""
+        rows, cursor = blacklist.entries(get_session(), current_brand().id, args["limit"], args["cursor"])
+        return {"items": rows, "next_cursor": cursor}
 
 
 @bp.route("/brand/blacklist/<consumer_id>")

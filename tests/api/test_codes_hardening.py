@@ -106,11 +106,11 @@ def test_a_product_gtin_written_with_other_digits_is_refused_naming_the_field(ap
 def test_a_key_id_written_in_other_digits_revokes_nothing(api, client):
     brand = api.brand()
     token = api.codes(brand, api.batch(brand, quantity=1))[0]["token"]
-    key_id = api.get("/api/v1/brand/keys", who=brand, expect=200).json[0]["key_id"]
+    key_id = api.get("/api/v1/brand/keys", who=brand, expect=200).json["items"][0]["key_id"]
     for spelled in (str(key_id).translate(ARABIC_INDIC), str(key_id).translate(FULL_WIDTH)):
         r = client.post(f"/api/v1/brand/keys/{quote(spelled)}/revoke", headers=brand.headers)
         assert r.status_code == 404
-    assert api.get("/api/v1/brand/keys", who=brand, expect=200).json[0]["revoked_at"] is None
+    assert api.get("/api/v1/brand/keys", who=brand, expect=200).json["items"][0]["revoked_at"] is None
     assert scan(api, api.consumer(), token).json["verdict"] == "genuine"
 
 
@@ -185,7 +185,7 @@ def _packed_and_received(api):
 def test_trace_after_the_key_is_revoked_keeps_batch_case_store_receipt_and_scans(api):
     brand, store, items, case = _packed_and_received(api)
     scan(api, api.consumer(), items[0]["url"])
-    key_id = api.get("/api/v1/brand/keys", who=brand, expect=200).json[0]["key_id"]
+    key_id = api.get("/api/v1/brand/keys", who=brand, expect=200).json["items"][0]["key_id"]
     api.post(f"/api/v1/brand/keys/{key_id}/revoke", {}, who=brand, expect=200)
     assert scan(api, api.consumer(), items[0]["url"]).json["verdict"] == "revoked_key"
 
@@ -203,7 +203,7 @@ def test_trace_after_the_key_is_revoked_keeps_batch_case_store_receipt_and_scans
 
 def test_a_case_trace_after_the_key_is_revoked_keeps_its_receipt(api):
     brand, store, _, case = _packed_and_received(api)
-    key_id = api.get("/api/v1/brand/keys", who=brand, expect=200).json[0]["key_id"]
+    key_id = api.get("/api/v1/brand/keys", who=brand, expect=200).json["items"][0]["key_id"]
     api.post(f"/api/v1/brand/keys/{key_id}/revoke", {}, who=brand, expect=200)
     trace = api.get(f"/api/v1/brand/codes/{case['token']}/trace", who=brand, expect=200).json
     assert [e["detail"]["store_id"] for e in trace["events"] if e["type"] == "received"] == [store.id]

@@ -14,8 +14,8 @@ def test_rotation_signs_new_batches_with_the_new_key_and_old_codes_keep_verifyin
     for batch in (old, new):
         token = api.codes(brand, batch)[0]["token"]
         assert client.get(f"/c/{token}").status_code == 200
-    keys = api.get("/api/v1/brand/keys", who=brand, expect=200).json
-    assert [k["key_id"] for k in keys] == [old["key_id"], new_key]
+    keys = api.get("/api/v1/brand/keys", who=brand, expect=200).json["items"]
+    assert [k["key_id"] for k in keys] == [new_key, old["key_id"]]  # newest first
     assert all("secret" not in k and "ciphertext" not in k for k in keys)
 
 

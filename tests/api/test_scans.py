@@ -122,7 +122,7 @@ def test_blacklisted_consumers_are_recorded_but_get_no_reward_and_do_not_claim(a
     assert body["verdict"] == "genuine" and body["rewards"] == []
     honest = scan(api, api.consumer(), codes[0]["token"]).json
     assert len(honest["rewards"]) == 1, "the blacklisted scan must not have taken the claim"
-    assert [b["consumer_id"] for b in api.get("/api/v1/brand/blacklist", who=brand).json] == [farmer.id]
+    assert [b["consumer_id"] for b in api.get("/api/v1/brand/blacklist", who=brand).json["items"]] == [farmer.id]
 
 
 def test_per_consumer_scan_limit_answers_429_with_retry_after(api, app, shop, monkeypatch):
