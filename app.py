@@ -6,6 +6,7 @@ from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 from flask_smorest import Api
 
+import errors
 import settings
 
 
@@ -17,6 +18,17 @@ class CookieSessions(SecureCookieSessionInterface):
         if "HTTP_COOKIE" not in request.environ or not request.cookies.get(self.get_cookie_name(app)):
             return self.session_class()
         return super().open_session(app, request)
+
+
+class DocumentedApi(Api):
+    """flask-smorest's Api documenting the errors we answer, `{"error": {code, message, fields}}`,
+    instead of its own error shape (which no endpoint of ours returns)."""
+
+    ERROR_SCHEMA = errors.Error
+
+    def _register_responses(self):
+        super()._register_responses()
+        errors.register_responses(self.spec, self.DEFAULT_ERROR_RESPONSE_NAME)
 
 
 API_CONFIG = {
@@ -41,7 +53,6 @@ def create_app(config: dict | None = None) -> Flask:
     import boundary
     import db
     import demo
-    import errors
     import jobs
     import ops
     import security
@@ -49,7 +60,7 @@ def create_app(config: dict | None = None) -> Flask:
     security.init_app(app)
     db.init_app(app)
     jobs.init_app(app)
-    api = Api(
+    api = DocumentedApi(
         app,
         spec_kwargs={
             "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},

@@ -5,8 +5,9 @@ Checked once per request, before anything parses the body:
   body is read no further than that (Flask's MAX_CONTENT_LENGTH), so one that reaches it is refused;
 - a JSON body nests at most MAX_JSON_DEPTH arrays and objects (400, `body`), counted on the raw
   bytes, so that no parser ever recurses deeper than that;
-- path and query parameters hold no control characters (422 naming the parameter), nor do header
-  values (400 naming the header): ids and filters go to the database, which refuses a NUL.
+- path and query parameters hold no control characters, and query values no digits of another
+  script (422 naming the parameter); header values hold no control characters (400 naming the
+  header): ids and filters go to the database, which refuses a NUL.
 Strings inside a body are the schemas' job (schemas.Text), field by field.
 """
 
@@ -27,6 +28,10 @@ _TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
 _OPENERS = (ord("["), ord("{"))
 # Header values are Latin-1 on the wire: C0 controls but tab, and DEL.
 _HEADER_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
+# A decimal digit of another script (full-width, Arabic-Indic, ...): int() and float() read it as
+# ASCII's, so "?limit=\uff15" would pass as 5. Numbers in a query are written in 0-9.
+_OTHER_DIGIT = re.compile(r"(?![0-9])\d")
+NOT_ASCII_DIGITS = "Digits must be ASCII 0-9."
 
 
 def nesting_exceeds(body: bytes, limit: int) -> bool:
@@ -78,6 +83,8 @@ def check_request() -> None:
     for name, value in req.args.items(multi=True):
         if CONTROL.search(name) or CONTROL.search(value):
             raise ValidationFailed({name: [NO_CONTROL]})
+        if _OTHER_DIGIT.search(value):
+            raise ValidationFailed({name: [NOT_ASCII_DIGITS]})
     # All header values at once (tab, the separator, is allowed); name the culprit only on a hit.
     wire = "\t".join([value for key, value in req.environ.items() if key.startswith("HTTP_")])
     if _HEADER_CONTROL.search(wire):

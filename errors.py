@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 
 from flask import jsonify
+from marshmallow import Schema
+from marshmallow import fields as ma
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -132,6 +135,89 @@ def handle_domain_error(exc: DomainError):
 def handle_unexpected(exc: Exception):
     log.exception("unhandled error")
     return error_response(500, "internal_error", "Something went wrong on our side.")
+
+
+# --- the error shape in the OpenAPI document ---------------------------------------------------------
+class ErrorDetail(Schema):
+    code = ma.String(
+        required=True, metadata={"description": "Stable English code to branch on.", "example": "validation_error"}
+    )
+    message = ma.String(
+        required=True, metadata={"description": "For people; may be translated.", "example": "Some fields are invalid."}
+    )
+    fields = ma.Dict(
+        keys=ma.String(),
+        values=ma.List(ma.String()),
+        required=True,
+        metadata={
+            "description": "Per-field reasons; empty when no field is at fault.",
+            "example": {"quantity": ["Must be greater than or equal to 1."]},
+        },
+    )
+
+
+class Error(Schema):
+    """Every error answer: `{"error": {"code", "message", "fields"}}`."""
+
+    error = ma.Nested(ErrorDetail, required=True)
+
+
+def _example(code: str, message: str, fields: dict | None = None) -> dict:
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}}
+
+# status: (description, example) of the response an operation documents with `fails(status)`.
+RESPONSES = {
+    400: (
+        "The body is not valid JSON.",
+        _example("bad_request", "The body is not valid JSON.", {"body": ["Invalid JSON body."]}),
+    ),
+    401: ("No credentials, or bad or expired ones.", _example(Unauthorized.code, Unauthorized.message)),
+    403: ("Credentials of another role, or another tenant's resource.", _example(Forbidden.code, Forbidden.message)),
+    404: ("No such resource.", _example(NotFound.code, NotFound.message)),
+    409: ("The resource's state refuses this request.", _example(Conflict.code, Conflict.message)),
+    413: ("The body is over the size cap.", _example(PayloadTooLarge.code, PayloadTooLarge.message)),
+    422: (
+        "Some fields are invalid; `fields` names them.",
+        _example("validation_error", ValidationFailed.message, {"quantity": ["Must be greater than or equal to 1."]}),
+    ),
+    429: ("Too many requests; wait `Retry-After` seconds.", _example(Throttled.code, Throttled.message)),
+}
+
+
+def _name(status: int) -> str:
+    """flask-smorest's name for a status's response component (422 is the one its arguments use)."""
+    return HTTPStatus(status).name
+
+
+def register_responses(spec, default_name: str) -> None:
+    """Replace flask-smorest's error response components (lazily registered, so only the referenced
+    ones appear) with ours: our shape, our descriptions and an example each."""
+    for status, (description, example) in RESPONSES.items():
+        response = {"description": description, "content": {"application/json": {"schema": Error, "example": example}}}
+        if status == 429:
+            response["headers"] = _RETRY_AFTER
+        spec.components.response(_name(status), response, lazy=True)
+    default = {
+        "description": "Anything else: 500 internal_error, or 503 service_unavailable with Retry-After.",
+        "content": {"application/json": {"schema": Error}},
+    }
+    spec.components.response(default_name, default, lazy=True)
+
+
+def fails(*statuses: int):
+    """Document the error statuses an operation can answer, each with the error shape above. Like
+    flask-smorest's alt_response(status, response=name), without wrapping the view in another call."""
+
+    def decorate(func):
+        responses = func.__dict__.setdefault("_apidoc", {}).setdefault("response", {}).setdefault("responses", {})
+        for status in statuses:
+            responses.setdefault(status, []).append(_name(status))
+        return func
+
+    return decorate
 
 
 def init_app(app) -> None:

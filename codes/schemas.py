@@ -31,6 +31,7 @@ class BatchIn(Schema):
         validate=validate.Regexp(
             r"[A-Za-z0-9._-]{1,20}\Z", error="1 to 20 characters of letters, digits, '.', '_' or '-'."
         ),
+        metadata={"pattern": "^[A-Za-z0-9._-]{1,20}$", "example": "L2026A"},  # \Z is Python's, not ECMA's
     )
     produced_on = Day(required=True)
     expires_on = Day(load_default=None)
@@ -138,6 +139,7 @@ class Gs1PrefixIn(Schema):
     prefix = fields.String(
         required=True,
         validate=validate.Regexp(r"[0-9]{6,12}\Z", error="A GS1 company prefix is 6 to 12 digits 0-9."),
+        metadata={"pattern": "^[0-9]{6,12}$", "example": "950600"},  # \Z is Python's, not ECMA's
     )
 
 

@@ -20,7 +20,11 @@ class StoreIn(Schema):
     lat = fields.Float(required=True, validate=validate.Range(-90, 90))
     lng = fields.Float(required=True, validate=validate.Range(-180, 180))
     region_code = Text(required=True)
-    owner_phone = Text(load_default=None, validate=validate.Regexp(r"\+?[0-9 \-]{5,20}\Z"))
+    owner_phone = Text(
+        load_default=None,
+        validate=validate.Regexp(r"\+?[0-9 \-]{5,20}\Z"),
+        metadata={"pattern": "^\\+?[0-9 \\-]{5,20}$", "example": "+86 138 0013 8000"},  # the document's regex is ECMA's
+    )
 
     @validates("region_code")
     def _region(self, value, **_):

@@ -307,6 +307,36 @@ def test_a_control_character_in_a_header_is_400_naming_it(api, app, unchanged):
 # --- digits and anchors ----------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ("limit=\uff15", "limit"),
+        ("limit=\u0665", "limit"),
+        ("lat=3\uff11&lng=121.4", "lat"),
+        ("radius_m=\u0967000", "radius_m"),
+    ],
+)
+def test_a_query_number_written_in_another_scripts_digits_is_422_naming_it(api, unchanged, query, field):
+    consumer = api.consumer()
+    unchanged()
+    path = "/api/v1/stores/nearby?" + ("" if field == "lat" else "lat=31.2&lng=121.4&") + query
+    _error(api.get(path, who=consumer), 422, field)
+
+
+def test_the_export_range_takes_ascii_serials_only(api, unchanged):
+    brand = api.brand()
+    batch = api.batch(brand, quantity=3)
+    unchanged()
+    first = batch["serial_from"]
+    base = f"/api/v1/brand/batches/{batch['id']}/codes.csv"
+    assert api.get(f"{base}?from={first}&to={first}", who=brand).status_code == 200
+    _error(
+        api.get(f"{base}?from={str(first).translate(str.maketrans('0123456789', '０１２３４５６７８９'))}", who=brand),
+        422,
+        "from",
+    )
+
+
 @pytest.mark.parametrize("region_code", ["310115\n", "3１０１１５", "3१०११५", "310115 ", "0310115"])
 def test_a_store_region_code_is_six_ascii_digits_and_nothing_after(api, unchanged, region_code):
     unchanged()
