@@ -127,3 +127,19 @@ class NearbyStore(Schema):
 
 
 NearbyPage = page_of(NearbyStore)
+
+
+class BrandOut(Schema):
+    id = fields.String()
+    name = fields.String()
+    created_at = UtcDateTime()
+
+
+class StoreOut(Schema):
+    id = fields.String()
+    name = fields.String()
+    lat = fields.Float()
+    lng = fields.Float()
+    region_code = fields.String()
+    owner_phone = fields.String(allow_none=True)
+    created_at = UtcDateTime()

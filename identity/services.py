@@ -60,6 +60,22 @@ def add_partner(session: Session, brand_id: str, store_id: str) -> dict:
     return {"brand_id": brand_id, "store_id": store.id, "store_name": store.name, "region_code": store.region_code}
 
 
+def list_brands(session: Session, limit: int, cursor: str | None):
+    """Every brand, newest first, one keyset page: (brands, next_cursor). Never a key or its hash."""
+    query = select(Brand)
+    return keyset_page(session, query, [Brand.created_at, Brand.id], limit, cursor, _by_creation)
+
+
+def list_stores(session: Session, limit: int, cursor: str | None):
+    """Every store, newest first, one keyset page: (stores, next_cursor). Never a key or its hash."""
+    query = select(Store)
+    return keyset_page(session, query, [Store.created_at, Store.id], limit, cursor, _by_creation)
+
+
+def _by_creation(row) -> list:
+    return [row.created_at.isoformat(), row.id]
+
+
 def is_partner(session: Session, brand_id: str, store_id: str) -> bool:
     return (
         session.scalar(select(Partnership.id).where(Partnership.brand_id == brand_id, Partnership.store_id == store_id))

@@ -12,6 +12,7 @@ from identity.schemas import (
     ApiKeyPage,
     BrandCreated,
     BrandIn,
+    BrandOut,
     ConsumerAuthIn,
     ConsumerAuthOut,
     NearbyArgs,
@@ -20,6 +21,7 @@ from identity.schemas import (
     PartnerOut,
     StoreCreated,
     StoreIn,
+    StoreOut,
 )
 from pagination import ListArgs, page_of
 
@@ -35,6 +37,13 @@ class AdminBrands(MethodView):
         require_admin()
         return services.create_brand(get_session(), **body)
 
+    @bp.arguments(ListArgs, location="query")
+    @bp.response(200, page_of(BrandOut))
+    def get(self, args):
+        """Every brand, newest first (never a key)."""
+        require_admin()
+        return _page(services.list_brands(get_session(), args["limit"], args["cursor"]))
+
 
 @bp.route("/admin/stores")
 class AdminStores(MethodView):
@@ -44,6 +53,13 @@ class AdminStores(MethodView):
         """Onboard a store; its API key is shown only in this response."""
         require_admin()
         return services.create_store(get_session(), **body)
+
+    @bp.arguments(ListArgs, location="query")
+    @bp.response(200, page_of(StoreOut))
+    def get(self, args):
+        """Every store, newest first (never a key)."""
+        require_admin()
+        return _page(services.list_stores(get_session(), args["limit"], args["cursor"]))
 
 
 @bp.route("/auth/consumer")

@@ -26,6 +26,7 @@ from identity.regions import is_region_code
 from loyalty import draw
 from loyalty.models import Campaign, CampaignStatus, CampaignType, ConsumerCount, RewardKind, TierCount
 from loyalty.scanning.catalog import CAMPAIGNS
+from pagination import keyset_page
 from storefront.ledger import accounts, transfers
 from storefront.ledger.models import LedgerKind
 
@@ -155,6 +156,17 @@ def own_campaign(session: Session, brand_id: str, campaign_id: str, lock: bool =
     if campaign.brand_id != brand_id:
         raise Forbidden("This campaign belongs to another brand.")
     return campaign
+
+
+def list_campaigns(session: Session, brand_id: str, status: str | None, limit: int, cursor: str | None):
+    """The brand's campaigns (optionally of one status), newest first, one keyset page."""
+    query = select(Campaign).where(Campaign.brand_id == brand_id)
+    if status:
+        query = query.where(Campaign.status == status)
+    rows, next_cursor = keyset_page(
+        session, query, [Campaign.created_at, Campaign.id], limit, cursor, lambda c: [c.created_at.isoformat(), c.id]
+    )
+    return [describe(c) for c in rows], next_cursor
 
 
 def describe(campaign: Campaign) -> dict:

@@ -161,6 +161,18 @@ def wallet(session: Session, consumer_id: str, status: str | None, limit: int, c
     return {"items": [describe(c) for c in rows], "next_cursor": next_cursor}
 
 
+def redeemed_at_store(session: Session, store_id: str, limit: int, cursor: str | None):
+    """The coupons redeemed at this store, the latest first, one keyset page: (coupons, next_cursor)."""
+    query = select(Coupon).where(
+        Coupon.redeemed_store_id == store_id,
+        Coupon.status == CouponStatus.REDEEMED,
+        Coupon.redeemed_at.is_not(None),
+    )
+    return keyset_page(
+        session, query, [Coupon.redeemed_at, Coupon.id], limit, cursor, lambda c: [c.redeemed_at.isoformat(), c.id]
+    )
+
+
 def redeem(session: Session, store_id: str, coupon_code: str, *, settle_delay_seconds: int) -> dict:
     coupon = session.scalar(select(Coupon).where(Coupon.code == coupon_code.strip().upper()))
     if coupon is None:

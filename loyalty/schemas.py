@@ -1,6 +1,6 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from loyalty.models import CampaignType, CouponStatus, RewardKind
+from loyalty.models import CampaignStatus, CampaignType, CouponStatus, RewardKind
 from pagination import Cursor, page_of
 from schemas import Text, UtcDateTime
 
@@ -149,3 +149,23 @@ class BlacklistOut(Schema):
 class ConsumerBalance(Schema):
     pending_fen = fields.Integer()
     available_fen = fields.Integer()
+
+
+class CampaignListArgs(Schema):
+    status = fields.String(load_default=None, validate=validate.OneOf(list(CampaignStatus)))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+    cursor = Cursor(load_default=None)
+
+
+class StoreRedemptionOut(Schema):
+    """A coupon redeemed at the store (never the consumer who held it)."""
+
+    coupon_id = fields.String(attribute="id")
+    code = fields.String()
+    kind = fields.String()
+    value_fen = fields.Integer()
+    min_spend_fen = fields.Integer()
+    brand_id = fields.String()
+    campaign_id = fields.String(allow_none=True)
+    order_id = fields.String(allow_none=True)
+    redeemed_at = UtcDateTime()

@@ -13,6 +13,7 @@ from loyalty.schemas import (
     BlacklistIn,
     BlacklistOut,
     CampaignIn,
+    CampaignListArgs,
     CampaignOut,
     ConsumerBalance,
     CouponListArgs,
@@ -21,6 +22,7 @@ from loyalty.schemas import (
     RedemptionOut,
     ScanIn,
     ScanOut,
+    StoreRedemptionOut,
 )
 from pagination import ListArgs, page_of
 from schemas import has_control
@@ -72,6 +74,14 @@ class Campaigns(MethodView):
         body.pop("type")
         return campaigns.describe(campaigns.create_scan_reward(get_session(), current_brand().id, **body))
 
+    @bp.arguments(CampaignListArgs, location="query")
+    @bp.response(200, page_of(CampaignOut))
+    def get(self, args):
+        """The brand's campaigns, newest first; `?status=` keeps one status."""
+        brand_id = current_brand().id
+        items, cursor = campaigns.list_campaigns(get_session(), brand_id, args["status"], args["limit"], args["cursor"])
+        return {"items": items, "next_cursor": cursor}
+
 
 @bp.route("/brand/campaigns/<campaign_id>")
 class CampaignResource(MethodView):
@@ -121,6 +131,13 @@ class Redemptions(MethodView):
             body["coupon_code"],
             settle_delay_seconds=current_app.config["SETTLEMENT_DELAY_SECONDS"],
         )
+
+    @bp.arguments(ListArgs, location="query")
+    @bp.response(200, page_of(StoreRedemptionOut))
+    def get(self, args):
+        """The coupons redeemed at this store, the latest first."""
+        rows, cursor = coupons.redeemed_at_store(get_session(), current_store().id, args["limit"], args["cursor"])
+        return {"items": rows, "next_cursor": cursor}
 
 
 @bp.route("/brand/blacklist")

@@ -19,6 +19,7 @@ from db import new_id, utcnow
 from errors import Conflict, Forbidden, NotFound, ValidationFailed
 from identity.models import Store
 from identity.services import is_partner
+from pagination import keyset_page
 from storefront import signals, splits
 from storefront.ledger import settlement
 from storefront.ledger.accounts import CLEARING, AccountRef, account_name, store_account
@@ -108,6 +109,13 @@ def describe_rule(rule: SplitRule) -> dict:
         "brand_percent": brand_bp / 100,
         "created_at": rule.created_at,
     }
+
+
+def list_split_rules(session: Session, brand_id: str, limit: int, cursor: str | None):
+    """The brand's split rules, newest first (the newest per product, or default, is the one in force)."""
+    query = select(SplitRule).where(SplitRule.brand_id == brand_id)
+    rows, next_cursor = keyset_page(session, query, [SplitRule.id], limit, cursor, lambda r: [r.id])
+    return [describe_rule(r) for r in rows], next_cursor
 
 
 def rule_for(session: Session, brand_id: str, product_id: str) -> splits.Rule:
@@ -215,6 +223,17 @@ def own_order(session: Session, consumer_id: str, order_id: str) -> Order:
     if order.consumer_id != consumer_id:
         raise Forbidden("This order belongs to someone else.")
     return order
+
+
+def consumer_orders(session: Session, consumer_id: str, status: str | None, limit: int, cursor: str | None):
+    """The consumer's own orders (optionally of one status), newest first, one keyset page."""
+    query = select(Order).where(Order.consumer_id == consumer_id)
+    if status:
+        query = query.where(Order.status == status)
+    rows, next_cursor = keyset_page(
+        session, query, [Order.created_at, Order.id], limit, cursor, lambda o: [o.created_at.isoformat(), o.id]
+    )
+    return [describe(o) for o in rows], next_cursor
 
 
 def describe(order: Order) -> dict:

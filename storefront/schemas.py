@@ -2,7 +2,9 @@
 
 from marshmallow import Schema, fields, validate
 
+from pagination import Cursor
 from schemas import Text, UtcDateTime
+from storefront.models import OrderStatus
 
 
 class CodeIn(Schema):
@@ -105,3 +107,21 @@ class AlertOut(Schema):
     seen_region = fields.String(allow_none=True)
     distributor = fields.String(allow_none=True)
     at = UtcDateTime()
+
+
+class StoreReceiptOut(Schema):
+    """A case the store received."""
+
+    receipt_id = fields.String(attribute="id")
+    brand_id = fields.String()
+    case_serial = fields.Integer()
+    bound_items = fields.Integer(attribute="items")
+    rebate_fen = fields.Integer()
+    diversion = fields.Boolean()
+    at = UtcDateTime()
+
+
+class OrderListArgs(Schema):
+    status = fields.String(load_default=None, validate=validate.OneOf(list(OrderStatus)))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+    cursor = Cursor(load_default=None)

@@ -13,12 +13,14 @@ from storefront.schemas import (
     CodeIn,
     NoticeOut,
     OrderIn,
+    OrderListArgs,
     OrderOut,
     RebatePolicyIn,
     RebatePolicyOut,
     ReceiptOut,
     SplitRuleIn,
     SplitRuleOut,
+    StoreReceiptOut,
 )
 
 bp = Blueprint("commerce", __name__, url_prefix="/api/v1", description="Receipts, orders, payments, splits, rebates")
@@ -37,6 +39,13 @@ class Receipts(MethodView):
             settle_delay_seconds=current_app.config["SETTLEMENT_DELAY_SECONDS"],
         )
 
+    @bp.arguments(ListArgs, location="query")
+    @bp.response(200, page_of(StoreReceiptOut))
+    def get(self, args):
+        """The cases this store received, the latest first."""
+        rows, cursor = receipts.store_receipts(get_session(), current_store().id, args["limit"], args["cursor"])
+        return {"items": rows, "next_cursor": cursor}
+
 
 @bp.route("/orders")
 class Orders(MethodView):
@@ -53,6 +62,16 @@ class Orders(MethodView):
             payment_seconds=current_app.config["ORDER_PAYMENT_SECONDS"],
         )
         return orders.describe(order)
+
+    @bp.arguments(OrderListArgs, location="query")
+    @bp.response(200, page_of(OrderOut))
+    def get(self, args):
+        """The consumer's own orders, newest first; `?status=` keeps one status."""
+        consumer_id = current_consumer().id
+        items, cursor = orders.consumer_orders(
+            get_session(), consumer_id, args["status"], args["limit"], args["cursor"]
+        )
+        return {"items": items, "next_cursor": cursor}
 
 
 @bp.route("/orders/<order_id>")
@@ -92,6 +111,13 @@ class SplitRules(MethodView):
     def post(self, body):
         """Set how paid orders are shared (percentages; the brand keeps the rest); per product or default."""
         return orders.describe_rule(orders.set_split_rule(get_session(), current_brand().id, **body))
+
+    @bp.arguments(ListArgs, location="query")
+    @bp.response(200, page_of(SplitRuleOut))
+    def get(self, args):
+        """The brand's split rules, newest first; the newest for a product (or the default) is in force."""
+        items, cursor = orders.list_split_rules(get_session(), current_brand().id, args["limit"], args["cursor"])
+        return {"items": items, "next_cursor": cursor}
 
 
 @bp.route("/brand/rebate-policy")
