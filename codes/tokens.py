@@ -238,7 +238,8 @@ def normalize_gtin(gtin: str) -> str:
 def csv_chunk(
     secret: bytes, key_id: int, base_url: str, first: int, last: int, gs1: tuple[str, str] | None = None
 ) -> bytes:
-    """CSV rows `serial,token,url` for serials first..last inclusive.
+    """CSV rows `serial,token,url` for serials first..last inclusive; `token` is what the trace and
+    QR endpoints take: the short token, or for a GS1 code (which has none) its whole URI.
 
     Short tokens are 18 bytes each, a whole number of base64 groups, so a run of tokens is
     encoded with one b64encode call and sliced every 24 characters.
@@ -271,7 +272,8 @@ def csv_chunk(
         raw += h.finalize()[:GS1_MAC_BYTES]
     encoded = base64.urlsafe_b64encode(raw)
     prefix = f"{base_url}/01/{gtin14}/10/{lot}/21/".encode()
-    return b"".join(
-        b"%d,%s,%s%d?s=%s\n" % (serial, encoded[i : i + 16], prefix, serial, encoded[i : i + 16])
-        for serial, i in zip(serials, range(0, len(encoded), 16))
-    )
+    # A GS1 code has no short token: its `token` is the whole URI, what trace and qr take.
+    uris = [
+        b"%s%d?s=%s" % (prefix, serial, encoded[i : i + 16]) for serial, i in zip(serials, range(0, len(encoded), 16))
+    ]
+    return b"".join(b"%d,%s,%s\n" % (serial, uri, uri) for serial, uri in zip(serials, uris))

@@ -1,5 +1,7 @@
 """Issuing, exporting, activating and voiding batches through the brand API."""
 
+from urllib.parse import quote
+
 import pytest
 from sqlalchemy import func, select
 
@@ -222,3 +224,14 @@ def test_range_rows_are_few_whatever_the_range(api, app):
     with db.session_scope(app) as session:
         assert session.scalar(select(func.count()).select_from(CodeRange)) == 2
         assert session.scalar(select(func.count()).select_from(Code)) == 0
+
+
+def test_gs1_rows_token_column_is_what_trace_and_qr_take(api):
+    brand = api.brand()
+    batch = api.batch(brand, quantity=3, format="gs1")
+    for row in api.codes(brand, batch):
+        assert row["token"] == row["url"]
+        quoted = quote(row["token"], safe="")
+        trace = api.get(f"/api/v1/brand/codes/{quoted}/trace", who=brand, expect=200).json
+        assert trace["serial"] == int(row["serial"]) and trace["batch_id"] == batch["id"]
+        api.get(f"/api/v1/brand/codes/{quoted}/qr.svg", who=brand, expect=200)
