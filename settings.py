@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import secrets
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -195,6 +196,10 @@ def load(config: dict, instance_path: str, overrides: dict | None = None, enviro
     for name, default in TEST_ONLY.items():
         config[name] = default
     config.update(overrides or {})
+    # What was set rather than defaulted (the demo serves its URLs' origin unless PUBLIC_BASE_URL is set).
+    config["EXPLICIT_SETTINGS"] = frozenset(
+        {s.name for s in SETTINGS if environ.get(s.name) not in (None, "")} | set(overrides or ())
+    )
     if not config.get("DATABASE_URL"):
         config["DATABASE_URL"] = "sqlite:///" + os.path.join(instance_path, "app.db")
     config["PUBLIC_BASE_URL"] = config["PUBLIC_BASE_URL"].rstrip("/")
@@ -213,16 +218,22 @@ def load(config: dict, instance_path: str, overrides: dict | None = None, enviro
             if problem:
                 raise SettingError(f"{setting.name} is too weak for APP_ENV=production: it {problem}")
     elif missing:
-        _fill_development_secrets(config, instance_path, missing)
+        _fill_development_secrets(config, instance_path, missing, write=not showing_help())
 
 
 def is_production(config) -> bool:
     return config.get("APP_ENV") == "production"
 
 
-def _fill_development_secrets(config: dict, instance_path: str, missing: list[str]) -> None:
-    """In development, generate missing secrets once into instance/secrets.json (mode 0600)."""
-    os.makedirs(instance_path, exist_ok=True)
+def showing_help(argv: list[str] | None = None) -> bool:
+    """The Flask CLI is loading the app only to print help (`flask --app app demo --help`)."""
+    argv = sys.argv[1:] if argv is None else argv
+    return os.environ.get("FLASK_RUN_FROM_CLI") == "true" and "--help" in argv
+
+
+def _fill_development_secrets(config: dict, instance_path: str, missing: list[str], write: bool = True) -> None:
+    """In development, generate missing secrets once into instance/secrets.json (mode 0600);
+    without `write` (help is all that runs), the generated ones stay in memory and nothing is written."""
     path = os.path.join(instance_path, "secrets.json")
     stored = {}
     if os.path.exists(path):
@@ -238,7 +249,8 @@ def _fill_development_secrets(config: dict, instance_path: str, missing: list[st
             )
             changed = True
         config[name] = stored[name]
-    if changed:
+    if changed and write:
+        os.makedirs(instance_path, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             json.dump(stored, fh, indent=2)

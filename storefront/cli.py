@@ -1,6 +1,9 @@
 """`flask payments ...`: the payment provider's side, for demos and manual tests."""
 
 import json
+import os
+import urllib.error
+import urllib.request
 
 import click
 from flask import current_app
@@ -13,15 +16,37 @@ from storefront.payments import sign
 payments_group = AppGroup("payments", help="Payment provider tools.")  # commands run in an app context
 
 
+def _default_url() -> str:
+    """The running demo's origin (instance/demo.json), else PUBLIC_BASE_URL."""
+    try:
+        with open(os.path.join(current_app.instance_path, "demo.json")) as fh:
+            return json.load(fh)["base_url"]
+    except (OSError, ValueError, KeyError):
+        return current_app.config["PUBLIC_BASE_URL"]
+
+
+def _http_url(ctx, param, value):
+    if value is not None and not value.startswith(("http://", "https://")):
+        raise click.BadParameter("must start with http:// or https://")
+    return value
+
+
 @payments_group.command("simulate")
 @click.argument("order_id")
 @click.option("--transaction-id", default=None, help="Provider transaction id (default: sim-ORDER_ID).")
-def simulate_command(order_id, transaction_id):
-    """Send ORDER_ID's correctly signed 'paid' notice, as the payment provider would (demos, manual tests)."""
+@click.option(
+    "--url",
+    default=None,
+    callback=_http_url,
+    help="Origin of the running server to notify (default: the demo's, from instance/demo.json, else PUBLIC_BASE_URL).",
+)
+def simulate_command(order_id, transaction_id, url):
+    """POST ORDER_ID's correctly signed 'paid' notice to the running server's /api/v1/payments/notify,
+    as the payment provider would (demos, manual tests); exit 1 if it is refused or unreachable."""
     with session_scope() as session:
         order = session.get(Order, order_id)
         if order is None:
-            raise click.ClickException(f"no order {order_id}")
+            raise click.BadParameter(f"no order {order_id}", param_hint="ORDER_ID")
         amount = order.amount_fen
     body = json.dumps(
         {
@@ -32,9 +57,17 @@ def simulate_command(order_id, transaction_id):
         }
     ).encode()
     signature = sign(body, current_app.config["PAYMENT_WEBHOOK_SECRET"])
-    response = current_app.test_client().post(
-        "/api/v1/payments/notify", data=body, headers={"X-Signature": signature, "Content-Type": "application/json"}
+    target = (url or _default_url()).rstrip("/") + "/api/v1/payments/notify"
+    request = urllib.request.Request(
+        target, data=body, method="POST", headers={"X-Signature": signature, "Content-Type": "application/json"}
     )
-    click.echo(f"{response.status_code} {response.get_data(as_text=True).strip()}")
-    if response.status_code != 200:
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, text = response.status, response.read().decode(errors="replace")
+    except urllib.error.HTTPError as error:
+        status, text = error.code, error.read().decode(errors="replace")
+    except (urllib.error.URLError, OSError) as error:
+        raise click.ClickException(f"cannot reach {target}: {getattr(error, 'reason', error)}") from None
+    click.echo(f"{status} {text.strip()}")
+    if status != 200:
         raise click.ClickException("the notice was refused")
