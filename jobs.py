@@ -225,6 +225,20 @@ def _start_inline_timer(app: Flask) -> None:
     threading.Thread(target=loop, name="inline-sweeps", daemon=True).start()
 
 
+class SweepsCommand(click.Command):
+    """A command whose help lists the sweeps registered when it is shown, each with its docstring's
+    first line (the parts register theirs after this module's init_app)."""
+
+    def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_help_text(ctx, formatter)
+        rows = [
+            (name, (func.__doc__ or "").strip().splitlines()[0] if func.__doc__ else "")
+            for name, func in _SWEEPS.items()
+        ]
+        with formatter.section("Sweeps"):
+            formatter.write_dl(rows)
+
+
 def init_app(app: Flask) -> None:
     app.extensions["jobs"] = {"queue": None, "timer": False}
 
@@ -264,9 +278,10 @@ def init_app(app: Flask) -> None:
 
     jobs_group = AppGroup("jobs", help="Background job utilities.")
 
-    @jobs_group.command("run-due")
+    @jobs_group.command("run-due", cls=SweepsCommand, short_help="Run every periodic sweep once.")
     def run_due_command():
-        """Run every due sweep once (expiry, settlement, group expiry, rebates, payouts)."""
+        """Run every periodic sweep once, in this order, and print what each did (a failing sweep is
+        logged and reported; the others still run):"""
         for name, result in run_due().items():
             click.echo(f"{name}: {result}")
 

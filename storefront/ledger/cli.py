@@ -26,10 +26,26 @@ def verify_command():
 
 
 @ledger_group.command("balance")
-@click.argument("owner_type")
+@click.argument(
+    "owner_type", metavar="OWNER_TYPE", type=click.Choice(["brand", "store", "campaign", "consumer", accounts.PLATFORM])
+)
 @click.argument("owner_id")
 @click.argument("purpose")
 def balance_command(owner_type, owner_id, purpose):
-    """Print one account's balance in fen (OWNER_ID '-' for platform accounts)."""
+    """Print one account's posted balance in fen, e.g. `store st_... available` or `platform - clearing`.
+
+    OWNER_TYPE is brand, store, campaign, consumer or platform; OWNER_ID is the owner's id ('-' for
+    platform accounts); PURPOSE is the account's purpose (brand: budget; store: pending, available,
+    in_transit, paid_out; campaign: reserve; platform: clearing, fees). An account that does not exist
+    is an error (exit 2) naming the accounts that owner has."""
+    owner = None if owner_id == "-" else owner_id
+    if (owner is None) != (owner_type == accounts.PLATFORM):
+        raise click.BadParameter("'-' for platform accounts, an id for every other owner", param_hint="OWNER_ID")
     with session_scope() as session:
-        click.echo(accounts.balance(session, (owner_type, None if owner_id == "-" else owner_id, purpose)))
+        held = accounts.accounts_of(session, owner_type, owner)
+        if purpose not in held:
+            known = ", ".join(sorted(held)) if held else "none"
+            raise click.BadParameter(
+                f"{owner_type} {owner_id} has no {purpose!r} account (its accounts: {known})", param_hint="PURPOSE"
+            )
+        click.echo(held[purpose].balance_fen)
