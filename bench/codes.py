@@ -102,11 +102,12 @@ def main() -> None:
     last_url = tail.decode().strip().splitlines()[-1].split(",", 2)[2]
     assert api.client.get(last_url.replace("https://qr.example.com", "")).status_code == 410  # inactive, verifies
 
+    key_id = int(batch["key_id"])  # an opaque string in the API; the signing key's number here
     with app.app_context(), session_scope(app) as session:
-        _, secret = keys.secret_for(session, batch["key_id"])
-    hmac_per_s = bare_hmac_rate(secret, batch["key_id"], N)
+        _, secret = keys.secret_for(session, key_id)
+    hmac_per_s = bare_hmac_rate(secret, key_id, N)
     print(f"bare HMAC loop: {hmac_per_s:,.0f} tags/s on one core", flush=True)
-    precomputed_per_s = precomputed_hmac_rate(secret, batch["key_id"], N)
+    precomputed_per_s = precomputed_hmac_rate(secret, key_id, N)
     print(f"pre-keyed HMAC loop: {precomputed_per_s:,.0f} tags/s on one core", flush=True)
 
     self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -20,7 +20,7 @@ class ProductOut(Schema):
     price_fen = fields.Integer()
     cost_fen = fields.Integer(allow_none=True)
     gtin = fields.String(allow_none=True)
-    created_at = fields.DateTime()
+    created_at = UtcDateTime()
 
 
 class BatchIn(Schema):
@@ -50,7 +50,7 @@ class BatchOut(Schema):
     quantity = fields.Integer(attribute="batch.quantity")
     serial_from = fields.Integer(attribute="batch.serial_from")
     serial_to = fields.Integer(attribute="batch.serial_to")
-    key_id = fields.Integer(attribute="batch.key_id")
+    key_id = fields.String(attribute="batch.key_id")
     lot = fields.String(attribute="batch.lot")
     produced_on = fields.Date(attribute="batch.produced_on")
     expires_on = fields.Date(attribute="batch.expires_on", allow_none=True)
@@ -59,7 +59,7 @@ class BatchOut(Schema):
     activated = fields.Integer()
     voided = fields.Integer()
     scanned = fields.Integer()
-    created_at = fields.DateTime(attribute="batch.created_at")
+    created_at = UtcDateTime(attribute="batch.created_at")
 
 
 BatchPage = page_of(BatchOut)
@@ -124,15 +124,15 @@ class TraceOut(Schema):
 
 
 class KeyOut(Schema):
-    key_id = fields.Integer()
-    created_at = fields.DateTime()
-    revoked_at = fields.DateTime(allow_none=True)
+    key_id = fields.String()
+    created_at = UtcDateTime()
+    revoked_at = UtcDateTime(allow_none=True)
 
 
 class KeyRow(Schema):
-    key_id = fields.Integer(attribute="id")
-    created_at = fields.DateTime()
-    revoked_at = fields.DateTime(allow_none=True)
+    key_id = fields.String(attribute="id")
+    created_at = UtcDateTime()
+    revoked_at = UtcDateTime(allow_none=True)
 
 
 class Gs1PrefixIn(Schema):

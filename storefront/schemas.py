@@ -69,7 +69,7 @@ class SplitRuleIn(Schema):
 
 
 class SplitRuleOut(Schema):
-    id = fields.Integer()
+    id = fields.String()
     product_id = fields.String(allow_none=True)
     store_percent = fields.Float()
     platform_percent = fields.Float()
@@ -94,11 +94,11 @@ class RebatePolicyOut(Schema):
     per_scan_fen = fields.Integer()
     per_receipt_item_fen = fields.Integer()
     daily_tiers = fields.List(fields.Dict())
-    created_at = fields.DateTime(allow_none=True)
+    created_at = UtcDateTime(allow_none=True)
 
 
 class AlertOut(Schema):
-    id = fields.Integer()
+    id = fields.String()
     kind = fields.String()
     serial = fields.Integer()
     batch_id = fields.String()

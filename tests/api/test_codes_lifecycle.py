@@ -57,8 +57,8 @@ def test_a_validly_signed_code_with_no_batch_is_unknown(api, app, client):
     from codes import keys
 
     with app.app_context(), db.session_scope(app) as session:
-        _, secret = keys.secret_for(session, batch["key_id"])
-    beyond = tokens.short_token(secret, batch["key_id"], batch["serial_to"] + 1000)
+        _, secret = keys.secret_for(session, int(batch["key_id"]))  # an opaque string in the API
+    beyond = tokens.short_token(secret, int(batch["key_id"]), batch["serial_to"] + 1000)
     page = client.get(f"/c/{beyond}")
     assert page.status_code == 404 and b'data-verdict="unknown"' in page.data
 

@@ -130,3 +130,45 @@ def test_a_consumer_lists_only_their_own_orders(api):
     assert [o["id"] for o in walk(api, "/api/v1/orders?status=pending_payment", me)] == mine[::-1]
     assert walk(api, "/api/v1/orders?status=paid", me) == []
     assert walk(api, "/api/v1/orders", api.consumer()) == []
+
+
+# --- ids are opaque strings, times are UTC with a Z ----------------------------------------------
+
+
+def test_products_batches_keys_and_the_rebate_policy_have_z_times_and_string_key_ids(api):
+    brand = api.brand()
+    product = api.product(brand)
+    batch = api.batch(brand, product=product, quantity=1)
+    rotated = api.post("/api/v1/brand/keys/rotate", who=brand, expect=201).json
+    revoked = api.post(f"/api/v1/brand/keys/{batch['key_id']}/revoke", who=brand, expect=200).json
+    policy = api.post("/api/v1/brand/rebate-policy", {"per_scan_fen": 5, "per_receipt_item_fen": 10}, who=brand).json
+    key_row = walk(api, "/api/v1/brand/keys", brand)[-1]
+    times = [
+        product["created_at"],
+        batch["created_at"],
+        api.get(f"/api/v1/brand/batches/{batch['id']}", who=brand, expect=200).json["created_at"],
+        rotated["created_at"],
+        revoked["revoked_at"],
+        key_row["created_at"],
+        key_row["revoked_at"],
+        policy["created_at"],
+        api.get("/api/v1/brand/rebate-policy", who=brand, expect=200).json["created_at"],
+    ]
+    assert all(isinstance(t, str) and t.endswith("Z") for t in times), times
+    assert all(isinstance(k, str) for k in (batch["key_id"], rotated["key_id"], revoked["key_id"], key_row["key_id"]))
+
+
+def test_split_rule_and_diversion_alert_ids_are_strings(api):
+    brand = api.brand()
+    rule = {"store_percent": 10, "platform_percent": 5, "referrer_percent": 0, "referrer2_percent": 0}
+    assert isinstance(api.post("/api/v1/brand/split-rules", rule, who=brand, expect=201).json["id"], str)
+    assert isinstance(walk(api, "/api/v1/brand/split-rules", brand)[0]["id"], str)
+    product = api.product(brand)
+    items = api.codes(brand, api.batch(brand, product=product, quantity=1, region_codes=["310000"]))
+    case = api.codes(brand, api.batch(brand, product=product, quantity=1, kind="case", region_codes=["310000"]))[0]
+    children = [c["token"] for c in items]
+    api.post("/api/v1/brand/aggregations", {"parent": case["token"], "children": children}, who=brand, expect=201)
+    beijing = api.store(region_code="110101", lat=39.9, lng=116.4, partner_of=brand)
+    api.post("/api/v1/store/receipts", {"code": case["token"]}, who=beijing, expect=200)
+    alerts = walk(api, "/api/v1/brand/diversion-alerts", brand)
+    assert len(alerts) == 1 and isinstance(alerts[0]["id"], str)

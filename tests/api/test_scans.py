@@ -81,8 +81,8 @@ def test_every_verdict_through_the_scan_endpoint(api, app):
     from codes import keys, tokens
 
     with app.app_context(), db.session_scope(app) as session:
-        _, secret = keys.secret_for(session, batch["key_id"])
-    unknown = tokens.short_token(secret, batch["key_id"], batch["serial_to"] + 10_000)
+        _, secret = keys.secret_for(session, int(batch["key_id"]))  # an opaque string in the API
+    unknown = tokens.short_token(secret, int(batch["key_id"]), batch["serial_to"] + 10_000)
     assert scan(api, consumer, unknown).json["verdict"] == "unknown"
     api.post(f"/api/v1/brand/keys/{batch['key_id']}/revoke", who=brand, expect=200)
     assert scan(api, consumer, codes[3]["token"]).json["verdict"] == "revoked_key"
