@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from http import HTTPStatus
 
-from flask import jsonify
+import werkzeug.exceptions
+from flask import jsonify, request
 from marshmallow import Schema
 from marshmallow import fields as ma
 from werkzeug.exceptions import HTTPException
@@ -220,7 +221,23 @@ def fails(*statuses: int):
     return decorate
 
 
+def handle_unrouted(exc: HTTPException):
+    """An /api/ path with no endpoint (404) or whose endpoint does not take the method (405): a short
+    JSON error in our shape, 405 with its `Allow` header, instead of Werkzeug's sentence for a browser."""
+    if request.routing_exception is not exc or not request.path.startswith("/api/"):
+        return handle_http_exception(exc)
+    if exc.code == 405:
+        allowed = [m for m in getattr(exc, "valid_methods", None) or [] if m not in ("HEAD", "OPTIONS")]
+        listed = ", ".join(sorted(allowed))
+        fields = {"method": [f"{request.method} is not allowed here; allowed: {listed}."]}
+        headers = {"Allow": ", ".join(sorted(exc.valid_methods or []))}
+        return error_response(405, "method_not_allowed", "This endpoint does not take this method.", fields, headers)
+    return error_response(404, "not_found", "No such endpoint.", {})
+
+
 def init_app(app) -> None:
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(werkzeug.exceptions.NotFound, handle_unrouted)
+    app.register_error_handler(werkzeug.exceptions.MethodNotAllowed, handle_unrouted)
     app.register_error_handler(Exception, handle_unexpected)

@@ -172,3 +172,21 @@ def test_split_rule_and_diversion_alert_ids_are_strings(api):
     api.post("/api/v1/store/receipts", {"code": case["token"]}, who=beijing, expect=200)
     alerts = walk(api, "/api/v1/brand/diversion-alerts", brand)
     assert len(alerts) == 1 and isinstance(alerts[0]["id"], str)
+
+
+# --- unknown API paths and methods ---------------------------------------------------------------
+
+
+def test_an_unknown_api_path_is_a_short_json_404(api):
+    r = api.client.get("/api/v1/no-such-thing")
+    assert r.status_code == 404 and r.is_json
+    assert r.json["error"]["code"] == "not_found"
+    assert r.json["error"]["message"] == "No such endpoint."
+
+
+def test_a_method_an_api_path_does_not_take_is_a_json_405_with_allow(api):
+    r = api.client.delete("/api/v1/scans", headers=api.consumer().headers)
+    assert r.status_code == 405 and r.is_json
+    assert r.json["error"]["code"] == "method_not_allowed"
+    assert "POST" in r.json["error"]["fields"]["method"][0]
+    assert "POST" in r.headers["Allow"]
