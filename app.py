@@ -54,10 +54,12 @@ def create_app(config: dict | None = None) -> Flask:
     import db
     import demo
     import jobs
+    import locale_format
     import ops
     import security
 
     security.init_app(app)
+    locale_format.init_app(app)
     db.init_app(app)
     jobs.init_app(app)
     api = DocumentedApi(

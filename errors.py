@@ -6,7 +6,8 @@ import logging
 from http import HTTPStatus
 
 import werkzeug.exceptions
-from flask import jsonify, request
+from flask import has_request_context, jsonify, request
+from flask_babel import gettext
 from marshmallow import Schema
 from marshmallow import fields as ma
 from werkzeug.exceptions import HTTPException
@@ -81,7 +82,14 @@ class ServiceUnavailable(DomainError):
         super().__init__(message, headers={"Retry-After": str(max(1, int(retry_after)))})
 
 
+def translated(message: str) -> str:
+    """The message in the request's language (locale_format: Accept-Language, English for API clients
+    that send none) when the catalogs have it; messages with values written in stay English."""
+    return gettext(message) if message and has_request_context() else message
+
+
 def error_response(status: int, code: str, message: str, fields: dict | None = None, headers: dict | None = None):
+    message = translated(message)
     response = jsonify({"error": {"code": code, "message": message, "fields": fields or {}}})
     response.status_code = status
     for key, value in (headers or {}).items():

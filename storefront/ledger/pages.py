@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from db import get_session
-from errors import DomainError
+from errors import DomainError, translated
 from identity.auth import store_for_key, store_for_key_id
 from identity.models import Store
+from locale_format import yuan
 from storefront.ledger import payouts
 from storefront.ledger.balances import store_balance, store_statement
-from storefront.ledger.models import LedgerKind
+from storefront.ledger.models import LedgerKind, PayoutStatus
 
 bp = Blueprint("store_page", __name__, template_folder="templates")
 
@@ -32,23 +34,34 @@ bp = Blueprint("store_page", __name__, template_folder="templates")
 KIND_LABELS: dict[str, str] = {
     kind: label
     for kind, label in (
-        (LedgerKind.DEPOSIT, "Deposit"),
-        (LedgerKind.SETTLEMENT, "Settled"),
-        (LedgerKind.PAYOUT_REQUEST, "Payout requested"),
-        (LedgerKind.PAYOUT_PAID, "Payout paid"),
-        (LedgerKind.PAYOUT_FAILED, "Payout returned"),
-        (LedgerKind.ORDER_SPLIT, "Order commission"),
-        (LedgerKind.ORDER_REFUND, "Order refund"),
-        (LedgerKind.RECEIPT_REBATE, "Receipt rebate"),
-        (LedgerKind.SCAN_COMMISSION, "Scan commission"),
-        (LedgerKind.DAILY_REBATE, "Daily rebate"),
-        (LedgerKind.CAMPAIGN_RESERVE, "Campaign reserve"),
-        (LedgerKind.CAMPAIGN_RELEASE, "Campaign release"),
-        (LedgerKind.COUPON_REIMBURSEMENT, "Coupon reimbursement"),
-        (LedgerKind.COUPON_EXPIRED, "Coupon expired"),
+        (LedgerKind.DEPOSIT, _l("Deposit")),
+        (LedgerKind.SETTLEMENT, _l("Settled")),
+        (LedgerKind.PAYOUT_REQUEST, _l("Payout requested")),
+        (LedgerKind.PAYOUT_PAID, _l("Payout paid")),
+        (LedgerKind.PAYOUT_FAILED, _l("Payout returned")),
+        (LedgerKind.ORDER_SPLIT, _l("Order commission")),
+        (LedgerKind.ORDER_REFUND, _l("Order refund")),
+        (LedgerKind.RECEIPT_REBATE, _l("Receipt rebate")),
+        (LedgerKind.SCAN_COMMISSION, _l("Scan commission")),
+        (LedgerKind.DAILY_REBATE, _l("Daily rebate")),
+        (LedgerKind.CAMPAIGN_RESERVE, _l("Campaign reserve")),
+        (LedgerKind.CAMPAIGN_RELEASE, _l("Campaign release")),
+        (LedgerKind.COUPON_REIMBURSEMENT, _l("Coupon reimbursement")),
+        (LedgerKind.COUPON_EXPIRED, _l("Coupon expired")),
     )
 }
-ACCOUNT_LABELS = {"pending": "Pending", "available": "Available", "in_transit": "In transit", "paid_out": "Paid out"}
+ACCOUNT_LABELS = {
+    "pending": _l("Pending"),
+    "available": _l("Available"),
+    "in_transit": _l("In transit"),
+    "paid_out": _l("Paid out"),
+}
+STATUS_LABELS = {
+    PayoutStatus.REQUESTED: _l("Requested"),
+    PayoutStatus.PROCESSING: _l("Processing"),
+    PayoutStatus.PAID: _l("Paid"),
+    PayoutStatus.FAILED: _l("Failed"),
+}
 HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
@@ -56,23 +69,6 @@ HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 }
-
-
-def yuan(fen: int | None, signed: bool = False) -> str:
-    fen = int(fen or 0)
-    sign = "−" if fen < 0 else ("+" if signed and fen > 0 else "")
-    return f"{sign}¥{abs(fen) // 100:,}.{abs(fen) % 100:02d}"
-
-
-@bp.app_template_filter("yuan")
-def _yuan_filter(fen, signed=False):
-    return yuan(fen, signed)
-
-
-@bp.app_template_filter("utc_minute")
-def _utc_minute_filter(at: datetime) -> str:
-    """A stored (naive UTC) moment to the minute: "2026-12-01 08:30"."""
-    return at.isoformat()[:16].replace("T", " ")
 
 
 def _csrf_token() -> str:
@@ -86,7 +82,7 @@ def _csrf_ok() -> bool:
     sent, expected = request.form.get("csrf", ""), session.get("csrf", "")
     if expected and hmac.compare_digest(sent.encode(), expected.encode()):
         return True
-    flash("The form expired; please try again.", "error")
+    flash(_("The form expired; please try again."), "error")
     return False
 
 
@@ -128,6 +124,7 @@ def store_page():
         request_id=secrets.token_urlsafe(12),
         kind_label=lambda k: KIND_LABELS.get(k, (k or "").replace("_", " ").capitalize()),
         account_label=lambda a: ACCOUNT_LABELS.get(a, a),
+        status_label=lambda s: STATUS_LABELS.get(s, (s or "").replace("_", " ")),
     )
 
 
@@ -138,7 +135,7 @@ def store_login():
     key = (request.form.get("key") or "").strip()
     found = store_for_key(key)
     if found is None:
-        return _page("store_login.html", 401, error="That store key is not valid.")
+        return _page("store_login.html", 401, error=_("That store key is not valid."))
     session.clear()
     session.permanent = True
     session["key_id"] = found.key_id
@@ -171,7 +168,7 @@ def store_request_payout():
     amount_fen = _fen_from_yuan(request.form.get("amount", ""))
     request_id = (request.form.get("request_id") or "")[:40] or None
     if amount_fen is None:
-        flash("Enter an amount in yuan, like 25 or 25.50.", "error")
+        flash(_("Enter an amount in yuan, like 25 or 25.50."), "error")
     else:
         try:
             payout = payouts.request_payout(
@@ -181,8 +178,8 @@ def store_request_payout():
                 min_fen=current_app.config["PAYOUT_MIN_FEN"],
                 request_key=f"page:{request_id}" if request_id else None,
             )
-            flash(f"Payout of {yuan(payout.amount_fen)} requested. It is on its way.", "ok")
+            flash(_("Payout of %(amount)s requested. It is on its way.", amount=yuan(payout.amount_fen)), "ok")
         except DomainError as exc:
             reasons = [m for messages in exc.fields.values() for m in messages]
-            flash(" ".join(reasons) if exc.status == 422 and reasons else exc.message, "error")
+            flash(" ".join(reasons) if exc.status == 422 and reasons else translated(exc.message), "error")
     return _back()

@@ -15,6 +15,12 @@ def field(html: str, name: str) -> str:
     return re.search(rf'name="{name}" value="([^"]+)"', html).group(1)
 
 
+@pytest.fixture(autouse=True)
+def english(client):
+    """These tests read the page's English text (tests/api/test_language.py reads its Chinese)."""
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+
+
 @pytest.fixture
 def owner(api, app, client):
     """A store with ¥10.00 available, and a browser-like client signed in to its page."""

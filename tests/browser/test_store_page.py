@@ -60,7 +60,7 @@ def test_store_owner_signs_in_sees_the_balance_and_asks_for_a_payout_on_a_phone(
 
     phone.goto(f"{live_server}/store")
     phone.fill("#key", store.key)
-    phone.click("button:has-text('Sign in')")
+    phone.click("button:has-text('登录')")  # the page speaks Chinese to a zh-CN phone
     phone.wait_for_selector("[data-testid=available]")
     assert store.key not in phone.url
     assert phone.inner_text("[data-testid=available]") == "¥1,288.50"
@@ -70,17 +70,17 @@ def test_store_owner_signs_in_sees_the_balance_and_asks_for_a_payout_on_a_phone(
     assert any(c["httpOnly"] for c in cookies)
 
     phone.fill("#amount", "300")
-    phone.click("button:has-text('Pay me')")
-    phone.wait_for_selector("text=Payout of ¥300.00 requested")
+    phone.click("button:has-text('提现')")
+    phone.wait_for_selector("text=已申请提现 ¥300.00")
     assert phone.inner_text("[data-testid=available]") == "¥988.50"
     assert phone.inner_text("[data-testid=in-transit]") == "¥300.00"
     assert "¥300.00" in phone.inner_text("[data-testid=payouts]")
-    assert "requested" in phone.inner_text("[data-testid=payouts]").lower()
+    assert "已申请" in phone.inner_text("[data-testid=payouts]")
     assert store_balance(app, store.id, "in_transit") == 30_000
 
     # laid out for the phone: nothing wider than the screen, buttons big enough to tap
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
-    box = phone.locator("button:has-text('Pay me')").bounding_box()
+    box = phone.locator("button:has-text('提现')").bounding_box()
     assert box["height"] >= 40
 
     os.makedirs(ARTIFACTS, exist_ok=True)

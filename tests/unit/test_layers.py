@@ -9,7 +9,18 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PACKAGES = {"identity", "codes", "storefront", "loyalty", "insight"}
 WIRING = {"app", "ops", "demo"}  # on top of everything: they may import anything
-BOTTOM = ["boundary", "db", "pgfast", "errors", "jobs", "settings", "schemas", "pagination", "security"]
+BOTTOM = [
+    "boundary",
+    "db",
+    "pgfast",
+    "errors",
+    "jobs",
+    "settings",
+    "schemas",
+    "pagination",
+    "security",
+    "locale_format",
+]
 
 
 def imported_roots(path: pathlib.Path) -> set[str]:
