@@ -155,6 +155,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SCAN_LIMIT_PER_CONSUMER", 30, int, "scans per consumer per minute", _at_least(0)),
     Setting("SCAN_LIMIT_PER_IP", 120, int, "scans per IP address per minute", _at_least(0)),
     Setting("REPEAT_SCAN_WARNING", 5, int, "scans of one code before a counterfeit warning", _at_least(1)),
+    Setting("MINIAPP_APPID", None, str, "the WeChat mini app's AppID the landing page opens; unset: no button"),
+    Setting("MINIAPP_PATH", "pages/scan/index", str, "the mini app page the landing page opens, given code=<token>"),
     Setting("MAX_BODY_BYTES", 1048576, int, "largest request body accepted (413 above)", _at_least(1024)),
     Setting("MAX_JSON_DEPTH", 32, int, "deepest nesting of arrays and objects in a JSON body", _at_least(4)),
     Setting(

@@ -1,9 +1,12 @@
 """Public landing page for phone-camera scans: answers like a GS1 resolver, claims nothing."""
 
-from flask import Blueprint, current_app, render_template, request
+from urllib.parse import quote, urlencode
 
-from codes.verify import verify
-from db import get_session, isoformat
+from flask import Blueprint, current_app, render_template, request
+from flask_babel import lazy_gettext as _l
+
+from codes.verify import latest_warning, verify
+from db import get_session, utcnow
 from identity.models import Brand
 
 bp = Blueprint("landing", __name__, template_folder="templates")
@@ -19,14 +22,31 @@ STATUS = {
 }
 
 TEXT = {
-    "genuine": ("Genuine product", "This code is authentic and has not been scanned before."),
-    "genuine_repeat": ("Genuine code, scanned before", "This code is authentic but has already been scanned."),
-    "forged": ("Not a valid code", "We could not verify this code. The product may be counterfeit."),
-    "unknown": ("Unknown code", "This code is not registered with any brand we serve."),
-    "inactive": ("Not yet released", "This code has not been activated; the item should not be on sale yet."),
-    "voided": ("Code withdrawn", "The brand has withdrawn this code (recall or damaged label)."),
-    "revoked_key": ("Code no longer valid", "The brand has revoked the key this code was signed with."),
+    "genuine": (_l("Genuine product"), _l("This code is authentic and has not been scanned before.")),
+    "genuine_repeat": (
+        _l("Genuine code, scanned before"),
+        _l("This code is authentic but has already been scanned."),
+    ),
+    "forged": (_l("Not a valid code"), _l("We could not verify this code. The product may be counterfeit.")),
+    "unknown": (_l("Unknown code"), _l("This code is not registered with any brand we serve.")),
+    "inactive": (
+        _l("Not yet released"),
+        _l("This code has not been activated; the item should not be on sale yet."),
+    ),
+    "voided": (_l("Code withdrawn"), _l("The brand has withdrawn this code (recall or damaged label).")),
+    "revoked_key": (_l("Code no longer valid"), _l("The brand has revoked the key this code was signed with.")),
 }
+
+
+def miniapp_link(appid: str | None, path: str, code: str) -> str | None:
+    """WeChat's plain URL scheme that opens the mini app's page with code=<the code>; None without an AppID."""
+    if not appid:
+        return None
+    query = urlencode({"code": code})
+    return "weixin://dl/business/?" + "&".join(
+        f"{name}={quote(value, safe='')}"
+        for name, value in (("appid", appid), ("path", path), ("query", query), ("env_version", "release"))
+    )
 
 
 def _render(code: str):
@@ -34,7 +54,8 @@ def _render(code: str):
     result = verify(session, code)
     title, message = TEXT[result.verdict]
     brand = session.get(Brand, result.batch.brand_id) if result.batch else None
-    first = result.code.first_scan_at if result.code else None
+    config = current_app.config
+    live = result.verdict in ("genuine", "genuine_repeat")
     html = render_template(
         "landing.html",
         verdict=result.verdict,
@@ -42,10 +63,11 @@ def _render(code: str):
         message=message,
         product=result.product,
         brand=brand,
-        batch=result.batch if result.verdict in ("genuine", "genuine_repeat") else None,
+        batch=result.batch if live else None,
         scan_count=result.scan_count,
-        first_scanned_at=isoformat(first),
-        warn=result.verdict == "genuine_repeat" and result.scan_count >= current_app.config["REPEAT_SCAN_WARNING"],
+        first_scanned_at=result.code.first_scan_at if result.code else None,
+        warning=latest_warning(session, result, config["REPEAT_SCAN_WARNING"], utcnow()),
+        miniapp=miniapp_link(config["MINIAPP_APPID"], config["MINIAPP_PATH"], code) if live else None,
         code=code,
     )
     return html, STATUS[result.verdict], {"Cache-Control": "no-store"}

@@ -6,14 +6,20 @@ Verdicts (API.md): genuine, genuine_repeat, forged, unknown, inactive, voided, r
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from flask import current_app
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from codes import keys, tokens
 from codes.catalog import Snapshot, catalog
-from codes.models import Batch, Code, CodeFormat, Product, Verdict
+from codes.models import Batch, Code, CodeFormat, Product, Scan, Verdict
 from errors import Forbidden, NotFound
+from identity.regions import distance_m
+
+FAR_APART_M = 100_000
+FAR_APART_WINDOW = timedelta(hours=48)
 
 
 @dataclass
@@ -105,3 +111,63 @@ def code_url(session: Session, base_url: str, batch: Batch, serial: int) -> str:
     """The printed URL of one code (short or GS1 form)."""
     _, secret = keys.secret_for(session, batch.key_id)
     return tokens.code_url(base_url, secret, batch.key_id, serial, gs1_fields(session, batch))
+
+
+@dataclass(frozen=True)
+class ScanWarning:
+    """A counterfeit hint for a repeat scan: `many_scans` (count) or `far_apart` (km from the first scan)."""
+
+    code: str
+    count: int = 0
+    km: int = 0
+
+
+def counterfeit_warning(
+    verdict: str,
+    scan_count: int,
+    threshold: int,
+    first_at: datetime | None,
+    first_lat: float | None,
+    first_lng: float | None,
+    lat: float | None,
+    lng: float | None,
+    now: datetime,
+) -> ScanWarning | None:
+    """Scanned `threshold` times or more, or scanned (at lat, lng) more than FAR_APART_M from where it
+    was first scanned, within FAR_APART_WINDOW of that first scan. Only a repeat scan gets a warning."""
+    if verdict != Verdict.GENUINE_REPEAT:
+        return None
+    if scan_count >= threshold:
+        return ScanWarning("many_scans", count=scan_count)
+    if None not in (lat, lng, first_lat, first_lng) and first_at is not None:
+        apart = distance_m(lat, lng, first_lat, first_lng)
+        if apart > FAR_APART_M and now - first_at < FAR_APART_WINDOW:
+            return ScanWarning("far_apart", count=scan_count, km=round(apart / 1000))
+    return None
+
+
+def latest_warning(session: Session, result: Verification, threshold: int, now: datetime) -> ScanWarning | None:
+    """The warning the code's latest located scan got (what POST /scans answered it), for a page that
+    has no location of its own: the code's row and its last scan with a place."""
+    code = result.code
+    if code is None:
+        return None
+    last = None
+    if code.first_scan_lat is not None and result.scan_count < threshold:
+        last = session.execute(
+            select(Scan.lat, Scan.lng, Scan.at)
+            .where(Scan.serial == code.serial, Scan.lat.is_not(None), Scan.lng.is_not(None))
+            .order_by(Scan.id.desc())
+            .limit(1)
+        ).first()
+    return counterfeit_warning(
+        result.verdict,
+        result.scan_count,
+        threshold,
+        code.first_scan_at,
+        code.first_scan_lat,
+        code.first_scan_lng,
+        last.lat if last else None,
+        last.lng if last else None,
+        last.at if last else now,
+    )

@@ -3,19 +3,15 @@ scans view sends it as it is), with its counterfeit warnings."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from sqlalchemy.orm import Session
 
 from codes.catalog import catalog
 from codes.models import LIVE, Verdict
+from codes.verify import counterfeit_warning
 from db import isoformat, utcnow
-from identity.regions import distance_m
 from loyalty.coupons import describe
 from loyalty.scanning.request import ScanState
 
-FAR_APART_M = 100_000
-FAR_APART_WINDOW = timedelta(hours=48)
 _TIMESTAMPS = ("issued_at", "expires_at", "redeemed_at")
 
 
@@ -53,22 +49,27 @@ def _coarse(lat, lng):
 
 
 def _warning(outcome, lat, lng, threshold: int) -> dict | None:
-    """Counterfeit hints for a repeat scan: scanned `threshold` times or more, or far from where it was
-    first scanned."""
-    if outcome.verdict != Verdict.GENUINE_REPEAT:
+    """Counterfeit hints for a repeat scan (codes.verify.counterfeit_warning), with an English message."""
+    found = counterfeit_warning(
+        outcome.verdict,
+        outcome.scan_count,
+        threshold,
+        outcome.first_scan_at,
+        outcome.first_scan_lat,
+        outcome.first_scan_lng,
+        lat,
+        lng,
+        utcnow(),
+    )
+    if found is None:
         return None
-    if outcome.scan_count >= threshold:
+    if found.code == "many_scans":
         return {
-            "code": "many_scans",
-            "message": f"This code has been scanned {outcome.scan_count} times; "
+            "code": found.code,
+            "message": f"This code has been scanned {found.count} times; "
             "a genuine label is rarely scanned this often. It may be copied.",
         }
-    if None not in (lat, lng, outcome.first_scan_lat, outcome.first_scan_lng) and outcome.first_scan_at:
-        apart = distance_m(lat, lng, outcome.first_scan_lat, outcome.first_scan_lng)
-        if apart > FAR_APART_M and utcnow() - outcome.first_scan_at < FAR_APART_WINDOW:
-            return {
-                "code": "far_apart",
-                "message": f"This code was first scanned {apart / 1000:.0f} km away "
-                "less than two days ago. The label may be copied.",
-            }
-    return None
+    return {
+        "code": found.code,
+        "message": f"This code was first scanned {found.km} km away less than two days ago. The label may be copied.",
+    }

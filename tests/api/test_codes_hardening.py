@@ -84,7 +84,7 @@ def test_the_landing_page_answers_404_for_a_gs1_path_with_other_digits(api, clie
     path, query = lookalike.split("?", 1)
     page = client.get("/" + quote(path), query_string=query)
     assert page.status_code == 404
-    assert "Not a valid code" in page.get_data(as_text=True)
+    assert "无效的码" in page.get_data(as_text=True)  # the page speaks Chinese unless asked for English
 
 
 def test_the_landing_page_of_a_short_code_with_a_full_width_character_is_404(api, client):
