@@ -210,7 +210,7 @@ def register_responses(spec, default_name: str) -> None:
             response["headers"] = _RETRY_AFTER
         spec.components.response(_name(status), response, lazy=True)
     default = {
-        "description": "Anything else: 500 internal_error, or 503 service_unavailable with Retry-After.",
+        "description": "Any other error: 400 body not JSON, 413 body over the size cap, 500, 503 with Retry-After.",
         "content": {"application/json": {"schema": Error}},
     }
     spec.components.response(default_name, default, lazy=True)

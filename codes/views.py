@@ -27,7 +27,7 @@ from codes.schemas import (
 )
 from codes.verify import code_url, gs1_fields, own_code
 from db import get_session
-from errors import NotFound, ValidationFailed
+from errors import NotFound, ValidationFailed, fails
 from identity.auth import current_brand, require_admin
 from pagination import ListArgs, page_of
 
@@ -42,11 +42,13 @@ MAX_LABELS = 10_000
 class Products(MethodView):
     @bp.arguments(ProductIn)
     @bp.response(201, ProductOut)
+    @fails(401, 403, 409)
     def post(self, body):
         """Add a product to the brand's catalogue (GTIN check digit verified, stored as GTIN-14)."""
         return batches.create_product(get_session(), current_brand().id, **body)
 
     @bp.response(200, ProductOut(many=True))
+    @fails(401, 403)
     def get(self):
         return batches.list_products(get_session(), current_brand().id)
 
@@ -55,6 +57,7 @@ class Products(MethodView):
 class Batches(MethodView):
     @bp.arguments(BatchIn)
     @bp.response(201, BatchOut)
+    @fails(401, 403, 404, 409)
     def post(self, body):
         """Issue a batch of 1..10,000,000 codes: O(1) rows, codes are inactive until activated."""
         session = get_session()
@@ -63,6 +66,7 @@ class Batches(MethodView):
 
     @bp.arguments(ListArgs, location="query")
     @bp.response(200, BatchPage)
+    @fails(401, 403)
     def get(self, args):
         session = get_session()
         rows, cursor = batches.list_batches(session, current_brand().id, args["limit"], args["cursor"])
@@ -72,6 +76,7 @@ class Batches(MethodView):
 @bp.route("/brand/batches/<batch_id>")
 class BatchResource(MethodView):
     @bp.response(200, BatchOut)
+    @fails(401, 403, 404)
     def get(self, batch_id):
         session = get_session()
         return batches.summarize(session, batches.own_batch(session, current_brand().id, batch_id))
@@ -85,6 +90,7 @@ def _range(batch, args) -> tuple[int, int]:
 class BatchCsv(MethodView):
     @bp.arguments(RangeQuery, location="query")
     @bp.response(200, content_type="text/csv")
+    @fails(401, 403, 404)
     def get(self, args, batch_id):
         """Stream `serial,token,url` for the batch (or ?from=&to=) with constant memory."""
         session = get_session()
@@ -105,6 +111,7 @@ class BatchCsv(MethodView):
 class BatchLabels(MethodView):
     @bp.arguments(LabelQuery, location="query")
     @bp.response(200, content_type="application/zip")
+    @fails(401, 403, 404)
     def get(self, args, batch_id):
         """A ZIP of QR labels named `{serial}.{format}`, at most 10,000 per request."""
         session = get_session()
@@ -131,6 +138,7 @@ class BatchLabels(MethodView):
 @bp.route("/brand/codes/<path:token>/qr.<any(png, svg):fmt>")
 class CodeQr(MethodView):
     @bp.response(200, content_type="image/png")
+    @fails(401, 403, 404)
     def get(self, token, fmt):
         """One QR label (token, or the code's full URL percent-encoded)."""
         session = get_session()
@@ -143,6 +151,7 @@ class CodeQr(MethodView):
 class Activate(MethodView):
     @bp.arguments(ActivateIn)
     @bp.response(200, ActivateOut)
+    @fails(401, 403, 404)
     def post(self, body, batch_id):
         """Activate the whole batch or a serial range (when goods leave the factory)."""
         return batches.activate(get_session(), current_brand().id, batch_id, body.get("from_"), body.get("to"))
@@ -152,6 +161,7 @@ class Activate(MethodView):
 class Void(MethodView):
     @bp.arguments(VoidIn)
     @bp.response(200, VoidOut)
+    @fails(401, 403, 404)
     def post(self, body, batch_id):
         """Void a serial range (recall, damaged labels); voided codes never reward."""
         return batches.void(get_session(), current_brand().id, batch_id, body["from_"], body["to"], body["reason"])
@@ -161,6 +171,7 @@ class Void(MethodView):
 class Aggregations(MethodView):
     @bp.arguments(AggregationIn)
     @bp.response(201, AggregationOut)
+    @fails(401, 403, 404, 409)
     def post(self, body):
         """Pack item codes into a case code (or unpack, or repack from another case)."""
         return aggregation.aggregate(
@@ -171,6 +182,7 @@ class Aggregations(MethodView):
 @bp.route("/brand/codes/<path:token>/trace")
 class Trace(MethodView):
     @bp.response(200, TraceOut)
+    @fails(401, 403, 404)
     def get(self, token):
         """A code's timeline: issued, activated, voided, packed, received, scanned."""
         return trace.trace(get_session(), current_brand().id, token)
@@ -180,6 +192,7 @@ class Trace(MethodView):
 class Keys(MethodView):
     @bp.arguments(ListArgs, location="query")
     @bp.response(200, page_of(KeyRow))
+    @fails(401, 403)
     def get(self, args):
         """The brand's code-signing keys, newest first, revoked ones included."""
         rows, cursor = keys.list_keys(get_session(), current_brand().id, args["limit"], args["cursor"])
@@ -189,6 +202,7 @@ class Keys(MethodView):
 @bp.route("/brand/keys/rotate")
 class RotateKey(MethodView):
     @bp.response(201, KeyOut)
+    @fails(401, 403)
     def post(self):
         """New batches use the new key; codes under older keys keep verifying."""
         return keys.rotate(get_session(), current_brand().id)
@@ -197,6 +211,7 @@ class RotateKey(MethodView):
 @bp.route("/brand/keys/<key_id>/revoke")
 class RevokeKey(MethodView):
     @bp.response(200, KeyOut)
+    @fails(401, 403, 404, 409)
     def post(self, key_id):
         """Codes signed with a revoked key scan as `revoked_key`."""
         # ASCII digits only: werkzeug's <int:> takes any Unicode digit (`٧` would name key 7).
@@ -209,6 +224,7 @@ class RevokeKey(MethodView):
 class Gs1Prefixes(MethodView):
     @bp.arguments(Gs1PrefixIn)
     @bp.response(201, Gs1PrefixOut)
+    @fails(401, 403, 404, 409)
     def post(self, body, brand_id):
         """Assign a GS1 company prefix to a brand: from then on only it registers GTINs under the prefix."""
         require_admin()

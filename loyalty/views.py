@@ -5,6 +5,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from db import get_session
+from errors import fails
 from identity.auth import current_brand, current_consumer, current_store
 from loyalty import blacklist, campaigns, coupons
 from loyalty.scanning import batch
@@ -54,6 +55,7 @@ class Scans(MethodView):
     @bp.doc(requestBody={"required": True, "content": {"application/json": {"schema": ScanIn}}})
     @bp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     @bp.response(200, ScanOut)
+    @fails(401, 403, 429)
     def post(self):
         """Scan a code: verdict, scan count, and the rewards the first valid scan claims."""
         body = _scan_body()
@@ -69,6 +71,7 @@ class Scans(MethodView):
 class Campaigns(MethodView):
     @bp.arguments(CampaignIn)
     @bp.response(201, CampaignOut)
+    @fails(401, 403, 409)
     def post(self, body):
         """Create a scan-reward campaign; its whole budget is reserved from the brand's balance."""
         body.pop("type")
@@ -76,6 +79,7 @@ class Campaigns(MethodView):
 
     @bp.arguments(CampaignListArgs, location="query")
     @bp.response(200, page_of(CampaignOut))
+    @fails(401, 403)
     def get(self, args):
         """The brand's campaigns, newest first; `?status=` keeps one status."""
         brand_id = current_brand().id
@@ -86,6 +90,7 @@ class Campaigns(MethodView):
 @bp.route("/brand/campaigns/<campaign_id>")
 class CampaignResource(MethodView):
     @bp.response(200, CampaignOut)
+    @fails(401, 403, 404)
     def get(self, campaign_id):
         return campaigns.describe(campaigns.own_campaign(get_session(), current_brand().id, campaign_id))
 
@@ -93,6 +98,7 @@ class CampaignResource(MethodView):
 @bp.route("/brand/campaigns/<campaign_id>/<any(pause, resume, end):action>")
 class CampaignAction(MethodView):
     @bp.response(200, CampaignOut)
+    @fails(401, 403, 404, 409)
     def post(self, campaign_id, action):
         """Pause, resume, or end (ending returns the unreserved budget to the brand)."""
         return campaigns.describe(campaigns.set_status(get_session(), current_brand().id, campaign_id, action))
@@ -102,6 +108,7 @@ class CampaignAction(MethodView):
 class MyCoupons(MethodView):
     @bp.arguments(CouponListArgs, location="query")
     @bp.response(200, CouponPage)
+    @fails(401, 403)
     def get(self, args):
         """The consumer's wallet, newest first; ?status= filters."""
         return coupons.wallet(get_session(), current_consumer().id, args["status"], args["limit"], args["cursor"])
@@ -110,6 +117,7 @@ class MyCoupons(MethodView):
 @bp.route("/me/balance")
 class MyBalance(MethodView):
     @bp.response(200, ConsumerBalance)
+    @fails(401, 403)
     def get(self):
         """The consumer's referral earnings: pending until the refund window passes, then available."""
         consumer, session = current_consumer(), get_session()
@@ -123,6 +131,7 @@ class MyBalance(MethodView):
 class Redemptions(MethodView):
     @bp.arguments(RedemptionIn)
     @bp.response(200, RedemptionOut)
+    @fails(401, 403, 404, 409)
     def post(self, body):
         """Redeem a consumer's coupon at the till, exactly once."""
         return coupons.redeem(
@@ -134,6 +143,7 @@ class Redemptions(MethodView):
 
     @bp.arguments(ListArgs, location="query")
     @bp.response(200, page_of(StoreRedemptionOut))
+    @fails(401, 403)
     def get(self, args):
         """The coupons redeemed at this store, the latest first."""
         rows, cursor = coupons.redeemed_at_store(get_session(), current_store().id, args["limit"], args["cursor"])
@@ -144,12 +154,14 @@ class Redemptions(MethodView):
 class BrandBlacklist(MethodView):
     @bp.arguments(BlacklistIn)
     @bp.response(201, BlacklistOut)
+    @fails(401, 403, 404)
     def post(self, body):
         """Blacklist a consumer: their scans are recorded but earn no rewards from this brand."""
         return blacklist.add(get_session(), current_brand().id, body["consumer_id"], body["reason"])
 
     @bp.arguments(ListArgs, location="query")
     @bp.response(200, page_of(BlacklistOut))
+    @fails(401, 403)
     def get(self, args):
         """The brand's blacklisted consumers, newest first."""
         rows, cursor = blacklist.entries(get_session(), current_brand().id, args["limit"], args["cursor"])
@@ -159,5 +171,6 @@ class BrandBlacklist(MethodView):
 @bp.route("/brand/blacklist/<consumer_id>")
 class BrandBlacklistEntry(MethodView):
     @bp.response(204)
+    @fails(401, 403, 404)
     def delete(self, consumer_id):
         blacklist.remove(get_session(), current_brand().id, consumer_id)

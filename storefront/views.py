@@ -5,6 +5,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from db import get_session
+from errors import fails
 from identity.auth import current_brand, current_consumer, current_store
 from pagination import ListArgs, page_of
 from storefront import orders, payments, rebates, receipts
@@ -30,6 +31,7 @@ bp = Blueprint("commerce", __name__, url_prefix="/api/v1", description="Receipts
 class Receipts(MethodView):
     @bp.arguments(CodeIn)
     @bp.response(200, ReceiptOut)
+    @fails(401, 403, 409)
     def post(self, body):
         """Receive a case: bind its items to this store, earn the receipt rebate once, flag diversion."""
         return receipts.receive_case(
@@ -41,6 +43,7 @@ class Receipts(MethodView):
 
     @bp.arguments(ListArgs, location="query")
     @bp.response(200, page_of(StoreReceiptOut))
+    @fails(401, 403)
     def get(self, args):
         """The cases this store received, the latest first."""
         rows, cursor = receipts.store_receipts(get_session(), current_store().id, args["limit"], args["cursor"])
@@ -51,6 +54,7 @@ class Receipts(MethodView):
 class Orders(MethodView):
     @bp.arguments(OrderIn)
     @bp.response(201, OrderOut)
+    @fails(401, 403, 404, 409)
     def post(self, body):
         """Order through a partner store; prices from the catalogue; an optional coupon is held."""
         order = orders.create_order(
@@ -65,6 +69,7 @@ class Orders(MethodView):
 
     @bp.arguments(OrderListArgs, location="query")
     @bp.response(200, page_of(OrderOut))
+    @fails(401, 403)
     def get(self, args):
         """The consumer's own orders, newest first; `?status=` keeps one status."""
         consumer_id = current_consumer().id
@@ -77,6 +82,7 @@ class Orders(MethodView):
 @bp.route("/orders/<order_id>")
 class OrderResource(MethodView):
     @bp.response(200, OrderOut)
+    @fails(401, 403, 404)
     def get(self, order_id):
         return orders.describe(orders.own_order(get_session(), current_consumer().id, order_id))
 
@@ -84,6 +90,7 @@ class OrderResource(MethodView):
 @bp.route("/orders/<order_id>/refund")
 class OrderRefund(MethodView):
     @bp.response(200, OrderOut)
+    @fails(401, 403, 404, 409)
     def post(self, order_id):
         """Refund a paid order in full: every share is reversed (see storefront.settlement)."""
         return orders.describe(orders.refund(get_session(), current_consumer().id, order_id))
@@ -92,6 +99,7 @@ class OrderRefund(MethodView):
 @bp.route("/payments/notify")
 class PaymentNotify(MethodView):
     @bp.response(200, NoticeOut)
+    @fails(401, 404, 409, 422)
     def post(self):
         """The payment provider's signed notice (X-Signature: hex HMAC-SHA256 of the raw body)."""
         config = current_app.config
@@ -108,12 +116,14 @@ class PaymentNotify(MethodView):
 class SplitRules(MethodView):
     @bp.arguments(SplitRuleIn)
     @bp.response(201, SplitRuleOut)
+    @fails(401, 403)
     def post(self, body):
         """Set how paid orders are shared (percentages; the brand keeps the rest); per product or default."""
         return orders.describe_rule(orders.set_split_rule(get_session(), current_brand().id, **body))
 
     @bp.arguments(ListArgs, location="query")
     @bp.response(200, page_of(SplitRuleOut))
+    @fails(401, 403)
     def get(self, args):
         """The brand's split rules, newest first; the newest for a product (or the default) is in force."""
         items, cursor = orders.list_split_rules(get_session(), current_brand().id, args["limit"], args["cursor"])
@@ -124,11 +134,13 @@ class SplitRules(MethodView):
 class RebatePolicy(MethodView):
     @bp.arguments(RebatePolicyIn)
     @bp.response(201, RebatePolicyOut)
+    @fails(401, 403)
     def post(self, body):
         """Set store incentives: per-scan commission, per-item receipt rebate, daily volume tiers."""
         return rebates.describe_policy(rebates.set_policy(get_session(), current_brand().id, **body))
 
     @bp.response(200, RebatePolicyOut)
+    @fails(401, 403)
     def get(self):
         return rebates.describe_policy(rebates.current_policy(get_session(), current_brand().id))
 
@@ -137,6 +149,7 @@ class RebatePolicy(MethodView):
 class DiversionAlerts(MethodView):
     @bp.arguments(ListArgs, location="query")
     @bp.response(200, page_of(AlertOut))
+    @fails(401, 403)
     def get(self, args):
         """Goods seen outside their assigned regions, with the evidence, newest first."""
         items, cursor = receipts.diversion_alerts(get_session(), current_brand().id, args["limit"], args["cursor"])

@@ -12,7 +12,7 @@ from flask_smorest import Blueprint
 
 import jobs
 from db import get_session
-from errors import NotFound, invalid
+from errors import NotFound, fails, invalid
 from identity.auth import current_brand, current_store, require_admin
 from identity.models import Brand
 from pagination import ListArgs, page_of
@@ -36,6 +36,7 @@ bp = Blueprint("storefront", __name__, url_prefix="/api/v1", description="Ledger
 class BrandDeposits(MethodView):
     @bp.arguments(DepositIn)
     @bp.response(201, DepositOut)
+    @fails(401, 403, 404, 409)
     def post(self, body, brand_id):
         """Fund a brand's campaign budget. The same reference twice is one deposit; with another amount, 409."""
         require_admin()
@@ -55,6 +56,7 @@ class BrandDeposits(MethodView):
 @bp.route("/brand/balance")
 class BrandBalance(MethodView):
     @bp.response(200, BrandBalanceOut)
+    @fails(401, 403)
     def get(self):
         """The brand's budget: balance, reserved by pending transfers, available, total deposited."""
         return balances.brand_balance(get_session(), current_brand().id)
@@ -63,6 +65,7 @@ class BrandBalance(MethodView):
 @bp.route("/store/balance")
 class StoreBalance(MethodView):
     @bp.response(200, StoreBalanceOut)
+    @fails(401, 403)
     def get(self):
         """The calling store's money: pending, available, in transit (payouts under way) and paid out."""
         return balances.store_balance(get_session(), current_store().id)
@@ -72,6 +75,7 @@ class StoreBalance(MethodView):
 class StoreLedger(MethodView):
     @bp.arguments(ListArgs, location="query")
     @bp.response(200, page_of(LedgerEntryOut))
+    @fails(401, 403)
     def get(self, args):
         """The calling store's statement: entries on its accounts, newest first."""
         return balances.store_statement(get_session(), current_store().id, args["limit"], args["cursor"])
@@ -81,6 +85,7 @@ class StoreLedger(MethodView):
 class StorePayouts(MethodView):
     @bp.arguments(PayoutIn)
     @bp.response(201, PayoutOut)
+    @fails(401, 403, 409)
     def post(self, body):
         """Ask for a payout of available money (at least PAYOUT_MIN_FEN); it moves to in transit at once."""
         store = current_store()
@@ -93,6 +98,7 @@ class StorePayouts(MethodView):
 
     @bp.arguments(ListArgs, location="query")
     @bp.response(200, page_of(PayoutOut))
+    @fails(401, 403)
     def get(self, args):
         """The calling store's payouts, newest first."""
         items, next_cursor = payouts.list_payouts(get_session(), current_store().id, args["limit"], args["cursor"])
@@ -102,6 +108,7 @@ class StorePayouts(MethodView):
 @bp.route("/store/payouts/<payout_id>")
 class StorePayout(MethodView):
     @bp.response(200, PayoutOut)
+    @fails(401, 403, 404)
     def get(self, payout_id):
         return payouts.own_payout(get_session(), current_store().id, payout_id)
 
@@ -109,6 +116,7 @@ class StorePayout(MethodView):
 @bp.route("/admin/payouts/run")
 class PayoutRun(MethodView):
     @bp.response(202, PayoutRunOut)
+    @fails(401, 403)
     def post(self):
         """Pay every requested payout through the provider (a background job; inline without Redis).
 
