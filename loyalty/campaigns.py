@@ -84,6 +84,25 @@ def _validate(session: Session, brand_id: str, starts_at, ends_at, product_ids, 
         raise ValidationFailed(errors)
 
 
+def _with_free_item_values(session: Session, product_ids: list[str], tiers: list[dict]) -> list[dict]:
+    """A `free_item` reward without value_fen is worth the product's cost_fen (its price_fen if it has
+    no cost), what the brand pays the store for it: written into the tier when the campaign's products
+    agree on it; with products of different costs it stays unset and each scan uses its product's."""
+    if not any(t["reward"]["kind"] == RewardKind.FREE_ITEM and not t["reward"].get("value_fen") for t in tiers):
+        return tiers
+    products = session.scalars(select(Product).where(Product.id.in_(product_ids)))
+    values = {p.cost_fen if p.cost_fen is not None else p.price_fen for p in products}
+    if len(values) != 1:
+        return tiers
+    (value,) = values
+    return [
+        {**t, "reward": {**t["reward"], "value_fen": value}}
+        if t["reward"]["kind"] == RewardKind.FREE_ITEM and not t["reward"].get("value_fen")
+        else t
+        for t in tiers
+    ]
+
+
 def create_scan_reward(
     session: Session,
     brand_id: str,
@@ -101,6 +120,7 @@ def create_scan_reward(
 ) -> Campaign:
     starts_at, ends_at = naive_utc(starts_at), naive_utc(ends_at)
     _validate(session, brand_id, starts_at, ends_at, product_ids, region_codes, tiers)
+    tiers = _with_free_item_values(session, product_ids, tiers)
     campaign = Campaign(
         id=new_id("cp"),
         brand_id=brand_id,

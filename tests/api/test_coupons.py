@@ -165,3 +165,19 @@ def test_a_new_consumers_referral_balance_is_zero_and_private(api):
     consumer = api.consumer()
     assert api.get("/api/v1/me/balance", who=consumer, expect=200).json == {"pending_fen": 0, "available_fen": 0}
     assert api.get("/api/v1/me/balance", who=api.store()).status_code == 403
+
+
+def test_a_free_item_reward_without_value_fen_is_worth_the_products_cost_from_the_start(api):
+    brand = api.brand()
+    deposit(api, brand, 100_000)
+    product = api.product(brand, cost_fen=650)
+    tiers = [{"probability": 1.0, "reward": {"kind": "free_item"}}]
+    campaign = scan_campaign(api, brand, [product["id"]], tiers=tiers, budget_fen=10_000)
+    assert campaign["tiers"][0]["reward"]["value_fen"] == 650
+    got = api.get(f"/api/v1/brand/campaigns/{campaign['id']}", who=brand, expect=200).json
+    assert got["tiers"][0]["reward"]["value_fen"] == 650
+    uncosted = api.product(brand, cost_fen=None, price_fen=900)
+    other = scan_campaign(api, brand, [uncosted["id"]], tiers=tiers, budget_fen=10_000)
+    assert other["tiers"][0]["reward"]["value_fen"] == 900, "without a cost, the price"
+    code = api.codes(brand, api.batch(brand, product=product, quantity=1))[0]
+    assert scan(api, api.consumer(), code["token"]).json["rewards"][0]["value_fen"] == 650
