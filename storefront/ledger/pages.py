@@ -86,8 +86,14 @@ def _csrf_ok() -> bool:
     return False
 
 
+def _lang() -> str | None:
+    """?lang= as asked, so a page opened in one language stays in it across its forms."""
+    lang = request.args.get("lang", "")
+    return lang if lang in ("en", "zh") else None
+
+
 def _back():
-    return redirect(url_for("store_page.store_page"), 303)
+    return redirect(url_for("store_page.store_page", lang=_lang()), 303)
 
 
 def _signed_in_store() -> Store | None:
@@ -102,7 +108,7 @@ def _signed_in_store() -> Store | None:
 
 
 def _page(template: str, status: int = 200, **context):
-    return render_template(template, csrf=_csrf_token(), **context), status, HEADERS
+    return render_template(template, csrf=_csrf_token(), lang=_lang(), **context), status, HEADERS
 
 
 @bp.get("/store")

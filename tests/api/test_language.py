@@ -149,3 +149,15 @@ def test_the_landing_page_shows_the_first_scan_in_beijing_time(api, client, code
     html = landing(client, code["url"]).get_data(as_text=True)
     assert "已被扫描 2 次" in html
     assert any(shanghai_minute(before + timedelta(seconds=s)) in html for s in (0, 60))
+
+
+def test_a_store_page_opened_in_english_stays_english_through_its_forms(api, app, client):
+    store = api.store()
+    give_store(app, store.id, available_fen=1000)
+    page = client.get("/store?lang=en").get_data(as_text=True)
+    assert 'action="/store/login?lang=en"' in page
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    r = client.post("/store/login?lang=en", data={"key": store.key, "csrf": csrf})
+    assert r.status_code == 303 and r.headers["Location"].endswith("/store?lang=en")
+    html = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "Available to pay out" in html and 'action="/store/payouts?lang=en"' in html
