@@ -58,8 +58,14 @@ def own_product(session: Session, brand_id: str, product_id: str, field: str = "
     return product
 
 
-def list_products(session: Session, brand_id: str) -> list[Product]:
-    return list(session.scalars(select(Product).where(Product.brand_id == brand_id).order_by(Product.created_at)))
+def list_products(session: Session, brand_id: str, limit: int, cursor: str | None):
+    """The brand's catalogue, newest first, one keyset page: (products, next_cursor)."""
+    from pagination import keyset_page
+
+    query = select(Product).where(Product.brand_id == brand_id)
+    return keyset_page(
+        session, query, [Product.created_at, Product.id], limit, cursor, lambda p: [p.created_at.isoformat(), p.id]
+    )
 
 
 # --- batches ---------------------------------------------------------------------------------

@@ -47,10 +47,13 @@ class Products(MethodView):
         """Add a product to the brand's catalogue (GTIN check digit verified, stored as GTIN-14)."""
         return batches.create_product(get_session(), current_brand().id, **body)
 
-    @bp.response(200, ProductOut(many=True))
+    @bp.arguments(ListArgs, location="query")
+    @bp.response(200, page_of(ProductOut))
     @fails(401, 403)
-    def get(self):
-        return batches.list_products(get_session(), current_brand().id)
+    def get(self, args):
+        """The brand's catalogue, newest first."""
+        rows, cursor = batches.list_products(get_session(), current_brand().id, args["limit"], args["cursor"])
+        return {"items": rows, "next_cursor": cursor}
 
 
 @bp.route("/brand/batches")

@@ -100,7 +100,7 @@ def test_a_product_gtin_written_with_other_digits_is_refused_naming_the_field(ap
     brand = api.brand()
     r = api.post("/api/v1/brand/products", {"sku": "M1", "name": "Milk", "price_fen": 100, "gtin": gtin}, who=brand)
     assert r.status_code == 422 and "gtin" in r.json["error"]["fields"]
-    assert api.get("/api/v1/brand/products", who=brand, expect=200).json == []
+    assert api.get("/api/v1/brand/products", who=brand, expect=200).json["items"] == []
 
 
 def test_a_key_id_written_in_other_digits_revokes_nothing(api, client):
@@ -249,7 +249,7 @@ def test_a_gtin_another_brand_registered_is_taken(api):
     product(api, first, expect=201)
     r = product(api, second)
     assert r.status_code == 409 and r.json["error"]["code"] == "gtin_taken" and "gtin" in r.json["error"]["fields"]
-    assert api.get("/api/v1/brand/products", who=second, expect=200).json == []
+    assert api.get("/api/v1/brand/products", who=second, expect=200).json["items"] == []
     # the same GTIN as GTIN-14 is the same GTIN
     assert product(api, second, gtin=GTIN14).json["error"]["code"] == "gtin_taken"
 
@@ -349,7 +349,7 @@ def test_brands_racing_for_one_gtin_leave_exactly_one_owner(api, app, postgres_o
     statuses = sorted(status for status, _ in results)
     assert statuses == [201] + [409] * (len(brands) - 1), results
     assert all(body["error"]["code"] == "gtin_taken" for status, body in results if status == 409)
-    owners = [b for b in brands if api.get("/api/v1/brand/products", who=b, expect=200).json]
+    owners = [b for b in brands if api.get("/api/v1/brand/products", who=b, expect=200).json["items"]]
     assert len(owners) == 1
 
 

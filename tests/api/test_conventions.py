@@ -47,6 +47,14 @@ def test_the_blacklist_is_a_page_of_the_brands_own_entries(api):
     assert walk(api, "/api/v1/brand/blacklist", other) == []
 
 
+def test_products_are_a_page_of_the_brands_own_catalogue(api):
+    brand = api.brand()
+    first, second = api.product(brand), api.product(brand)
+    api.product(api.brand())
+    assert [p["id"] for p in walk(api, "/api/v1/brand/products", brand)] == [second["id"], first["id"]]
+    assert walk(api, "/api/v1/brand/products", api.brand()) == []
+
+
 # --- lists users looked for and got 405 ---------------------------------------------------------
 
 
