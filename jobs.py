@@ -14,6 +14,7 @@ process now and then, not one per request. An enqueue Redis cannot take is left 
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import re
 import threading
@@ -283,6 +284,6 @@ def init_app(app: Flask) -> None:
         """Run every periodic sweep once, in this order, and print what each did (a failing sweep is
         logged and reported; the others still run):"""
         for name, result in run_due().items():
-            click.echo(f"{name}: {result}")
+            click.echo(f"{name}: {json.dumps(result, default=str) if isinstance(result, dict) else result}")
 
     app.cli.add_command(jobs_group)

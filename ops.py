@@ -44,10 +44,15 @@ def init_app(app: Flask) -> None:
     @db_group.command("upgrade")
     @click.argument("revision", default="head")
     def upgrade_command(revision):
-        """Build or migrate the schema to REVISION (default: head)."""
+        """Build or migrate the schema of DATABASE_URL to REVISION (an Alembic revision id; default: head)."""
+        from alembic.util.exc import CommandError
+
         from migrations import upgrade
 
-        upgrade(app.config["DATABASE_URL"], revision)
+        try:
+            upgrade(app.config["DATABASE_URL"], revision)
+        except CommandError as error:  # an unknown or ambiguous revision
+            raise click.BadParameter(str(error), param_hint="REVISION") from None
         click.echo(f"database at {revision}")
 
     app.cli.add_command(db_group)

@@ -136,3 +136,13 @@ def test_every_command_and_option_has_help(app):
             if isinstance(param, click.Option) and not param.help and param.name != "help":
                 missing.append(f"{' '.join(path)} {param.opts[0]}")
     assert missing == []
+
+
+def test_db_upgrade_refuses_an_unknown_revision(app):
+    result = invoke(app, "db", "upgrade", "nope")
+    assert result.exit_code == 2 and "REVISION" in result.output and "nope" in result.output
+
+
+def test_run_due_prints_results_as_plain_json(app):
+    out = invoke(app, "jobs", "run-due").output
+    assert 'payouts: {"paid": 0, "failed": 0' in out and "PayoutStatus" not in out
