@@ -92,6 +92,7 @@ def error_response(status: int, code: str, message: str, fields: dict | None = N
     message = translated(message)
     response = jsonify({"error": {"code": code, "message": message, "fields": fields or {}}})
     response.status_code = status
+    response.vary.add("Accept-Language")  # the message is in the language asked for
     for key, value in (headers or {}).items():
         response.headers[key] = value
     return response
@@ -159,7 +160,12 @@ class ErrorDetail(Schema):
         values=ma.List(ma.String()),
         required=True,
         metadata={
-            "description": "Per-field reasons; empty when no field is at fault.",
+            "description": "Per-field reasons; empty when no field is at fault. A nested object's or a list's "
+            "reasons are an object of this same shape, keyed by field name or item index: "
+            '{"items": {"0": {"quantity": ["..."]}}}.',
+            "additionalProperties": {
+                "oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "object"}],
+            },
             "example": {"quantity": ["Must be greater than or equal to 1."]},
         },
     )

@@ -161,3 +161,8 @@ def test_a_store_page_opened_in_english_stays_english_through_its_forms(api, app
     assert r.status_code == 303 and r.headers["Location"].endswith("/store?lang=en")
     html = client.get(r.headers["Location"]).get_data(as_text=True)
     assert "Available to pay out" in html and 'action="/store/payouts?lang=en"' in html
+
+
+def test_an_error_response_says_it_varies_by_language(client):
+    r = client.get("/api/v1/brand/batches")
+    assert r.status_code == 401 and "Accept-Language" in r.headers["Vary"]
