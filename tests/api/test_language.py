@@ -166,3 +166,9 @@ def test_a_store_page_opened_in_english_stays_english_through_its_forms(api, app
 def test_an_error_response_says_it_varies_by_language(client):
     r = client.get("/api/v1/brand/batches")
     assert r.status_code == 401 and "Accept-Language" in r.headers["Vary"]
+
+
+def test_an_unknown_api_path_answers_in_the_language_asked_for(client):
+    assert client.get("/api/v1/no-such-thing").json["error"]["message"] == "No such endpoint."
+    r = client.get("/api/v1/no-such-thing", headers={"Accept-Language": "zh-CN"})
+    assert r.status_code == 404 and r.json["error"] == {"code": "not_found", "message": "接口不存在。", "fields": {}}
