@@ -173,15 +173,18 @@ def store_request_payout():
         return _back()
     amount_fen = _fen_from_yuan(request.form.get("amount", ""))
     request_id = (request.form.get("request_id") or "")[:40] or None
+    min_fen = current_app.config["PAYOUT_MIN_FEN"]
     if amount_fen is None:
         flash(_("Enter an amount in yuan, like 25 or 25.50."), "error")
+    elif amount_fen < min_fen:
+        flash(_("The smallest payout is %(amount)s.", amount=yuan(min_fen)), "error")
     else:
         try:
             payout = payouts.request_payout(
                 get_session(),
                 store.id,
                 amount_fen,
-                min_fen=current_app.config["PAYOUT_MIN_FEN"],
+                min_fen=min_fen,
                 request_key=f"page:{request_id}" if request_id else None,
             )
             flash(_("Payout of %(amount)s requested. It is on its way.", amount=yuan(payout.amount_fen)), "ok")

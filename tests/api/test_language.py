@@ -172,3 +172,24 @@ def test_an_unknown_api_path_answers_in_the_language_asked_for(client):
     assert client.get("/api/v1/no-such-thing").json["error"]["message"] == "No such endpoint."
     r = client.get("/api/v1/no-such-thing", headers={"Accept-Language": "zh-CN"})
     assert r.status_code == 404 and r.json["error"] == {"code": "not_found", "message": "接口不存在。", "fields": {}}
+
+
+@pytest.mark.parametrize(
+    ("amount", "message"), [("20", "可提现余额不足以支付该金额。"), ("0.5", "最低提现金额为 ¥1.00。")]
+)
+def test_a_refused_payout_is_explained_in_chinese(api, app, client, amount, message):
+    store = api.store()
+    give_store(app, store.id, available_fen=1000)
+    page = client.get("/store").get_data(as_text=True)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    client.post("/store/login", data={"key": store.key, "csrf": csrf})
+    html = client.get("/store").get_data(as_text=True)
+    client.post(
+        "/store/payouts",
+        data={
+            "amount": amount,
+            "csrf": re.search(r'name="csrf" value="([^"]+)"', html).group(1),
+            "request_id": "r" + amount,
+        },
+    )
+    assert message in client.get("/store").get_data(as_text=True)
