@@ -157,9 +157,8 @@ class ErrorDetail(Schema):
     )
     fields = ma.Dict(
         keys=ma.String(),
-        values=ma.List(ma.String()),
         required=True,
-        metadata={
+        metadata={  # additionalProperties: values are lists of reasons, or nested objects of this shape
             "description": "Per-field reasons; empty when no field is at fault. A nested object's or a list's "
             "reasons are an object of this same shape, keyed by field name or item index: "
             '{"items": {"0": {"quantity": ["..."]}}}.',

@@ -71,6 +71,7 @@ class Batches(MethodView):
     @bp.response(200, BatchPage)
     @fails(401, 403)
     def get(self, args):
+        """The brand's batches, newest first."""
         session = get_session()
         rows, cursor = batches.list_batches(session, current_brand().id, args["limit"], args["cursor"])
         return {"items": [batches.summarize(session, b) for b in rows], "next_cursor": cursor}
@@ -81,6 +82,7 @@ class BatchResource(MethodView):
     @bp.response(200, BatchOut)
     @fails(401, 403, 404)
     def get(self, batch_id):
+        """One of the brand's batches: status and its activated, voided and scanned counts."""
         session = get_session()
         return batches.summarize(session, batches.own_batch(session, current_brand().id, batch_id))
 

@@ -101,15 +101,47 @@ class ScanCoupon(CouponOut):
     redeemed_at = fields.String(allow_none=True)
 
 
+class ScanProduct(Schema):
+    id = fields.String(metadata={"example": "p_8Jx2"})
+    name = fields.String(metadata={"example": "Fresh milk 1L"})
+    brand_id = fields.String(metadata={"example": "b_3kQz"})
+    brand_name = fields.String(metadata={"example": "Bright Dairy"})
+
+
+class ScanStore(Schema):
+    """The store the item was received by (its case was bound there)."""
+
+    id = fields.String(metadata={"example": "s_7Hd1"})
+    name = fields.String(metadata={"example": "Corner Shop Huaihai Rd"})
+
+
+class ScanPlace(Schema):
+    """Where the first scan was, to two decimals (about a kilometre)."""
+
+    lat = fields.Float(metadata={"example": 31.23})
+    lng = fields.Float(metadata={"example": 121.47})
+
+
+class ScanWarning(Schema):
+    """A counterfeit hint on a repeat scan."""
+
+    code = fields.String(validate=validate.OneOf(["many_scans", "far_apart"]), metadata={"example": "far_apart"})
+    message = fields.String(
+        metadata={
+            "example": "This code was first scanned 1200 km away less than two days ago. The label may be copied."
+        }
+    )
+
+
 class ScanOut(Schema):
     verdict = fields.String()
     scan_count = fields.Integer()
     first_scanned_at = fields.String(allow_none=True)
-    first_scan_place = fields.Dict(allow_none=True)
-    product = fields.Dict(allow_none=True)
-    store = fields.Dict(allow_none=True)
+    first_scan_place = fields.Nested(ScanPlace, allow_none=True)
+    product = fields.Nested(ScanProduct, allow_none=True)
+    store = fields.Nested(ScanStore, allow_none=True)
     rewards = fields.List(fields.Nested(ScanCoupon))
-    warning = fields.Dict(allow_none=True)
+    warning = fields.Nested(ScanWarning, allow_none=True)
     notice = fields.String()
 
 

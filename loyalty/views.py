@@ -92,6 +92,7 @@ class CampaignResource(MethodView):
     @bp.response(200, CampaignOut)
     @fails(401, 403, 404)
     def get(self, campaign_id):
+        """One of the brand's campaigns: status, issued, spent and remaining budget."""
         return campaigns.describe(campaigns.own_campaign(get_session(), current_brand().id, campaign_id))
 
 
@@ -173,4 +174,5 @@ class BrandBlacklistEntry(MethodView):
     @bp.response(204)
     @fails(401, 403, 404)
     def delete(self, consumer_id):
+        """Take a consumer off the brand's blacklist."""
         blacklist.remove(get_session(), current_brand().id, consumer_id)

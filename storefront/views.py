@@ -12,6 +12,7 @@ from storefront import orders, payments, rebates, receipts
 from storefront.schemas import (
     AlertOut,
     CodeIn,
+    NoticeIn,
     NoticeOut,
     OrderIn,
     OrderListArgs,
@@ -84,6 +85,7 @@ class OrderResource(MethodView):
     @bp.response(200, OrderOut)
     @fails(401, 403, 404)
     def get(self, order_id):
+        """One of the consumer's orders: status, amount, lines, refunds."""
         return orders.describe(orders.own_order(get_session(), current_consumer().id, order_id))
 
 
@@ -98,6 +100,19 @@ class OrderRefund(MethodView):
 
 @bp.route("/payments/notify")
 class PaymentNotify(MethodView):
+    # The raw body is read (its bytes are what is signed), so the schema is documented, not parsed.
+    @bp.doc(
+        requestBody={"required": True, "content": {"application/json": {"schema": NoticeIn}}},
+        parameters=[
+            {
+                "in": "header",
+                "name": "X-Signature",
+                "required": True,
+                "description": "hex HMAC-SHA256(PAYMENT_WEBHOOK_SECRET, the raw body)",
+                "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            }
+        ],
+    )
     @bp.response(200, NoticeOut)
     @fails(401, 404, 409, 422)
     def post(self):
@@ -142,6 +157,7 @@ class RebatePolicy(MethodView):
     @bp.response(200, RebatePolicyOut)
     @fails(401, 403)
     def get(self):
+        """The brand's current store-incentive policy."""
         return rebates.describe_policy(rebates.current_policy(get_session(), current_brand().id))
 
 

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from bench.support import scratch_database
-from tests.factories import Api
+from tests.factories import Api, ErrorShapeCheckingClient
 
 ADMIN_KEY = "test-admin-key"
 MINIAPP_SECRET = "test-miniapp-secret"
@@ -60,6 +60,16 @@ def app(app_settings):
 
     upgrade(app_settings["DATABASE_URL"])  # tests build the schema exactly as `flask db upgrade` does
     yield create_app(app_settings)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _errors_as_documented():
+    """Every test client holds each error answer on /api/ to the OpenAPI document's error schema."""
+    from flask import Flask
+
+    before, Flask.test_client_class = Flask.test_client_class, ErrorShapeCheckingClient
+    yield
+    Flask.test_client_class = before
 
 
 @pytest.fixture

@@ -6,7 +6,10 @@ import hashlib
 import hmac
 import itertools
 import time
+import weakref
 from dataclasses import dataclass, field
+
+from flask.testing import FlaskClient
 
 _seq = itertools.count(1)
 
@@ -189,3 +192,42 @@ def notify_payment(
         "/api/v1/payments/notify", data=body, headers={"X-Signature": signature, "Content-Type": "application/json"}
     )
     return Api._check(r, expect)
+
+
+# --- every error answer in the suite holds to the documented error schema ---------------------------
+_error_validators: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def documented_error_validator(app):
+    """A JSON Schema validator for the `Error` component of the app's own OpenAPI document."""
+    validator = _error_validators.get(app)
+    if validator is None:
+        from jsonschema import Draft4Validator
+
+        spec = FlaskClient(app).get("/api/openapi.json").get_json()
+        validator = Draft4Validator({"$ref": "#/components/schemas/Error", "components": spec["components"]})
+        _error_validators[app] = validator
+    return validator
+
+
+def check_error_shape(app, response) -> None:
+    """An error answer on an API path must parse as the document's error schema says."""
+    if response.status_code < 400 or not response.request.path.startswith("/api/"):
+        return
+    if response.is_streamed and response.mimetype != "application/json":
+        return
+    body = response.get_json(silent=True)
+    errors = sorted(documented_error_validator(app).iter_errors(body), key=str)
+    assert not errors, (
+        f"{response.request.method} {response.request.path} -> {response.status_code}: "
+        f"{response.get_data(as_text=True)[:300]} does not match the documented Error schema: {errors[0].message}"
+    )
+
+
+class ErrorShapeCheckingClient(FlaskClient):
+    """Flask's test client, checking every error answer against the documented error schema."""
+
+    def open(self, *args, **kwargs):
+        response = super().open(*args, **kwargs)
+        check_error_shape(self.application, response)
+        return response

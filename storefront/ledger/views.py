@@ -110,6 +110,7 @@ class StorePayout(MethodView):
     @bp.response(200, PayoutOut)
     @fails(401, 403, 404)
     def get(self, payout_id):
+        """One of the calling store's payouts."""
         return payouts.own_payout(get_session(), current_store().id, payout_id)
 
 
