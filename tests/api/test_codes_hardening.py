@@ -256,8 +256,12 @@ def test_a_gtin_another_brand_registered_is_taken(api):
 
 def test_a_brand_may_register_its_own_gtin_on_another_product(api):
     brand = api.brand()
-    product(api, brand, sku="A", expect=201)
-    product(api, brand, gtin=GTIN14, sku="B", expect=201)
+    first = product(api, brand, sku="A")
+    second = product(api, brand, gtin=GTIN14, sku="B")  # the same GTIN written as GTIN-14
+    assert [first.status_code, second.status_code] == [201, 201]
+    listed = api.get("/api/v1/brand/products", who=brand, expect=200).json["items"]
+    assert sorted(p["sku"] for p in listed) == ["A", "B"]
+    assert {p["gtin"] for p in listed} == {GTIN14}
 
 
 def test_a_brand_refused_a_gtin_cannot_mint_gs1_codes_for_it(api):

@@ -105,12 +105,13 @@ def test_no_one_revokes_or_lists_another_principals_key(api):
 
 def test_an_operator_issues_a_key_to_a_brand_that_lost_its_own(api):
     brand, store = api.brand(), api.store()
-    issued = api.post(f"/api/v1/admin/brands/{brand.id}/api-keys", who=api.admin, expect=201).json
-    keys_of(api, Tenant(brand.id, issued["api_key"]))
-    issued = api.post(f"/api/v1/admin/stores/{store.id}/api-keys", who=api.admin, expect=201).json
-    keys_of(api, Tenant(store.id, issued["api_key"]))
-    api.post(f"/api/v1/admin/brands/{brand.id}/api-keys", who=brand, expect=403)
-    api.post("/api/v1/admin/brands/br_nope/api-keys", who=api.admin, expect=404)
+    for owner, role in ((brand, "brands"), (store, "stores")):
+        issued = api.post(f"/api/v1/admin/{role}/{owner.id}/api-keys", who=api.admin).json
+        listed = keys_of(api, Tenant(owner.id, issued["api_key"]))["items"]  # the new key works for its owner
+        assert issued["id"] in {k["id"] for k in listed} and len(listed) == 2
+    assert api.post(f"/api/v1/admin/brands/{brand.id}/api-keys", who=brand).status_code == 403
+    assert api.post("/api/v1/admin/brands/br_nope/api-keys", who=api.admin).status_code == 404
+    assert len(keys_of(api, brand)["items"]) == 2  # the refused requests issued nothing
 
 
 def test_a_label_is_checked(api):
@@ -219,6 +220,8 @@ def _onboarding_key_id(api, who) -> str:
 
 def test_bearer_keys_of_either_kind_never_pass_as_the_other(api):
     brand, store = api.brand(), api.store()
-    api.get("/api/v1/store/api-keys", who=brand, expect=403)
-    api.get("/api/v1/brand/api-keys", who=store, expect=403)
-    api.get("/api/v1/brand/api-keys", who=auth("bk_" + store.key[3:]), expect=401)
+    assert api.get("/api/v1/store/api-keys", who=brand).status_code == 403
+    assert api.get("/api/v1/brand/api-keys", who=store).status_code == 403
+    # a store's secret under the brand prefix, and a brand's under the store prefix, is no key at all
+    assert api.get("/api/v1/brand/api-keys", who=auth("bk_" + store.key[3:])).status_code == 401
+    assert api.get("/api/v1/store/api-keys", who=auth("sk_" + brand.key[3:])).status_code == 401

@@ -34,10 +34,11 @@ def unchanged(app):
     assert _table_counts(app) == before
 
 
-def _error(r, status, field):
-    assert r.status_code == status, r.get_data(as_text=True)[:500]
-    assert r.is_json and field in r.json["error"]["fields"], r.json
-    return r.json["error"]
+def _named(r, status: int) -> set[str]:
+    """The fields a JSON error answer with `status` names; empty for any other answer."""
+    if r.status_code != status or not r.is_json or "error" not in r.json:
+        return set()
+    return set(r.json["error"]["fields"])
 
 
 # --- body size and nesting -------------------------------------------------------------------------
@@ -50,20 +51,22 @@ def test_a_body_nested_100000_deep_is_refused_before_the_scan_reads_it_or_checks
     unchanged()
     body = opener * DEEP + "1" + closer * DEEP
     r = client.post("/api/v1/scans", data=body, content_type="application/json")  # no credentials at all
-    error = _error(r, 400, "body")
+    r = r
+    assert "body" in _named(r, 400)
+    error = r.json["error"]
     assert "deep" in error["message"]
 
 
 def test_a_body_nested_100000_deep_to_the_consumer_login_is_refused(client, unchanged):
     unchanged()
     r = client.post("/api/v1/auth/consumer", data="[" * DEEP + "]" * DEEP, content_type="application/json")
-    _error(r, 400, "body")
+    assert "body" in _named(r, 400)
 
 
 def test_a_deep_body_is_refused_whatever_content_type_it_claims(client, unchanged):
     unchanged()
     r = client.post("/api/v1/payments/notify", data="[" * DEEP, content_type="text/plain")
-    _error(r, 400, "body")
+    assert "body" in _named(r, 400)
 
 
 def test_brackets_inside_strings_do_not_count_as_nesting(api, app):
@@ -77,7 +80,7 @@ def test_a_body_nested_within_the_limit_reaches_the_schema(api, app):
     depth = app.config["MAX_JSON_DEPTH"]
     nested = json.loads("[" * (depth - 1) + "]" * (depth - 1))
     r = api.post("/api/v1/brand/products", {"sku": "S1", "name": nested, "price_fen": 1}, who=brand)
-    _error(r, 422, "name")
+    assert "name" in _named(r, 422)
 
 
 def test_a_body_over_the_size_limit_is_413_naming_the_body(api, app, unchanged):
@@ -85,7 +88,9 @@ def test_a_body_over_the_size_limit_is_413_naming_the_body(api, app, unchanged):
     unchanged()
     big = {"sku": "S1", "name": "x" * app.config["MAX_BODY_BYTES"], "price_fen": 1}
     r = api.post("/api/v1/brand/products", big, who=brand)
-    error = _error(r, 413, "body")
+    r = r
+    assert "body" in _named(r, 413)
+    error = r.json["error"]
     assert error["code"] == "too_large"
 
 
@@ -100,7 +105,7 @@ def test_a_chunked_body_over_the_size_limit_is_413_naming_the_body(client, app, 
         headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
         environ_overrides={"wsgi.input_terminated": True},
     )
-    _error(r, 413, "body")
+    assert "body" in _named(r, 413)
 
 
 # --- times out of range ----------------------------------------------------------------------------
@@ -134,7 +139,7 @@ def test_a_campaign_time_out_of_range_is_422_naming_the_field(api, unchanged, fi
     product = api.product(brand)
     unchanged()
     r = api.post("/api/v1/brand/campaigns", _campaign_body(product["id"], **{field: value}), who=brand)
-    _error(r, 422, field)
+    assert field in _named(r, 422)
 
 
 @pytest.mark.parametrize("field", ["produced_on", "expires_on"])
@@ -143,7 +148,7 @@ def test_a_batch_day_out_of_range_is_422_naming_the_field(api, unchanged, field)
     product = api.product(brand)
     unchanged()
     body = {"product_id": product["id"], "quantity": 1, "lot": "L1", "produced_on": "2026-11-01", field: "0001-01-01"}
-    _error(api.post("/api/v1/brand/batches", body, who=brand), 422, field)
+    assert field in _named(api.post("/api/v1/brand/batches", body, who=brand), 422)
 
 
 # --- cursors ---------------------------------------------------------------------------------------
@@ -189,19 +194,19 @@ def test_a_made_up_cursor_is_422_naming_cursor(api, path, values):
     who = api.store() if "store" in path else api.brand()
     plain = _plain(values)  # 1e400 is written Infinity, and read back as a float infinity, like 1e400
     for cursor in (plain, plain + ".AAAAAAAAAAAAAAAAAAAAAA"):
-        _error(api.get(f"{path}?cursor={cursor}", who=who), 422, "cursor")
+        assert "cursor" in _named(api.get(f"{path}?cursor={cursor}", who=who), 422)
 
 
 def test_an_edited_cursor_is_422_naming_cursor(api):
     brand, cursor = _two_pages_of_batches(api)
     values, mac = cursor.rsplit(".", 1)
     edited = _plain([10**30, "b_1"]) + "." + mac
-    _error(api.get(f"/api/v1/brand/batches?cursor={edited}", who=brand), 422, "cursor")
+    assert "cursor" in _named(api.get(f"/api/v1/brand/batches?cursor={edited}", who=brand), 422)
 
 
 def test_a_cursor_from_another_list_is_422_naming_cursor(api):
     brand, cursor = _two_pages_of_batches(api)
-    _error(api.get(f"/api/v1/brand/diversion-alerts?cursor={cursor}", who=brand), 422, "cursor")
+    assert "cursor" in _named(api.get(f"/api/v1/brand/diversion-alerts?cursor={cursor}", who=brand), 422)
 
 
 def test_a_cursor_signed_under_another_secret_is_422_naming_cursor(api, app):
@@ -214,7 +219,7 @@ def test_a_cursor_signed_under_another_secret_is_422_naming_cursor(api, app):
             foreign = pagination.sign(plain)
         finally:
             app.config["SECRET_KEY"] = saved
-    _error(api.get(f"/api/v1/brand/batches?cursor={foreign}", who=brand), 422, "cursor")
+    assert "cursor" in _named(api.get(f"/api/v1/brand/batches?cursor={foreign}", who=brand), 422)
 
 
 def test_a_well_signed_cursor_with_values_of_the_wrong_type_is_still_refused(api, app):
@@ -222,7 +227,7 @@ def test_a_well_signed_cursor_with_values_of_the_wrong_type_is_still_refused(api
     with app.test_request_context("/api/v1/brand/batches"):
         app.preprocess_request()
         signed = pagination.sign(_plain([10**30, "b_1"]))
-    _error(api.get(f"/api/v1/brand/batches?cursor={signed}", who=brand), 422, "cursor")
+    assert "cursor" in _named(api.get(f"/api/v1/brand/batches?cursor={signed}", who=brand), 422)
 
 
 # --- control characters in strings, paths and queries ----------------------------------------------
@@ -265,7 +270,7 @@ def test_a_control_character_in_any_string_is_422_naming_the_field(api, unchange
     headers = api.admin if who == "admin" else scene[who].headers
     path = path.format(batch=scene["batch"]["id"], brand=scene["brand"].id)
     unchanged()
-    _error(api.post(path, body, who=headers), 422, field)
+    assert field in _named(api.post(path, body, who=headers), 422)
 
 
 def test_free_text_keeps_its_line_breaks_and_tabs(api):
@@ -274,7 +279,7 @@ def test_free_text_keeps_its_line_breaks_and_tabs(api):
     body = {"from": batch["serial_from"], "to": batch["serial_from"], "reason": "recall:\r\n\tlabel torn"}
     api.post(f"/api/v1/brand/batches/{batch['id']}/void", body, who=brand, expect=200)
     named = {"sku": "S9", "name": "two\nlines", "price_fen": 1}
-    _error(api.post("/api/v1/brand/products", named, who=brand), 422, "name")
+    assert "name" in _named(api.post("/api/v1/brand/products", named, who=brand), 422)
 
 
 @pytest.mark.parametrize(
@@ -293,7 +298,7 @@ def test_a_control_character_in_a_path_or_query_parameter_is_422_naming_it(api, 
     unchanged()
     who = consumer if path.startswith(("/api/v1/me", "/api/v1/stores")) else brand
     call = api.post if path.endswith("/pause") else api.get
-    _error(call(path, who=who), 422, field)
+    assert field in _named(call(path, who=who), 422)
 
 
 def test_a_control_character_in_a_header_is_400_naming_it(api, app, unchanged):
@@ -301,7 +306,7 @@ def test_a_control_character_in_a_header_is_400_naming_it(api, app, unchanged):
     unchanged()
     headers = {**store.headers, "Idempotency-Key": "key\x00one"}
     r = api.client.post("/api/v1/store/payouts", json={"amount_fen": 100}, headers=headers)
-    _error(r, 400, "Idempotency-Key")
+    assert "Idempotency-Key" in _named(r, 400)
 
 
 # --- digits and anchors ----------------------------------------------------------------------------
@@ -320,7 +325,7 @@ def test_a_query_number_written_in_another_scripts_digits_is_422_naming_it(api, 
     consumer = api.consumer()
     unchanged()
     path = "/api/v1/stores/nearby?" + ("" if field == "lat" else "lat=31.2&lng=121.4&") + query
-    _error(api.get(path, who=consumer), 422, field)
+    assert field in _named(api.get(path, who=consumer), 422)
 
 
 def test_the_export_range_takes_ascii_serials_only(api, unchanged):
@@ -330,10 +335,9 @@ def test_the_export_range_takes_ascii_serials_only(api, unchanged):
     first = batch["serial_from"]
     base = f"/api/v1/brand/batches/{batch['id']}/codes.csv"
     assert api.get(f"{base}?from={first}&to={first}", who=brand).status_code == 200
-    _error(
+    assert "from" in _named(
         api.get(f"{base}?from={str(first).translate(str.maketrans('0123456789', '０１２３４５６７８９'))}", who=brand),
         422,
-        "from",
     )
 
 
@@ -341,7 +345,7 @@ def test_the_export_range_takes_ascii_serials_only(api, unchanged):
 def test_a_store_region_code_is_six_ascii_digits_and_nothing_after(api, unchanged, region_code):
     unchanged()
     body = {"name": "Shop", "lat": 31.2, "lng": 121.4, "region_code": region_code}
-    _error(api.post("/api/v1/admin/stores", body, who=api.admin), 422, "region_code")
+    assert "region_code" in _named(api.post("/api/v1/admin/stores", body, who=api.admin), 422)
 
 
 def test_a_campaign_or_batch_region_with_a_trailing_newline_is_422(api, unchanged):
@@ -350,16 +354,16 @@ def test_a_campaign_or_batch_region_with_a_trailing_newline_is_422(api, unchange
     product = api.product(brand)
     unchanged()
     body = _campaign_body(product["id"], region_codes=["310115\n"])
-    _error(api.post("/api/v1/brand/campaigns", body, who=brand), 422, "region_codes")
+    assert "region_codes" in _named(api.post("/api/v1/brand/campaigns", body, who=brand), 422)
     batch = {"product_id": product["id"], "quantity": 1, "lot": "L1", "produced_on": "2026-11-01"}
     batch["region_codes"] = ["3１０１１５"]
-    _error(api.post("/api/v1/brand/batches", batch, who=brand), 422, "region_codes")
+    assert "region_codes" in _named(api.post("/api/v1/brand/batches", batch, who=brand), 422)
 
 
 def test_an_owner_phone_with_a_trailing_newline_is_422(api, unchanged):
     unchanged()
     body = {"name": "Shop", "lat": 31.2, "lng": 121.4, "region_code": "310115", "owner_phone": "13800138000\n"}
-    _error(api.post("/api/v1/admin/stores", body, who=api.admin), 422, "owner_phone")
+    assert "owner_phone" in _named(api.post("/api/v1/admin/stores", body, who=api.admin), 422)
 
 
 @pytest.mark.parametrize("field, value", [("from", 10**30), ("to", 2**63)])
@@ -368,9 +372,9 @@ def test_a_serial_beyond_64_bits_is_422_naming_it(api, unchanged, field, value):
     batch = api.batch(brand, quantity=3, activate=False)
     unchanged()
     body = {"from": batch["serial_from"], "to": batch["serial_to"], field: value}
-    _error(api.post(f"/api/v1/brand/batches/{batch['id']}/activate", body, who=brand), 422, field)
+    assert field in _named(api.post(f"/api/v1/brand/batches/{batch['id']}/activate", body, who=brand), 422)
     r = api.get(f"/api/v1/brand/batches/{batch['id']}/codes.csv?{field}={value}", who=brand)
-    _error(r, 422, field)
+    assert field in _named(r, 422)
 
 
 # --- the class cannot come back ---------------------------------------------------------------------

@@ -5,7 +5,7 @@ declares is the one every error answer has (tests/factories.py checks each error
 from __future__ import annotations
 
 import pytest
-from openapi_spec_validator import validate
+from openapi_spec_validator import OpenAPIV30SpecValidator
 
 from tests.factories import documented_error_validator
 
@@ -36,7 +36,11 @@ def operations(spec):
 
 
 def test_the_document_validates(spec):
-    validate(spec)
+    assert spec["openapi"].startswith("3.0")
+    problems = [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in OpenAPIV30SpecValidator(spec).iter_errors()
+    ]
+    assert problems == []
 
 
 def test_every_operation_has_a_summary_and_documents_its_4xx(spec):
