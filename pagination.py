@@ -104,10 +104,9 @@ def decode_cursor(cursor: str) -> list:
     return values
 
 
-def keyset_page(
-    session, query: Select, order_cols: list, limit: int, cursor: str | None, cursor_of, descending: bool = True
-):
-    """Keyset pagination on (order_cols...), newest first by default. cursor_of(row) -> list of values."""
+def keyset_page(session, query: Select, order_cols: list, limit: int, cursor: str | None, descending: bool = True):
+    """Keyset pagination on (order_cols...), newest first by default; the next cursor holds the last
+    row's values of those columns (a time as ISO text), which is what `_typed` reads back."""
     if cursor:
         values = decode_cursor(cursor)
         if len(values) != len(order_cols):
@@ -116,8 +115,13 @@ def keyset_page(
         query = query.where(_after(order_cols, values, descending))
     query = query.order_by(*[(c.desc() if descending else c.asc()) for c in order_cols]).limit(limit + 1)
     rows = list(session.scalars(query))
-    next_cursor = encode_cursor(cursor_of(rows[limit - 1])) if len(rows) > limit else None
+    next_cursor = encode_cursor(_values_of(rows[limit - 1], order_cols)) if len(rows) > limit else None
     return rows[:limit], next_cursor
+
+
+def _values_of(row, order_cols: list) -> list:
+    values = [getattr(row, col.key) for col in order_cols]
+    return [v.isoformat() if isinstance(v, datetime) else v for v in values]
 
 
 def _typed(col, value):

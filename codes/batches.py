@@ -63,9 +63,7 @@ def list_products(session: Session, brand_id: str, limit: int, cursor: str | Non
     from pagination import keyset_page
 
     query = select(Product).where(Product.brand_id == brand_id)
-    return keyset_page(
-        session, query, [Product.created_at, Product.id], limit, cursor, lambda p: [p.created_at.isoformat(), p.id]
-    )
+    return keyset_page(session, query, [Product.created_at, Product.id], limit, cursor)
 
 
 # --- batches ---------------------------------------------------------------------------------
@@ -151,9 +149,7 @@ def list_batches(session: Session, brand_id: str, limit: int, cursor: str | None
     from pagination import keyset_page
 
     query = select(Batch).where(Batch.brand_id == brand_id)
-    return keyset_page(
-        session, query, [Batch.created_at, Batch.id], limit, cursor, lambda b: [b.created_at.isoformat(), b.id]
-    )
+    return keyset_page(session, query, [Batch.created_at, Batch.id], limit, cursor)
 
 
 @dataclass

@@ -100,4 +100,4 @@ def revoke(session: Session, brand_id: str, key_id: int) -> dict:
 def list_keys(session: Session, brand_id: str, limit: int, cursor: str | None):
     """The brand's signing keys, newest first, one keyset page: (keys, next_cursor)."""
     query = select(SigningKey).where(SigningKey.brand_id == brand_id)
-    return keyset_page(session, query, [SigningKey.id], limit, cursor, lambda k: [k.id])
+    return keyset_page(session, query, [SigningKey.id], limit, cursor)

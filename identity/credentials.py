@@ -97,9 +97,7 @@ def issue_key(session: Session, role: str, owner_id: str) -> dict:
 def list_keys(session: Session, role: str, owner_id: str, limit: int, cursor: str | None):
     """The principal's keys, newest first, revoked ones included (never a secret or its hash)."""
     query = select(ApiKey).where(_owner_column(role) == owner_id)
-    return keyset_page(
-        session, query, [ApiKey.created_at, ApiKey.id], limit, cursor, lambda k: [k.created_at.isoformat(), k.id]
-    )
+    return keyset_page(session, query, [ApiKey.created_at, ApiKey.id], limit, cursor)
 
 
 def revoke_key(session: Session, role: str, owner_id: str, key_id: str) -> ApiKey:

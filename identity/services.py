@@ -63,17 +63,13 @@ def add_partner(session: Session, brand_id: str, store_id: str) -> dict:
 def list_brands(session: Session, limit: int, cursor: str | None):
     """Every brand, newest first, one keyset page: (brands, next_cursor). Never a key or its hash."""
     query = select(Brand)
-    return keyset_page(session, query, [Brand.created_at, Brand.id], limit, cursor, _by_creation)
+    return keyset_page(session, query, [Brand.created_at, Brand.id], limit, cursor)
 
 
 def list_stores(session: Session, limit: int, cursor: str | None):
     """Every store, newest first, one keyset page: (stores, next_cursor). Never a key or its hash."""
     query = select(Store)
-    return keyset_page(session, query, [Store.created_at, Store.id], limit, cursor, _by_creation)
-
-
-def _by_creation(row) -> list:
-    return [row.created_at.isoformat(), row.id]
+    return keyset_page(session, query, [Store.created_at, Store.id], limit, cursor)
 
 
 def is_partner(session: Session, brand_id: str, store_id: str) -> bool:
@@ -86,7 +82,7 @@ def is_partner(session: Session, brand_id: str, store_id: str) -> bool:
 def list_partners(session: Session, brand_id: str, limit: int, cursor: str | None):
     """The brand's partner stores, the latest to join first, one keyset page: (items, next_cursor)."""
     query = select(Partnership).where(Partnership.brand_id == brand_id)
-    rows, next_cursor = keyset_page(session, query, [Partnership.id], limit, cursor, lambda p: [p.id])
+    rows, next_cursor = keyset_page(session, query, [Partnership.id], limit, cursor)
     stores = {s.id: s for s in session.scalars(select(Store).where(Store.id.in_([p.store_id for p in rows])))}
     items = [
         {

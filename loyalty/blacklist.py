@@ -34,7 +34,7 @@ def add(session: Session, brand_id: str, consumer_id: str, reason: str | None) -
 def entries(session: Session, brand_id: str, limit: int, cursor: str | None):
     """The brand's blacklist, newest first, one keyset page: (entries, next_cursor)."""
     query = select(Blacklist).where(Blacklist.brand_id == brand_id)
-    return keyset_page(session, query, [Blacklist.id], limit, cursor, lambda b: [b.id])
+    return keyset_page(session, query, [Blacklist.id], limit, cursor)
 
 
 def remove(session: Session, brand_id: str, consumer_id: str) -> None:

@@ -183,9 +183,7 @@ def list_campaigns(session: Session, brand_id: str, status: str | None, limit: i
     query = select(Campaign).where(Campaign.brand_id == brand_id)
     if status:
         query = query.where(Campaign.status == status)
-    rows, next_cursor = keyset_page(
-        session, query, [Campaign.created_at, Campaign.id], limit, cursor, lambda c: [c.created_at.isoformat(), c.id]
-    )
+    rows, next_cursor = keyset_page(session, query, [Campaign.created_at, Campaign.id], limit, cursor)
     return [describe(c) for c in rows], next_cursor
 
 

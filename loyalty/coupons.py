@@ -155,9 +155,7 @@ def wallet(session: Session, consumer_id: str, status: str | None, limit: int, c
     query = select(Coupon).where(Coupon.consumer_id == consumer_id)
     if status:
         query = query.where(Coupon.status == status)
-    rows, next_cursor = keyset_page(
-        session, query, [Coupon.issued_at, Coupon.id], limit, cursor, lambda c: [c.issued_at.isoformat(), c.id]
-    )
+    rows, next_cursor = keyset_page(session, query, [Coupon.issued_at, Coupon.id], limit, cursor)
     return {"items": [describe(c) for c in rows], "next_cursor": next_cursor}
 
 
@@ -168,9 +166,7 @@ def redeemed_at_store(session: Session, store_id: str, limit: int, cursor: str |
         Coupon.status == CouponStatus.REDEEMED,
         Coupon.redeemed_at.is_not(None),
     )
-    return keyset_page(
-        session, query, [Coupon.redeemed_at, Coupon.id], limit, cursor, lambda c: [c.redeemed_at.isoformat(), c.id]
-    )
+    return keyset_page(session, query, [Coupon.redeemed_at, Coupon.id], limit, cursor)
 
 
 def redeem(session: Session, store_id: str, coupon_code: str, *, settle_delay_seconds: int) -> dict:

@@ -114,7 +114,7 @@ def describe_rule(rule: SplitRule) -> dict:
 def list_split_rules(session: Session, brand_id: str, limit: int, cursor: str | None):
     """The brand's split rules, newest first (the newest per product, or default, is the one in force)."""
     query = select(SplitRule).where(SplitRule.brand_id == brand_id)
-    rows, next_cursor = keyset_page(session, query, [SplitRule.id], limit, cursor, lambda r: [r.id])
+    rows, next_cursor = keyset_page(session, query, [SplitRule.id], limit, cursor)
     return [describe_rule(r) for r in rows], next_cursor
 
 
@@ -230,9 +230,7 @@ def consumer_orders(session: Session, consumer_id: str, status: str | None, limi
     query = select(Order).where(Order.consumer_id == consumer_id)
     if status:
         query = query.where(Order.status == status)
-    rows, next_cursor = keyset_page(
-        session, query, [Order.created_at, Order.id], limit, cursor, lambda o: [o.created_at.isoformat(), o.id]
-    )
+    rows, next_cursor = keyset_page(session, query, [Order.created_at, Order.id], limit, cursor)
     return [describe(o) for o in rows], next_cursor
 
 

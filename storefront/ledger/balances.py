@@ -16,7 +16,7 @@ STORE_PURPOSES = ("pending", "available", "in_transit", "paid_out")
 def statement(session: Session, account_ids: list[int], limit: int, cursor: str | None):
     """Entries on the given accounts, newest first, one keyset page: ([(entry, transfer, account)], next_cursor)."""
     query = select(Entry).where(Entry.account_id.in_(account_ids or [-1]))
-    entries, next_cursor = keyset_page(session, query, [Entry.id], limit, cursor, lambda e: [e.id])
+    entries, next_cursor = keyset_page(session, query, [Entry.id], limit, cursor)
     transfers = (
         {t.id: t for t in session.scalars(select(Transfer).where(Transfer.id.in_({e.transfer_id for e in entries})))}
         if entries

@@ -121,9 +121,7 @@ def _same_request(existing: Payout, amount_fen: int) -> Payout:
 
 def list_payouts(session: Session, store_id: str, limit: int, cursor: str | None):
     query = select(Payout).where(Payout.store_id == store_id)
-    return keyset_page(
-        session, query, [Payout.created_at, Payout.id], limit, cursor, lambda p: [p.created_at.isoformat(), p.id]
-    )
+    return keyset_page(session, query, [Payout.created_at, Payout.id], limit, cursor)
 
 
 def own_payout(session: Session, store_id: str, payout_id: str) -> Payout:
