@@ -22,12 +22,11 @@ from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import Select, and_, or_
 
 from errors import invalid
-from schemas import CONTROL, EARLIEST, LATEST
+from schemas import BIGINT, CONTROL, EARLIEST, LATEST
 
 NOT_OURS = "Not a cursor this API returned."
 MAX_CURSOR = 512  # characters: a few sort values, base64, and a MAC
 _MAC_BYTES = 16
-_BIGINT = 2**63 - 1
 _MAX_TEXT = 64  # ids are at most 32 characters
 
 
@@ -134,7 +133,7 @@ def _typed(col, value):
             raise invalid("cursor", NOT_OURS) from None
         if moment.tzinfo is None and EARLIEST.replace(tzinfo=None) <= moment < LATEST.replace(tzinfo=None):
             return moment
-    elif python_type is int and type(value) is int and -_BIGINT <= value <= _BIGINT:
+    elif python_type is int and type(value) is int and -BIGINT <= value <= BIGINT:
         return value
     elif python_type is str and type(value) is str and len(value) <= _MAX_TEXT and not CONTROL.search(value):
         return value

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 import threading
 
@@ -19,18 +17,15 @@ from codes.tokens import MAX_KEY_ID
 from db import utcnow
 from errors import Conflict, NotFound
 from pagination import keyset_page
+from settings import master_key_bytes
 
 _cache: dict[int, tuple[str, bytes]] = {}  # key_id -> (brand_id, secret); secrets are immutable
 _lock = threading.Lock()
 
 
 def _master() -> AESGCM:
-    raw = current_app.config["CODE_MASTER_KEY"]
-    try:
-        key = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
-    except (binascii.Error, ValueError):
-        key = b""
-    if len(key) != 32:
+    key = master_key_bytes(current_app.config["CODE_MASTER_KEY"])
+    if key is None:
         raise RuntimeError("CODE_MASTER_KEY must be 32 bytes, base64url encoded")
     return AESGCM(key)
 

@@ -5,9 +5,10 @@ from urllib.parse import quote, urlencode
 from flask import Blueprint, current_app, render_template, request
 from flask_babel import lazy_gettext as _l
 
+from codes.catalog import catalog
+from codes.models import LIVE
 from codes.verify import latest_warning, verify
 from db import get_session, utcnow
-from identity.models import Brand
 
 bp = Blueprint("landing", __name__, template_folder="templates")
 
@@ -53,9 +54,9 @@ def _render(code: str):
     session = get_session()
     result = verify(session, code)
     title, message = TEXT[result.verdict]
-    brand = session.get(Brand, result.batch.brand_id) if result.batch else None
+    brand = catalog().brand(session, result.batch.brand_id) if result.batch else None  # refreshed by verify
     config = current_app.config
-    live = result.verdict in ("genuine", "genuine_repeat")
+    live = result.verdict in LIVE
     html = render_template(
         "landing.html",
         verdict=result.verdict,
