@@ -56,7 +56,14 @@ class Cursor(fields.String):
 
     def __init__(self, **kwargs):
         kwargs.setdefault("validate", validate.Length(1, MAX_CURSOR))
-        kwargs.setdefault("metadata", {"description": "next_cursor of the previous page, as it was"})
+        kwargs.setdefault(
+            "metadata",
+            {
+                "description": "next_cursor of the previous page, as it was",
+                "example": "WyIyMDI2LTAzLTAxVDAyOjMxOjA1LjExODIwNCIsICJvcl82NzZmNzQ0NWM0N2YxN2MwMDc3MyJd"
+                ".LXEWQrcmsEQBYnyp-6wy9Q",
+            },
+        )
         super().__init__(**kwargs)
 
     def _serialize(self, value, attr, obj, **kwargs):
