@@ -8,29 +8,54 @@ MAX_INT = 2**31 - 1  # counters are 32-bit columns
 
 
 class RewardIn(Schema):
-    kind = fields.String(required=True, validate=validate.OneOf(list(RewardKind)))
-    value_fen = fields.Integer(load_default=None, strict=True, validate=validate.Range(1, 10**8))
-    min_spend_fen = fields.Integer(load_default=0, strict=True, validate=validate.Range(0, 10**9))
-    valid_days = fields.Integer(load_default=30, strict=True, validate=validate.Range(1, 366))
+    kind = fields.String(required=True, validate=validate.OneOf(list(RewardKind)), metadata={"example": "brand_coupon"})
+    value_fen = fields.Integer(
+        load_default=None, strict=True, validate=validate.Range(1, 10**8), metadata={"example": 500}
+    )
+    min_spend_fen = fields.Integer(
+        load_default=0, strict=True, validate=validate.Range(0, 10**9), metadata={"example": 2000}
+    )
+    valid_days = fields.Integer(load_default=30, strict=True, validate=validate.Range(1, 366), metadata={"example": 30})
 
 
 class TierIn(Schema):
-    probability = fields.Float(required=True, validate=validate.Range(0, 1, min_inclusive=False))
+    probability = fields.Float(
+        required=True, validate=validate.Range(0, 1, min_inclusive=False), metadata={"example": 0.2}
+    )
     reward = fields.Nested(RewardIn, required=True)
-    max_count = fields.Integer(load_default=None, strict=True, validate=validate.Range(0, MAX_INT))
+    max_count = fields.Integer(
+        load_default=None, strict=True, validate=validate.Range(0, MAX_INT), metadata={"example": None}
+    )
 
 
 class CampaignIn(Schema):
-    type = fields.String(required=True, validate=validate.OneOf(list(CampaignType)))
-    name = Text(required=True, validate=validate.Length(1, 200))
-    starts_at = UtcDateTime(required=True)
-    ends_at = UtcDateTime(required=True)
-    product_ids = fields.List(Text(validate=validate.Length(1, 32)), required=True, validate=validate.Length(1, 500))
-    region_codes = fields.List(Text(), load_default=None, validate=validate.Length(max=500))
-    budget_fen = fields.Integer(required=True, strict=True, validate=validate.Range(1, 10**12))
-    max_rewards = fields.Integer(load_default=None, strict=True, validate=validate.Range(1, MAX_INT))
-    per_consumer_daily = fields.Integer(load_default=None, strict=True, validate=validate.Range(1, MAX_INT))
-    per_consumer_total = fields.Integer(load_default=None, strict=True, validate=validate.Range(1, MAX_INT))
+    type = fields.String(
+        required=True, validate=validate.OneOf(list(CampaignType)), metadata={"example": "scan_reward"}
+    )
+    name = Text(required=True, validate=validate.Length(1, 200), metadata={"example": "扫码赢红包"})
+    starts_at = UtcDateTime(required=True, metadata={"example": "2026-03-01T00:00:00Z"})
+    ends_at = UtcDateTime(required=True, metadata={"example": "2026-03-31T16:00:00Z"})
+    product_ids = fields.List(
+        Text(validate=validate.Length(1, 32)),
+        required=True,
+        validate=validate.Length(1, 500),
+        metadata={"example": ["pr_d10460933cb42a0f58bb"]},
+    )
+    region_codes = fields.List(
+        Text(), load_default=None, validate=validate.Length(max=500), metadata={"example": ["310000"]}
+    )
+    budget_fen = fields.Integer(
+        required=True, strict=True, validate=validate.Range(1, 10**12), metadata={"example": 1000000}
+    )
+    max_rewards = fields.Integer(
+        load_default=None, strict=True, validate=validate.Range(1, MAX_INT), metadata={"example": 2000}
+    )
+    per_consumer_daily = fields.Integer(
+        load_default=None, strict=True, validate=validate.Range(1, MAX_INT), metadata={"example": 1}
+    )
+    per_consumer_total = fields.Integer(
+        load_default=None, strict=True, validate=validate.Range(1, MAX_INT), metadata={"example": 3}
+    )
     tiers = fields.List(fields.Nested(TierIn), required=True, validate=validate.Length(1, 20))
 
     @validates_schema
@@ -40,35 +65,54 @@ class CampaignIn(Schema):
 
 
 class CampaignOut(Schema):
-    id = fields.String()
-    type = fields.String()
-    name = fields.String()
-    status = fields.String()
-    live = fields.Boolean()
-    starts_at = UtcDateTime()
-    ends_at = UtcDateTime()
-    product_ids = fields.List(fields.String())
-    region_codes = fields.List(fields.String())
-    budget_fen = fields.Integer()
-    max_rewards = fields.Integer(allow_none=True)
-    per_consumer_daily = fields.Integer(allow_none=True)
-    per_consumer_total = fields.Integer(allow_none=True)
-    tiers = fields.List(fields.Dict())
-    issued = fields.Integer()
-    committed_fen = fields.Integer()
-    spent_fen = fields.Integer()
-    released_fen = fields.Integer()
-    remaining_budget_fen = fields.Integer()
-    seed_sha256 = fields.String()
-    seed = fields.String(allow_none=True, metadata={"description": "revealed once the campaign has ended"})
-    created_at = UtcDateTime()
-    ended_at = UtcDateTime(allow_none=True)
+    id = fields.String(metadata={"example": "cp_f1b947626c6c07500ff0"})
+    type = fields.String(metadata={"example": "scan_reward"})
+    name = fields.String(metadata={"example": "扫码赢红包"})
+    status = fields.String(metadata={"example": "active"})
+    live = fields.Boolean(metadata={"example": True})
+    starts_at = UtcDateTime(metadata={"example": "2026-03-01T00:00:00Z"})
+    ends_at = UtcDateTime(metadata={"example": "2026-03-31T16:00:00Z"})
+    product_ids = fields.List(fields.String(), metadata={"example": ["pr_d10460933cb42a0f58bb"]})
+    region_codes = fields.List(fields.String(), metadata={"example": ["310000"]})
+    budget_fen = fields.Integer(metadata={"example": 1000000})
+    max_rewards = fields.Integer(allow_none=True, metadata={"example": 2000})
+    per_consumer_daily = fields.Integer(allow_none=True, metadata={"example": 1})
+    per_consumer_total = fields.Integer(allow_none=True, metadata={"example": 3})
+    tiers = fields.List(
+        fields.Dict(),
+        metadata={
+            "example": [
+                {
+                    "probability": 0.2,
+                    "reward": {"kind": "brand_coupon", "value_fen": 500, "min_spend_fen": 2000, "valid_days": 30},
+                    "max_count": None,
+                }
+            ]
+        },
+    )
+    issued = fields.Integer(metadata={"example": 268})
+    committed_fen = fields.Integer(metadata={"example": 92500})
+    spent_fen = fields.Integer(metadata={"example": 41500})
+    released_fen = fields.Integer(metadata={"example": 0})
+    remaining_budget_fen = fields.Integer(metadata={"example": 866000})
+    seed_sha256 = fields.String(
+        metadata={"example": "19b25856e1c150ca834cffc8b59b23adbd0ec0389e58eb22b3b64768098d002b"}
+    )
+    seed = fields.String(
+        allow_none=True, metadata={"description": "revealed once the campaign has ended", "example": None}
+    )
+    created_at = UtcDateTime(metadata={"example": "2026-02-28T09:00:00.356696Z"})
+    ended_at = UtcDateTime(allow_none=True, metadata={"example": None})
 
 
 class ScanIn(Schema):
-    code = Text(required=True, validate=validate.Length(1, 2048))
-    lat = fields.Float(load_default=None, validate=validate.Range(-90, 90))
-    lng = fields.Float(load_default=None, validate=validate.Range(-180, 180))
+    code = Text(
+        required=True,
+        validate=validate.Length(1, 2048),
+        metadata={"example": "https://qr.example.com/c/AQAAAQAAAAAAAU5OT1JY2GzN"},
+    )
+    lat = fields.Float(load_default=None, validate=validate.Range(-90, 90), metadata={"example": 31.2304})
+    lng = fields.Float(load_default=None, validate=validate.Range(-180, 180), metadata={"example": 121.4737})
 
     @validates_schema
     def _both_or_neither(self, data, **_):
@@ -77,28 +121,28 @@ class ScanIn(Schema):
 
 
 class CouponOut(Schema):
-    coupon_id = fields.String()
-    code = fields.String()
-    kind = fields.String()
-    value_fen = fields.Integer()
-    min_spend_fen = fields.Integer()
-    status = fields.String()
-    issuer = fields.String()
-    brand_id = fields.String()
-    store_id = fields.String(allow_none=True)
-    campaign_id = fields.String(allow_none=True)
-    issued_at = UtcDateTime()
-    expires_at = UtcDateTime()
-    redeemed_at = UtcDateTime(allow_none=True)
+    coupon_id = fields.String(metadata={"example": "cu_c5e05f5eac52f3ae30d4"})
+    code = fields.String(metadata={"example": "KT32WKSB629T"})
+    kind = fields.String(metadata={"example": "brand_coupon"})
+    value_fen = fields.Integer(metadata={"example": 500})
+    min_spend_fen = fields.Integer(metadata={"example": 2000})
+    status = fields.String(metadata={"example": "issued"})
+    issuer = fields.String(metadata={"example": "br_97b1ec8c117a6d771f0c"})
+    brand_id = fields.String(metadata={"example": "br_97b1ec8c117a6d771f0c"})
+    store_id = fields.String(allow_none=True, metadata={"example": None})
+    campaign_id = fields.String(allow_none=True, metadata={"example": "cp_f1b947626c6c07500ff0"})
+    issued_at = UtcDateTime(metadata={"example": "2026-03-01T02:10:44.491760Z"})
+    expires_at = UtcDateTime(metadata={"example": "2026-03-31T02:10:44.491760Z"})
+    redeemed_at = UtcDateTime(allow_none=True, metadata={"example": None})
 
 
 class ScanCoupon(CouponOut):
     """A reward in a scan's body, which the scans view sends without ScanOut's dump: its timestamps are
     written by loyalty/scanning/response.py, as UtcDateTime writes them."""
 
-    issued_at = fields.String()
-    expires_at = fields.String()
-    redeemed_at = fields.String(allow_none=True)
+    issued_at = fields.String(metadata={"example": "2026-03-01T02:10:44.491760Z"})
+    expires_at = fields.String(metadata={"example": "2026-03-31T02:10:44.491760Z"})
+    redeemed_at = fields.String(allow_none=True, metadata={"example": None})
 
 
 class ScanProduct(Schema):
@@ -134,15 +178,50 @@ class ScanWarning(Schema):
 
 
 class ScanOut(Schema):
-    verdict = fields.String()
-    scan_count = fields.Integer()
-    first_scanned_at = fields.String(allow_none=True)
+    verdict = fields.String(metadata={"example": "genuine"})
+    scan_count = fields.Integer(metadata={"example": 1})
+    first_scanned_at = fields.String(allow_none=True, metadata={"example": "2026-03-01T02:10:44.385588Z"})
     first_scan_place = fields.Nested(ScanPlace, allow_none=True)
     product = fields.Nested(ScanProduct, allow_none=True)
     store = fields.Nested(ScanStore, allow_none=True)
     rewards = fields.List(fields.Nested(ScanCoupon))
-    warning = fields.Nested(ScanWarning, allow_none=True)
-    notice = fields.String()
+    warning = fields.Nested(ScanWarning, allow_none=True, metadata={"example": None})
+    notice = fields.String(metadata={"example": "Rewards are not available for this account."})
+
+
+# POST /scans's example as one answer (ScanOut's property examples would put a notice, which comes only
+# without rewards, beside a reward): a consumer's first scan of a genuine code that wins a coupon.
+SCAN_EXAMPLE = {
+    "verdict": "genuine",
+    "scan_count": 1,
+    "first_scanned_at": "2026-03-01T02:10:44.385588Z",
+    "first_scan_place": {"lat": 31.23, "lng": 121.47},
+    "product": {
+        "id": "pr_d10460933cb42a0f58bb",
+        "name": "光明鲜牛奶 1L",
+        "brand_id": "br_97b1ec8c117a6d771f0c",
+        "brand_name": "光明乳业",
+    },
+    "store": {"id": "st_227f286d7a79724b92b2", "name": "全家 淮海中路店"},
+    "rewards": [
+        {
+            "coupon_id": "cu_c5e05f5eac52f3ae30d4",
+            "code": "KT32WKSB629T",
+            "kind": "brand_coupon",
+            "value_fen": 500,
+            "min_spend_fen": 2000,
+            "status": "issued",
+            "issuer": "br_97b1ec8c117a6d771f0c",
+            "brand_id": "br_97b1ec8c117a6d771f0c",
+            "store_id": None,
+            "campaign_id": "cp_f1b947626c6c07500ff0",
+            "issued_at": "2026-03-01T02:10:44.491760Z",
+            "expires_at": "2026-03-31T02:10:44.491760Z",
+            "redeemed_at": None,
+        }
+    ],
+    "warning": None,
+}
 
 
 class CouponListArgs(Schema):
@@ -155,32 +234,39 @@ CouponPage = page_of(CouponOut)
 
 
 class RedemptionIn(Schema):
-    coupon_code = Text(required=True, validate=validate.Length(1, 32))
+    coupon_code = Text(required=True, validate=validate.Length(1, 32), metadata={"example": "KT32WKSB629T"})
 
 
 class RedemptionOut(Schema):
-    coupon_id = fields.String()
-    kind = fields.String()
-    value_fen = fields.Integer()
-    reimbursed_fen = fields.Integer()
-    min_spend_fen = fields.Integer()
-    redeemed_at = UtcDateTime()
+    coupon_id = fields.String(metadata={"example": "cu_c5e05f5eac52f3ae30d4"})
+    kind = fields.String(metadata={"example": "brand_coupon"})
+    value_fen = fields.Integer(metadata={"example": 500})
+    reimbursed_fen = fields.Integer(metadata={"example": 500})
+    min_spend_fen = fields.Integer(metadata={"example": 2000})
+    redeemed_at = UtcDateTime(metadata={"example": "2026-03-01T02:31:05.532619Z"})
 
 
 class BlacklistIn(Schema):
-    consumer_id = Text(required=True, validate=validate.Length(1, 32))
-    reason = Text(load_default=None, multiline=True, validate=validate.Length(1, 200))
+    consumer_id = Text(required=True, validate=validate.Length(1, 32), metadata={"example": "cs_c68b907ac3816aad9085"})
+    reason = Text(
+        load_default=None,
+        multiline=True,
+        validate=validate.Length(1, 200),
+        metadata={"example": "同一标签的照片被反复扫码 (scans a photo of one label)"},
+    )
 
 
 class BlacklistOut(Schema):
-    consumer_id = fields.String()
-    reason = fields.String(allow_none=True)
-    created_at = UtcDateTime()
+    consumer_id = fields.String(metadata={"example": "cs_c68b907ac3816aad9085"})
+    reason = fields.String(
+        allow_none=True, metadata={"example": "同一标签的照片被反复扫码 (scans a photo of one label)"}
+    )
+    created_at = UtcDateTime(metadata={"example": "2026-03-02T10:04:31.574761Z"})
 
 
 class ConsumerBalance(Schema):
-    pending_fen = fields.Integer()
-    available_fen = fields.Integer()
+    pending_fen = fields.Integer(metadata={"example": 300})
+    available_fen = fields.Integer(metadata={"example": 1200})
 
 
 class CampaignListArgs(Schema):
@@ -192,12 +278,12 @@ class CampaignListArgs(Schema):
 class StoreRedemptionOut(Schema):
     """A coupon redeemed at the store (never the consumer who held it)."""
 
-    coupon_id = fields.String(attribute="id")
-    code = fields.String()
-    kind = fields.String()
-    value_fen = fields.Integer()
-    min_spend_fen = fields.Integer()
-    brand_id = fields.String()
-    campaign_id = fields.String(allow_none=True)
-    order_id = fields.String(allow_none=True)
-    redeemed_at = UtcDateTime()
+    coupon_id = fields.String(attribute="id", metadata={"example": "cu_c5e05f5eac52f3ae30d4"})
+    code = fields.String(metadata={"example": "KT32WKSB629T"})
+    kind = fields.String(metadata={"example": "brand_coupon"})
+    value_fen = fields.Integer(metadata={"example": 500})
+    min_spend_fen = fields.Integer(metadata={"example": 2000})
+    brand_id = fields.String(metadata={"example": "br_97b1ec8c117a6d771f0c"})
+    campaign_id = fields.String(allow_none=True, metadata={"example": "cp_f1b947626c6c07500ff0"})
+    order_id = fields.String(allow_none=True, metadata={"example": "or_676f7445c47f17c00773"})
+    redeemed_at = UtcDateTime(metadata={"example": "2026-03-01T02:31:05.532619Z"})

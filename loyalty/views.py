@@ -11,6 +11,7 @@ from loyalty import blacklist, campaigns, coupons
 from loyalty.scanning import batch
 from loyalty.scanning.request import ScanSettings
 from loyalty.schemas import (
+    SCAN_EXAMPLE,
     BlacklistIn,
     BlacklistOut,
     CampaignIn,
@@ -54,7 +55,7 @@ def _scan_body() -> dict:
 class Scans(MethodView):
     @bp.doc(requestBody={"required": True, "content": {"application/json": {"schema": ScanIn}}})
     @bp.alt_response(422, response="UNPROCESSABLE_ENTITY")
-    @bp.response(200, ScanOut)
+    @bp.response(200, ScanOut, example=SCAN_EXAMPLE)
     @fails(401, 403, 429)
     def post(self):
         """Scan a code: verdict, scan count, and the rewards the first valid scan claims."""

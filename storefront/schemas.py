@@ -8,117 +8,148 @@ from storefront.models import OrderStatus
 
 
 class CodeIn(Schema):
-    code = Text(required=True, validate=validate.Length(1, 2048))
+    code = Text(
+        required=True,
+        validate=validate.Length(1, 2048),
+        metadata={"example": "https://qr.example.com/c/AQAAAQAAAAAAGSRPphdZUpHe"},
+    )
 
 
 class ReceiptOut(Schema):
-    receipt_id = fields.String()
-    case_serial = fields.Integer()
-    bound_items = fields.Integer()
-    rebate_fen = fields.Integer()
-    diversion = fields.Boolean()
-    already_received = fields.Boolean()
+    receipt_id = fields.String(metadata={"example": "rc_71e323b4fc2c32dc1c2c"})
+    case_serial = fields.Integer(metadata={"example": 10001})
+    bound_items = fields.Integer(metadata={"example": 6})
+    rebate_fen = fields.Integer(metadata={"example": 120})
+    diversion = fields.Boolean(metadata={"example": False})
+    already_received = fields.Boolean(metadata={"example": False})
 
 
 class OrderLineIn(Schema):
-    product_id = Text(required=True, validate=validate.Length(1, 32))
-    quantity = fields.Integer(required=True, strict=True, validate=validate.Range(1, 999))
+    product_id = Text(required=True, validate=validate.Length(1, 32), metadata={"example": "pr_d10460933cb42a0f58bb"})
+    quantity = fields.Integer(required=True, strict=True, validate=validate.Range(1, 999), metadata={"example": 2})
 
 
 class OrderIn(Schema):
-    store_id = Text(required=True, validate=validate.Length(1, 32))
+    store_id = Text(required=True, validate=validate.Length(1, 32), metadata={"example": "st_227f286d7a79724b92b2"})
     items = fields.List(fields.Nested(OrderLineIn), required=True, validate=validate.Length(1, 50))
-    coupon_id = Text(load_default=None, validate=validate.Length(1, 32))
+    coupon_id = Text(
+        load_default=None, validate=validate.Length(1, 32), metadata={"example": "cu_c5e05f5eac52f3ae30d4"}
+    )
 
 
 class OrderOut(Schema):
-    id = fields.String()
-    status = fields.String()
-    store_id = fields.String()
-    brand_id = fields.String()
-    items = fields.List(fields.Dict())
-    subtotal_fen = fields.Integer()
-    discount_fen = fields.Integer()
-    amount_fen = fields.Integer()
-    coupon_id = fields.String(allow_none=True)
-    created_at = UtcDateTime()
-    expires_at = UtcDateTime()
-    paid_at = UtcDateTime(allow_none=True)
-    refunded_at = UtcDateTime(allow_none=True)
+    id = fields.String(metadata={"example": "or_676f7445c47f17c00773"})
+    status = fields.String(metadata={"example": "pending_payment"})
+    store_id = fields.String(metadata={"example": "st_227f286d7a79724b92b2"})
+    brand_id = fields.String(metadata={"example": "br_97b1ec8c117a6d771f0c"})
+    items = fields.List(
+        fields.Dict(),
+        metadata={
+            "example": [
+                {
+                    "product_id": "pr_d10460933cb42a0f58bb",
+                    "name": "光明鲜牛奶 1L",
+                    "quantity": 2,
+                    "unit_price_fen": 1590,
+                    "line_fen": 3180,
+                }
+            ]
+        },
+    )
+    subtotal_fen = fields.Integer(metadata={"example": 3180})
+    discount_fen = fields.Integer(metadata={"example": 500})
+    amount_fen = fields.Integer(metadata={"example": 2680})
+    coupon_id = fields.String(allow_none=True, metadata={"example": "cu_c5e05f5eac52f3ae30d4"})
+    created_at = UtcDateTime(metadata={"example": "2026-03-01T02:31:05.118204Z"})
+    expires_at = UtcDateTime(metadata={"example": "2026-03-01T03:01:05.118204Z"})
+    paid_at = UtcDateTime(allow_none=True, metadata={"example": None})
+    refunded_at = UtcDateTime(allow_none=True, metadata={"example": None})
 
 
 class NoticeIn(Schema):
-    order_id = Text(required=True, validate=validate.Length(1, 32))
-    transaction_id = Text(required=True, validate=validate.Length(1, 64))
-    amount_fen = fields.Integer(required=True, strict=True, validate=validate.Range(0, 10**12))
-    status = fields.String(required=True, validate=validate.Equal("paid"))
+    order_id = Text(required=True, validate=validate.Length(1, 32), metadata={"example": "or_676f7445c47f17c00773"})
+    transaction_id = Text(
+        required=True, validate=validate.Length(1, 64), metadata={"example": "4200001234202603011234567890"}
+    )
+    amount_fen = fields.Integer(
+        required=True, strict=True, validate=validate.Range(0, 10**12), metadata={"example": 2680}
+    )
+    status = fields.String(required=True, validate=validate.Equal("paid"), metadata={"example": "paid"})
 
 
 class NoticeOut(Schema):
-    order_id = fields.String()
-    status = fields.String()
-    replay = fields.Boolean()
+    order_id = fields.String(metadata={"example": "or_676f7445c47f17c00773"})
+    status = fields.String(metadata={"example": "paid"})
+    replay = fields.Boolean(metadata={"example": False})
 
 
 class SplitRuleIn(Schema):
-    product_id = Text(load_default=None, validate=validate.Length(1, 32))
-    store_percent = fields.Float(required=True, validate=validate.Range(0, 100))
-    platform_percent = fields.Float(required=True, validate=validate.Range(0, 100))
-    referrer_percent = fields.Float(load_default=0, validate=validate.Range(0, 100))
-    referrer2_percent = fields.Float(load_default=0, validate=validate.Range(0, 100))
+    product_id = Text(
+        load_default=None, validate=validate.Length(1, 32), metadata={"example": "pr_d10460933cb42a0f58bb"}
+    )
+    store_percent = fields.Float(required=True, validate=validate.Range(0, 100), metadata={"example": 80.0})
+    platform_percent = fields.Float(required=True, validate=validate.Range(0, 100), metadata={"example": 5.0})
+    referrer_percent = fields.Float(load_default=0, validate=validate.Range(0, 100), metadata={"example": 3.0})
+    referrer2_percent = fields.Float(load_default=0, validate=validate.Range(0, 100), metadata={"example": 1.0})
 
 
 class SplitRuleOut(Schema):
-    id = fields.String()
-    product_id = fields.String(allow_none=True)
-    store_percent = fields.Float()
-    platform_percent = fields.Float()
-    referrer_percent = fields.Float()
-    referrer2_percent = fields.Float()
-    brand_percent = fields.Float()
-    created_at = UtcDateTime()
+    id = fields.String(metadata={"example": "1"})
+    product_id = fields.String(allow_none=True, metadata={"example": "pr_d10460933cb42a0f58bb"})
+    store_percent = fields.Float(metadata={"example": 80.0})
+    platform_percent = fields.Float(metadata={"example": 5.0})
+    referrer_percent = fields.Float(metadata={"example": 3.0})
+    referrer2_percent = fields.Float(metadata={"example": 1.0})
+    brand_percent = fields.Float(metadata={"example": 11.0})
+    created_at = UtcDateTime(metadata={"example": "2026-02-28T07:30:00.517312Z"})
 
 
 class DailyTier(Schema):
-    min_items = fields.Integer(required=True, strict=True, validate=validate.Range(1, 10**6))
-    per_item_fen = fields.Integer(required=True, strict=True, validate=validate.Range(0, 10**6))
+    min_items = fields.Integer(required=True, strict=True, validate=validate.Range(1, 10**6), metadata={"example": 100})
+    per_item_fen = fields.Integer(
+        required=True, strict=True, validate=validate.Range(0, 10**6), metadata={"example": 30}
+    )
 
 
 class RebatePolicyIn(Schema):
-    per_scan_fen = fields.Integer(required=True, strict=True, validate=validate.Range(0, 10**6))
-    per_receipt_item_fen = fields.Integer(required=True, strict=True, validate=validate.Range(0, 10**6))
+    per_scan_fen = fields.Integer(
+        required=True, strict=True, validate=validate.Range(0, 10**6), metadata={"example": 10}
+    )
+    per_receipt_item_fen = fields.Integer(
+        required=True, strict=True, validate=validate.Range(0, 10**6), metadata={"example": 20}
+    )
     daily_tiers = fields.List(fields.Nested(DailyTier), load_default=None, validate=validate.Length(max=20))
 
 
 class RebatePolicyOut(Schema):
-    per_scan_fen = fields.Integer()
-    per_receipt_item_fen = fields.Integer()
-    daily_tiers = fields.List(fields.Dict())
-    created_at = UtcDateTime(allow_none=True)
+    per_scan_fen = fields.Integer(metadata={"example": 10})
+    per_receipt_item_fen = fields.Integer(metadata={"example": 20})
+    daily_tiers = fields.List(fields.Dict(), metadata={"example": [{"min_items": 100, "per_item_fen": 30}]})
+    created_at = UtcDateTime(allow_none=True, metadata={"example": "2026-02-28T07:35:00.366650Z"})
 
 
 class AlertOut(Schema):
-    id = fields.String()
-    kind = fields.String()
-    serial = fields.Integer()
-    batch_id = fields.String()
-    store_id = fields.String(allow_none=True)
-    expected_regions = fields.List(fields.String())
-    seen_region = fields.String(allow_none=True)
-    distributor = fields.String(allow_none=True)
-    at = UtcDateTime()
+    id = fields.String(metadata={"example": "7"})
+    kind = fields.String(metadata={"example": "receipt"})
+    serial = fields.Integer(metadata={"example": 10001})
+    batch_id = fields.String(metadata={"example": "ba_607684d9ae05a482f17f"})
+    store_id = fields.String(allow_none=True, metadata={"example": "st_5b0e3c91d2a74f86e1c3"})
+    expected_regions = fields.List(fields.String(), metadata={"example": ["310000"]})
+    seen_region = fields.String(allow_none=True, metadata={"example": "440305"})
+    distributor = fields.String(allow_none=True, metadata={"example": "上海华东配送中心"})
+    at = UtcDateTime(metadata={"example": "2026-03-03T05:12:40.372331Z"})
 
 
 class StoreReceiptOut(Schema):
     """A case the store received."""
 
-    receipt_id = fields.String(attribute="id")
-    brand_id = fields.String()
-    case_serial = fields.Integer()
-    bound_items = fields.Integer(attribute="items")
-    rebate_fen = fields.Integer()
-    diversion = fields.Boolean()
-    at = UtcDateTime()
+    receipt_id = fields.String(attribute="id", metadata={"example": "rc_71e323b4fc2c32dc1c2c"})
+    brand_id = fields.String(metadata={"example": "br_97b1ec8c117a6d771f0c"})
+    case_serial = fields.Integer(metadata={"example": 10001})
+    bound_items = fields.Integer(attribute="items", metadata={"example": 6})
+    rebate_fen = fields.Integer(metadata={"example": 120})
+    diversion = fields.Boolean(metadata={"example": False})
+    at = UtcDateTime(metadata={"example": "2026-03-01T01:40:12.372331Z"})
 
 
 class OrderListArgs(Schema):

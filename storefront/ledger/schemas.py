@@ -6,62 +6,77 @@ from schemas import Text, UtcDateTime
 
 
 class DepositIn(Schema):
-    amount_fen = fields.Integer(required=True, strict=True, validate=validate.Range(1, 10**12))
+    amount_fen = fields.Integer(
+        required=True, strict=True, validate=validate.Range(1, 10**12), metadata={"example": 1000000}
+    )
     reference = Text(
         required=True,
         validate=validate.Length(1, 200),
-        metadata={"description": "the bank or payment reference; one deposit per reference"},
+        metadata={
+            "description": "the bank or payment reference; one deposit per reference",
+            "example": "CMB-20260301-0002",
+        },
     )
 
 
 class DepositOut(Schema):
-    transfer_id = fields.String()
-    amount_fen = fields.Integer()
-    reference = fields.String()
-    balance_fen = fields.Integer()
+    transfer_id = fields.String(metadata={"example": "tr_1698d6209f38a6be284d"})
+    amount_fen = fields.Integer(metadata={"example": 1000000})
+    reference = fields.String(metadata={"example": "CMB-20260301-0002"})
+    balance_fen = fields.Integer(metadata={"example": 6000000})
 
 
 class BrandBalanceOut(Schema):
-    balance_fen = fields.Integer(metadata={"description": "the campaign budget: deposits less what was spent"})
-    reserved_fen = fields.Integer(metadata={"description": "held by pending transfers"})
-    available_fen = fields.Integer(metadata={"description": "balance_fen - reserved_fen: what can still be spent"})
-    deposited_fen = fields.Integer()
-    currency = fields.String()
+    balance_fen = fields.Integer(
+        metadata={"description": "the campaign budget: deposits less what was spent", "example": 5958500}
+    )
+    reserved_fen = fields.Integer(metadata={"description": "held by pending transfers", "example": 92500})
+    available_fen = fields.Integer(
+        metadata={"description": "balance_fen - reserved_fen: what can still be spent", "example": 5866000}
+    )
+    deposited_fen = fields.Integer(metadata={"example": 6000000})
+    currency = fields.String(metadata={"example": "CNY"})
 
 
 class StoreBalanceOut(Schema):
-    pending_fen = fields.Integer(metadata={"description": "earned, waiting for the refund window"})
-    available_fen = fields.Integer(metadata={"description": "can be paid out now"})
-    in_transit_fen = fields.Integer(metadata={"description": "payouts requested, not yet paid"})
-    paid_out_fen = fields.Integer(metadata={"description": "paid to the store so far"})
-    currency = fields.String()
+    pending_fen = fields.Integer(metadata={"description": "earned, waiting for the refund window", "example": 2774})
+    available_fen = fields.Integer(metadata={"description": "can be paid out now", "example": 15820})
+    in_transit_fen = fields.Integer(metadata={"description": "payouts requested, not yet paid", "example": 0})
+    paid_out_fen = fields.Integer(metadata={"description": "paid to the store so far", "example": 50000})
+    currency = fields.String(metadata={"example": "CNY"})
 
 
 class LedgerEntryOut(Schema):
-    id = fields.String()
-    at = UtcDateTime(metadata={"description": "ISO 8601 UTC"})
-    kind = fields.String(metadata={"description": "deposit, payout_request, payout_paid, payout_failed, ..."})
-    amount_fen = fields.Integer(metadata={"description": "credit positive, debit negative"})
-    account = fields.String(metadata={"description": "pending, available, in_transit or paid_out"})
-    balance_after_fen = fields.Integer()
-    reference = fields.String(allow_none=True)
-    transfer_id = fields.String()
+    id = fields.String(metadata={"example": "12"})
+    at = UtcDateTime(metadata={"description": "ISO 8601 UTC", "example": "2026-03-01T02:32:10.536933Z"})
+    kind = fields.String(
+        metadata={"description": "deposit, payout_request, payout_paid, payout_failed, ...", "example": "order_split"}
+    )
+    amount_fen = fields.Integer(metadata={"description": "credit positive, debit negative", "example": 2144})
+    account = fields.String(
+        metadata={"description": "pending, available, in_transit or paid_out", "example": "pending"}
+    )
+    balance_after_fen = fields.Integer(metadata={"example": 2274})
+    reference = fields.String(allow_none=True, metadata={"example": "or_676f7445c47f17c00773"})
+    transfer_id = fields.String(metadata={"example": "tr_d8a4b7fab13714609068"})
 
 
 class PayoutIn(Schema):
-    amount_fen = fields.Integer(required=True, strict=True, validate=validate.Range(1, 10**12))
+    amount_fen = fields.Integer(
+        required=True, strict=True, validate=validate.Range(1, 10**12), metadata={"example": 10000}
+    )
 
 
 class PayoutOut(Schema):
-    id = fields.String()
-    status = fields.String(metadata={"description": "requested, processing, paid or failed"})
-    amount_fen = fields.Integer()
-    created_at = UtcDateTime()
-    finished_at = UtcDateTime(allow_none=True)
-    failure_reason = fields.String(allow_none=True)
+    id = fields.String(metadata={"example": "po_3c8e1f0a9b7d2e4f6a10"})
+    status = fields.String(metadata={"description": "requested, processing, paid or failed", "example": "requested"})
+    amount_fen = fields.Integer(metadata={"example": 10000})
+    created_at = UtcDateTime(metadata={"example": "2026-03-09T02:00:00.118204Z"})
+    finished_at = UtcDateTime(allow_none=True, metadata={"example": None})
+    failure_reason = fields.String(allow_none=True, metadata={"example": None})
 
 
 class PayoutRunOut(Schema):
-    job_id = fields.String()
-    status = fields.String(metadata={"description": "queued, or finished when jobs run inline"})
-    result = fields.Dict(allow_none=True)
+    job_id = fields.String(metadata={"example": "payouts-run-79b0c1c689c36fd7"})
+    status = fields.String(metadata={"description": "queued, or finished when jobs run inline", "example": "finished"})
+    result = fields.Dict(allow_none=True, metadata={"example": {"paid": 3, "failed": 0, "retry": 0, "skipped": 0}})
