@@ -1,10 +1,20 @@
 """The OpenAPI document at /api/openapi.json is what clients are generated from: it validates, every
 operation says what it is and which 4xx it answers, bodies are documented, and the error shape it
-declares is the one every error answer has (tests/factories.py checks each error the suite sees)."""
+declares is the one every error answer has (tests/factories.py checks each error the suite sees).
+
+Every request body and JSON success answer has an example that validates against its schema. The
+usual way: each field of the schemas says `metadata={"example": ...}` (a Nested or a List of Nested
+takes its schema's), so the document shows every property's example and the whole answer's is composed
+from them; an operation whose answer the property examples would misdescribe gives its own with
+`@bp.response(200, Out, example=...)` (or `@bp.arguments(In, example=...)`). Use realistic values:
+ids as new_id makes them, money in integer fen, times in UTC with a Z."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import OpenAPIV30SpecValidator
 
 from tests.factories import documented_error_validator
@@ -21,6 +31,15 @@ NO_BODY = {
     ("post", "/api/v1/orders/{order_id}/refund"): "refunds the whole order",
     ("post", "/api/v1/brand/campaigns/{campaign_id}/{action}"): "the action is in the path",
 }
+
+# Operations whose success answer is not a JSON document, so it has no example to show.
+NO_JSON_ANSWER = {
+    ("get", "/api/v1/brand/batches/{batch_id}/codes.csv"): "a streamed CSV file",
+    ("get", "/api/v1/brand/batches/{batch_id}/labels.zip"): "a ZIP of label images",
+    ("get", "/api/v1/brand/codes/{token}/qr.{fmt}"): "a PNG or SVG image",
+    ("delete", "/api/v1/brand/blacklist/{consumer_id}"): "204, no body",
+}
+UTC_MOMENT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z\Z")
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +106,130 @@ def test_scan_answer_types_its_nested_objects(spec):
     for name in ("product", "store", "warning", "first_scan_place"):
         refs = [part["$ref"] for part in props[name].get("anyOf", [props[name]]) if "$ref" in part]
         assert refs and spec["components"]["schemas"][refs[0].rsplit("/", 1)[1]]["properties"], name
+
+
+# --- examples: every request body and success answer shows one, valid against its own schema -------
+def _component(spec, ref: str) -> tuple[str, dict]:
+    name = ref.rsplit("/", 1)[1]
+    return name, spec["components"]["schemas"][name]
+
+
+def composed_example(spec, schema: dict, where: str, missing: list[str]):
+    """The example a client is shown for `schema`: its own `example`, else one composed of its parts'
+    (each property's, an array's item's, the referenced schema's, the non-null branch of an `anyOf`).
+    Each part that has none is named in `missing`."""
+    if "example" in schema:
+        return schema["example"]
+    if "$ref" in schema:
+        name, component = _component(spec, schema["$ref"])
+        return composed_example(spec, component, name, missing)
+    if "allOf" in schema:
+        merged = {}
+        for part in schema["allOf"]:
+            merged.update(composed_example(spec, part, where, missing) or {})
+        return merged
+    for key in ("anyOf", "oneOf"):
+        if key in schema:  # apispec's nullable Nested: [{"type": "object", "nullable": true}, {"$ref": ...}]
+            branches = [b for b in schema[key] if "$ref" in b or "properties" in b or "example" in b] or schema[key]
+            return composed_example(spec, branches[0], where, missing)
+    if schema.get("type") == "array" and "items" in schema:
+        return [composed_example(spec, schema["items"], f"{where}[]", missing)]
+    if schema.get("properties"):
+        return {
+            name: composed_example(spec, prop, f"{where}.{name}", missing)
+            for name, prop in schema["properties"].items()
+        }
+    missing.append(where)
+    return None
+
+
+def media_examples(spec, media: dict, where: str, missing: list[str]) -> list:
+    """The examples of a request body's or answer's JSON: the operation's own (`example` or `examples`),
+    else the one composed from its schema."""
+    if "example" in media:
+        return [media["example"]]
+    if "examples" in media:
+        return [example["value"] for example in media["examples"].values()]
+    return [composed_example(spec, media["schema"], where, missing)]
+
+
+def _utc_moments_without_z(spec, schema: dict, value, where: str) -> list[str]:
+    """Every `date-time` in an example is ISO 8601 UTC with a Z, as UtcDateTime writes and clients expect."""
+    while "$ref" in schema:
+        schema = _component(spec, schema["$ref"])[1]
+    found = []
+    if schema.get("format") == "date-time" and isinstance(value, str) and not UTC_MOMENT.match(value):
+        found.append(f"{where}: {value}")
+    for key in ("allOf", "anyOf", "oneOf"):
+        for part in schema.get(key, []):
+            found += _utc_moments_without_z(spec, part, value, where)
+    if isinstance(value, list) and "items" in schema:
+        for item in value:
+            found += _utc_moments_without_z(spec, schema["items"], item, f"{where}[]")
+    if isinstance(value, dict):
+        for name, prop in schema.get("properties", {}).items():
+            if name in value:
+                found += _utc_moments_without_z(spec, prop, value[name], f"{where}.{name}")
+    return found
+
+
+def test_every_operation_has_an_example_that_matches_its_schema(spec):
+    """Clients are generated from the document: every request body and every JSON success answer shows
+    an example (the operation's own, or one composed of its schema's property examples) that is valid
+    against the schema it illustrates."""
+    missing, invalid = [], []
+    for method, path, op in operations(spec):
+        media = []
+        if "requestBody" in op:
+            media.append(("request", op["requestBody"]["content"]["application/json"]))
+        successes = {status: answer for status, answer in op["responses"].items() if status.startswith("2")}
+        assert successes, f"{method.upper()} {path} documents no success answer"
+        for status, answer in successes.items():
+            if "application/json" in answer.get("content", {}):
+                media.append((status, answer["content"]["application/json"]))
+            else:
+                assert (method, path) in NO_JSON_ANSWER, f"{method.upper()} {path} {status} has no JSON body"
+        for part, content in media:
+            where = f"{method.upper()} {path} {part}"
+            parts_missing: list[str] = []
+            examples = media_examples(spec, content, where, parts_missing)
+            missing += [f"{where}: {name}" for name in parts_missing]
+            if parts_missing:
+                continue
+            validator = OAS30Validator(
+                {**content["schema"], "components": spec["components"]}, format_checker=OAS30Validator.FORMAT_CHECKER
+            )
+            for example in examples:
+                invalid += [
+                    f"{where}: {'/'.join(map(str, e.absolute_path))} {e.message}"
+                    for e in validator.iter_errors(example)
+                ]
+                invalid += [
+                    f"{where}: not UTC with Z: {m}"
+                    for m in _utc_moments_without_z(spec, content["schema"], example, "")
+                ]
+    assert missing == []
+    assert invalid == []
+    for method, path in NO_JSON_ANSWER:
+        answers = spec["paths"][path][method]["responses"]
+        json_now = [
+            s for s, answer in answers.items() if s.startswith("2") and "application/json" in answer.get("content", {})
+        ]
+        assert json_now == [], f"{method.upper()} {path} is listed in NO_JSON_ANSWER but answers JSON now"
+
+
+def test_the_error_schema_and_each_error_answer_have_examples_that_match_it(spec):
+    missing: list[str] = []
+    examples = {"Error": composed_example(spec, {"$ref": "#/components/schemas/Error"}, "Error", missing)}
+    for name, response in spec["components"]["responses"].items():
+        media = response["content"]["application/json"]
+        if "example" in media or name != "DEFAULT_ERROR":  # DEFAULT_ERROR stands for many errors: no one example
+            examples[name] = media.get("example")
+    assert missing == [] and None not in examples.values(), examples
+    validator = OAS30Validator({"$ref": "#/components/schemas/Error", "components": spec["components"]})
+    assert {name: [e.message for e in validator.iter_errors(example)] for name, example in examples.items()} == {
+        name: [] for name in examples
+    }
 
 
 # --- the errors we answer, one of each kind, against the document ------------------------------------
