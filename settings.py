@@ -149,6 +149,37 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PAYOUT_LEASE_SECONDS", 300, int, "how long a payout run holds a payout before another may", _at_least(0)),
     Setting("PAYOUT_PROVIDER", "simulated", str, "who pays stores out", _one_of("simulated")),
     Setting("ORDER_PAYMENT_SECONDS", 1800, int, "how long an order waits for its payment", _at_least(1)),
+    Setting(
+        "REFUND_WINDOW_SECONDS", 604800, int, "how long after payment a consumer may ask for a refund", _at_least(0)
+    ),
+    Setting(
+        "REFUND_AUTO_APPROVE_SECONDS",
+        172800,
+        int,
+        "a refund request the store has not decided is approved after this",
+        _at_least(0),
+    ),
+    Setting("REFUND_LEASE_SECONDS", 300, int, "how long a refund job holds a refund before another may", _at_least(1)),
+    Setting("PAYMENT_PROVIDER", "simulated", str, "who takes payments and pays refunds", _one_of("simulated")),
+    Setting(
+        "SIMULATED_REFUND_FAILURES",
+        None,
+        str,
+        "the simulated provider declines refunds of these orders (comma-separated ids, or *)",
+    ),
+    Setting(
+        "SIMULATED_REFUND_UNAVAILABLE",
+        None,
+        str,
+        "the simulated provider times out on refunds of these orders (comma-separated ids, or *)",
+    ),
+    Setting(
+        "SIMULATED_REFUND_DELAY_SECONDS",
+        0,
+        int,
+        "the simulated provider answers a refund this long after paying it",
+        _at_least(0),
+    ),
     Setting("INLINE_SWEEP_SECONDS", 60, int, "without Redis: how often the embedded server runs the sweeps"),
     Setting("SWEEP_INTERVAL_SECONDS", 60, int, "with Redis: how often the worker runs the sweeps", _at_least(1)),
     Setting("EXPORT_PROCESSES", 0, int, "processes for large CSV exports; 0: one per core", _at_least(0)),

@@ -6,7 +6,7 @@ postgresql+psycopg://postgres@127.0.0.1/test), migrates it, and sets up a brand 
 unpaid orders (inserted directly: creating them is not what is measured).
 
 Measured, same workers (4 threads), one payment or transfer per transaction as a request does:
-- orders_per_s: each order paid through `storefront.payments.handle_notice`, the webhook's
+- orders_per_s: each order paid through `storefront.payments.notices.handle_notice`, the webhook's
   whole path: HMAC check over the raw body, JSON parse and validation, the conditional
   pending->paid UPDATE, the split (largest remainder), one multi-leg ledger transfer (clearing ->
   store pending, platform fees, brand revenue), the settlement row, commit.
@@ -44,9 +44,10 @@ def run(url: str, n: int, workers: int) -> None:
     import db
     from app import create_app
     from migrations import upgrade
-    from storefront import payments
     from storefront.ledger import audit, transfers
     from storefront.models import Order
+    from storefront.payments import notices as payments
+    from storefront.payments.provider import sign
     from tests.factories import Api
 
     upgrade(url)
@@ -105,7 +106,7 @@ def run(url: str, n: int, workers: int) -> None:
             }
         ).encode()
         with app.app_context():
-            notices.append((body, payments.sign(body, app.config["PAYMENT_WEBHOOK_SECRET"])))
+            notices.append((body, sign(body, app.config["PAYMENT_WEBHOOK_SECRET"])))
 
     def pay(w, indexes):
         with app.app_context():

@@ -247,7 +247,7 @@ def reimbursement_legs(session: Session, coupon: Coupon, store_id: str, use: str
         amount,
         key=reimbursement_key(coupon.id, use),
         kind=LedgerKind.COUPON_REIMBURSEMENT,
-        reference=coupon.code,
+        reference=coupon.code if use == "till" else use,  # an order's: held with it while a refund is open
         delay_seconds=delay_seconds,
     )
     return [(reserve_account(coupon.campaign_id), accounts.store_account(store_id, "pending"), amount)]

@@ -66,7 +66,20 @@ def use_on_paid_order(session: Session, *, order, settle_delay_seconds: int) -> 
     )
 
 
-def release_for_order(session: Session, *, order, refunded: bool, planned: dict[str, int]) -> list:
+def release_for_order(
+    session: Session,
+    *,
+    order,
+    refunded: bool,
+    planned: dict[str, int],
+    amount_fen: int = 0,
+    refunded_before_fen: int = 0,
+    full: bool = True,
+) -> list:
+    """The order expired (its held coupon goes back to the wallet) or a refund of `amount_fen` was
+    paid: the store's reimbursement goes back to the campaign in the same proportion (the
+    cumulative share, floored, so the refunds of one order give back exactly the whole of it), and
+    once the order is refunded in full the coupon returns to the wallet."""
     if not order.coupon_id:
         return []
     coupon = session.get(Coupon, order.coupon_id)
@@ -75,25 +88,32 @@ def release_for_order(session: Session, *, order, refunded: bool, planned: dict[
             session, coupon.id, CouponStatus.HELD, CouponStatus.ISSUED, Coupon.order_id == order.id, order_id=None
         )
         return []
-    won = transition(
-        session,
-        coupon.id,
-        CouponStatus.REDEEMED,
-        CouponStatus.ISSUED,
-        Coupon.order_id == order.id,
-        order_id=None,
-        redeemed_at=None,
-        redeemed_store_id=None,
-        reimbursed_fen=0,
-    )
-    if not won or not coupon.reimbursed_fen:
+    if coupon.status != CouponStatus.REDEEMED or coupon.order_id != order.id:
         return []
-    amount = coupon.reimbursed_fen
-    campaigns.unspend(session, coupon.campaign_id, amount)
+    reimbursed = coupon.reimbursed_fen or 0
+    after = refunded_before_fen + (amount_fen or order.amount_fen - refunded_before_fen)
+    portion = reimbursed * after // order.amount_fen - reimbursed * refunded_before_fen // order.amount_fen
+    if full:
+        won = transition(
+            session,
+            coupon.id,
+            CouponStatus.REDEEMED,
+            CouponStatus.ISSUED,
+            Coupon.order_id == order.id,
+            order_id=None,
+            redeemed_at=None,
+            redeemed_store_id=None,
+            reimbursed_fen=0,
+        )
+        if not won:
+            return []
+    if not portion:
+        return []
+    campaigns.unspend(session, coupon.campaign_id, portion)
     legs, _ = settlement.reversal_legs(
         session,
         reimbursement_key(coupon.id, order.id),
-        amount,
+        portion,
         reserve_account(coupon.campaign_id),
         [("brand", coupon.brand_id, "revenue"), ("brand", coupon.brand_id, "budget")],
         planned,

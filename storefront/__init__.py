@@ -4,6 +4,7 @@ rebates). `init_app` wires both: blueprints, CLI groups, sweeps and signal recei
 
 from storefront import models  # noqa: F401  (tables on Base.metadata, also for Alembic's env.py)
 from storefront.ledger import models as ledger_models  # noqa: F401
+from storefront.payments import models as payment_models  # noqa: F401
 
 
 def init_app(app, api):
@@ -16,6 +17,7 @@ def init_app(app, api):
     from storefront.ledger.cli import ledger_group
     from storefront.ledger.pages import bp as page_bp
     from storefront.ledger.views import bp as ledger_bp
+    from storefront.payments import jobs as payment_jobs
     from storefront.views import bp as commerce_bp
 
     api.register_blueprint(ledger_bp)
@@ -29,5 +31,6 @@ def init_app(app, api):
     jobs.register_sweep("ledger_expiry", ledger_jobs.expire_pending_transfers)
     jobs.register_sweep("settlement", ledger_jobs.settle)
     jobs.register_sweep("order_expiry", commerce_jobs.expire_orders)
+    jobs.register_sweep("refunds", payment_jobs.sweep)
     jobs.register_sweep("daily_rebates", commerce_jobs.daily_rebates)
     jobs.register_sweep("payouts", ledger_jobs.run_payouts)

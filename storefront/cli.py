@@ -11,7 +11,7 @@ from flask.cli import AppGroup
 
 from db import session_scope
 from storefront.models import Order
-from storefront.payments import sign
+from storefront.payments.provider import charge_notice
 
 payments_group = AppGroup("payments", help="Payment provider tools.")  # commands run in an app context
 
@@ -48,15 +48,10 @@ def simulate_command(order_id, transaction_id, url):
         if order is None:
             raise click.BadParameter(f"no order {order_id}", param_hint="ORDER_ID")
         amount = order.amount_fen
-    body = json.dumps(
-        {
-            "order_id": order_id,
-            "transaction_id": transaction_id or f"sim-{order_id}",
-            "amount_fen": amount,
-            "status": "paid",
-        }
-    ).encode()
-    signature = sign(body, current_app.config["PAYMENT_WEBHOOK_SECRET"])
+    # The simulated provider takes the payment (in its own books) and signs the notice it sends.
+    body, signature = charge_notice(
+        order_id, amount, transaction_id or f"sim-{order_id}", current_app.config["PAYMENT_WEBHOOK_SECRET"]
+    )
     target = (url or _default_url()).rstrip("/") + "/api/v1/payments/notify"
     request = urllib.request.Request(
         target, data=body, method="POST", headers={"X-Signature": signature, "Content-Type": "application/json"}

@@ -14,12 +14,16 @@ from storefront.ledger.models import BigId
 
 
 class OrderStatus(StrEnum):
-    """pending_payment -> paid -> refunded, or pending_payment -> expired (orders.move_order)."""
+    """pending_payment -> paid (-> refund_requested) -> refunded | partially_refunded (which may be
+    refunded further); pending_payment -> expired | cancelled. Moves only through orders.move_order."""
 
     PENDING_PAYMENT = "pending_payment"
     PAID = "paid"
+    REFUND_REQUESTED = "refund_requested"
+    PARTIALLY_REFUNDED = "partially_refunded"
     REFUNDED = "refunded"
     EXPIRED = "expired"
+    CANCELLED = "cancelled"
 
 
 class AlertKind(StrEnum):
@@ -92,7 +96,7 @@ class DiversionAlert(Base):
 
 
 class Order(Base):
-    """pending_payment -> paid -> refunded, or pending_payment -> expired (OrderStatus)."""
+    """A consumer's order through a store (OrderStatus); `refunded_fen` is what succeeded refunds gave back."""
 
     __tablename__ = "orders"
     __table_args__ = (Index("ix_orders_status_expires_at", "status", "expires_at"),)
@@ -115,6 +119,7 @@ class Order(Base):
     expires_at: Mapped[datetime] = mapped_column()
     paid_at: Mapped[datetime | None] = mapped_column()
     refunded_at: Mapped[datetime | None] = mapped_column()
+    refunded_fen: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class DailyRebateRun(Base):

@@ -1,4 +1,4 @@
-"""Orders through a store, split rules, refunds and unpaid-order expiry.
+"""Orders through a store, split rules and unpaid-order expiry (refunds: storefront.payments.refunds).
 
 Prices come from the catalogue, never from the client. An order is of one brand's products, at
 one of that brand's partner stores. The paid amount is split by the brand's rules (per product
@@ -22,7 +22,7 @@ from identity.services import is_partner
 from pagination import keyset_page
 from storefront import signals, splits
 from storefront.ledger import settlement
-from storefront.ledger.accounts import CLEARING, AccountRef, account_name, store_account
+from storefront.ledger.accounts import CLEARING, AccountRef, store_account
 from storefront.ledger.models import LedgerKind
 from storefront.ledger.transfers import transfer_many
 from storefront.models import Order, OrderStatus, SplitRule
@@ -36,9 +36,12 @@ class OrderStateConflict(Conflict):
 
 # The states each status may follow (the only way an order's status changes is `move_order`).
 _FROM = {
-    OrderStatus.PAID: (OrderStatus.PENDING_PAYMENT,),
-    OrderStatus.REFUNDED: (OrderStatus.PAID,),
+    OrderStatus.PAID: (OrderStatus.PENDING_PAYMENT, OrderStatus.REFUND_REQUESTED),
+    OrderStatus.REFUND_REQUESTED: (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED),
+    OrderStatus.PARTIALLY_REFUNDED: (OrderStatus.REFUND_REQUESTED,),
+    OrderStatus.REFUNDED: (OrderStatus.REFUND_REQUESTED,),
     OrderStatus.EXPIRED: (OrderStatus.PENDING_PAYMENT,),
+    OrderStatus.CANCELLED: (OrderStatus.PENDING_PAYMENT,),
 }
 
 
@@ -249,6 +252,7 @@ def describe(order: Order) -> dict:
         "expires_at": order.expires_at,
         "paid_at": order.paid_at,
         "refunded_at": order.refunded_at,
+        "refunded_fen": order.refunded_fen,
     }
 
 
@@ -272,7 +276,8 @@ def mark_paid(session: Session, order: Order, transaction_id: str, *, settle_del
     Lock order, as everywhere: the order row, then coupon and campaign rows (the order_paid
     receivers), then every ledger account the payment touches, in one multi-leg transfer.
     """
-    if not move_order(session, order.id, OrderStatus.PAID, transaction_id=transaction_id, paid_at=utcnow()):
+    paying = Order.status == OrderStatus.PENDING_PAYMENT
+    if not move_order(session, order.id, OrderStatus.PAID, paying, transaction_id=transaction_id, paid_at=utcnow()):
         return False
     session.refresh(order)
     lines = [(line["line_fen"], rule_for(session, order.brand_id, line["product_id"])) for line in order.items]
@@ -301,36 +306,6 @@ def mark_paid(session: Session, order: Order, transaction_id: str, *, settle_del
         )
     order.split = shares
     return True
-
-
-def refund(session: Session, consumer_id: str, order_id: str) -> Order:
-    """Refund a paid order in full: every share goes back to the clearing account (to the payer)."""
-    order = own_order(session, consumer_id, order_id)
-    if not move_order(session, order.id, OrderStatus.REFUNDED, refunded_at=utcnow()):
-        session.rollback()
-        raise OrderStateConflict(f"Only a paid order can be refunded; this one is {order.status}.")
-    session.refresh(order)
-    shares, accounts = order.split or {}, receivers(order)
-    cover = [("brand", order.brand_id, "revenue"), ("brand", order.brand_id, "budget")]
-    others = [
-        (accounts[name], CLEARING, shares[name])
-        for name in ("platform", "referrer", "referrer2", "brand")
-        if shares.get(name)
-    ]
-    planned: dict[str, int] = {}  # what this refund's one transfer takes from each account, so far
-    for debit, _, fen in others:
-        planned[account_name(debit)] = planned.get(account_name(debit), 0) + fen
-    legs, record = settlement.reversal_legs(
-        session, f"order:{order.id}:split:store", shares.get("store", 0), CLEARING, cover, planned
-    )
-    legs += others
-    for _, extra in signals.order_released.send(session, order=order, refunded=True, planned=planned):
-        legs += extra or []
-    if legs:
-        transfer_many(session, legs, key=f"order:{order.id}:refund", kind=LedgerKind.ORDER_REFUND, reference=order.id)
-    order.refund = {"store": record}
-    session.commit()
-    return order
 
 
 # --- expiry ------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from marshmallow import Schema, fields, validate
 from pagination import Cursor
 from schemas import Text, UtcDateTime
 from storefront.models import OrderStatus
+from storefront.payments.models import RefundStatus
 
 
 class CodeIn(Schema):
@@ -64,6 +65,10 @@ class OrderOut(Schema):
     expires_at = UtcDateTime(metadata={"example": "2026-03-01T03:01:05.118204Z"})
     paid_at = UtcDateTime(allow_none=True, metadata={"example": None})
     refunded_at = UtcDateTime(allow_none=True, metadata={"example": None})
+    refunded_fen = fields.Integer(metadata={"example": 0, "description": "what succeeded refunds gave back"})
+    refunds = fields.List(
+        fields.Nested(lambda: RefundOut()), metadata={"description": "one order's own: its refunds, oldest first"}
+    )
 
 
 class NoticeIn(Schema):
@@ -81,6 +86,14 @@ class NoticeOut(Schema):
     order_id = fields.String(metadata={"example": "or_676f7445c47f17c00773"})
     status = fields.String(metadata={"example": "paid"})
     replay = fields.Boolean(metadata={"example": False})
+    refund_id = fields.String(
+        allow_none=True,
+        metadata={
+            "example": None,
+            "description": "a payment that could no longer be applied (its order expired, was cancelled or "
+            "paid already) is refunded to the payer by this system refund",
+        },
+    )
 
 
 class SplitRuleIn(Schema):
@@ -154,5 +167,61 @@ class StoreReceiptOut(Schema):
 
 class OrderListArgs(Schema):
     status = fields.String(load_default=None, validate=validate.OneOf(list(OrderStatus)))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+    cursor = Cursor(load_default=None)
+
+
+# --- refunds ----------------------------------------------------------------------------------------
+class RefundIn(Schema):
+    reason = Text(required=True, validate=validate.Length(1, 200), metadata={"example": "牛奶包装破损"})
+    amount_fen = fields.Integer(
+        load_default=None,
+        strict=True,
+        validate=validate.Range(1, 10**12),
+        metadata={"example": 1590, "description": "default: all that is left of the order"},
+    )
+
+
+class RefundOut(Schema):
+    id = fields.String(metadata={"example": "rf_0a4c1d9e7b3f5a2c8e61"})
+    order_id = fields.String(metadata={"example": "or_676f7445c47f17c00773"})
+    store_id = fields.String(metadata={"example": "st_227f286d7a79724b92b2"})
+    status = fields.String(
+        metadata={
+            "example": "requested",
+            "enum": ["requested", "approved", "processing", "succeeded", "failed", "rejected"],
+        }
+    )
+    amount_fen = fields.Integer(metadata={"example": 1590})
+    reason = fields.String(metadata={"example": "牛奶包装破损"})
+    system = fields.Boolean(metadata={"example": False, "description": "a refund we owe (no one asked for it)"})
+    decided_by = fields.String(allow_none=True, metadata={"example": None, "enum": ["store", "auto", "system", None]})
+    note = fields.String(allow_none=True, metadata={"example": None})
+    attempts = fields.Integer(metadata={"example": 0, "description": "requests sent to the payment provider"})
+    last_error = fields.String(allow_none=True, metadata={"example": None})
+    requested_at = UtcDateTime(metadata={"example": "2026-03-02T01:00:00Z"})
+    decided_at = UtcDateTime(allow_none=True, metadata={"example": None})
+    finished_at = UtcDateTime(allow_none=True, metadata={"example": None})
+    auto_approve_at = UtcDateTime(
+        allow_none=True,
+        metadata={"example": "2026-03-04T01:00:00Z", "description": "undecided until then, it is approved"},
+    )
+
+
+class AdminRefundOut(RefundOut):
+    consumer_id = fields.String(metadata={"example": "cn_5d1b8e0f2a3c4d6e7f80"})
+    transaction_id = fields.String(metadata={"example": "4200001234202603011234567890"})
+
+
+class RefundAccepted(Schema):
+    refund = fields.Nested(RefundOut)
+
+
+class DecisionIn(Schema):
+    note = Text(load_default=None, validate=validate.Length(1, 200), metadata={"example": "已核实，同意退款"})
+
+
+class RefundListArgs(Schema):
+    status = fields.String(load_default=None, validate=validate.OneOf([s.value for s in RefundStatus]))
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
     cursor = Cursor(load_default=None)

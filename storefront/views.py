@@ -4,14 +4,19 @@ from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+import jobs
 from db import get_session
 from errors import fails
-from identity.auth import current_brand, current_consumer, current_store
+from identity.auth import current_brand, current_consumer, current_store, require_admin
 from pagination import ListArgs, page_of
-from storefront import orders, payments, rebates, receipts
+from storefront import orders, rebates, receipts
+from storefront.payments import jobs as payment_jobs
+from storefront.payments import notices, refunds
 from storefront.schemas import (
+    AdminRefundOut,
     AlertOut,
     CodeIn,
+    DecisionIn,
     NoticeIn,
     NoticeOut,
     OrderIn,
@@ -20,6 +25,10 @@ from storefront.schemas import (
     RebatePolicyIn,
     RebatePolicyOut,
     ReceiptOut,
+    RefundAccepted,
+    RefundIn,
+    RefundListArgs,
+    RefundOut,
     SplitRuleIn,
     SplitRuleOut,
     StoreReceiptOut,
@@ -85,17 +94,70 @@ class OrderResource(MethodView):
     @bp.response(200, OrderOut)
     @fails(401, 403, 404)
     def get(self, order_id):
-        """One of the consumer's orders: status, amount, lines, refunds."""
-        return orders.describe(orders.own_order(get_session(), current_consumer().id, order_id))
+        """One of the consumer's orders: status, amount, lines, and its refunds with their status."""
+        session = get_session()
+        return refunds.order_with_refunds(session, orders.own_order(session, current_consumer().id, order_id))
 
 
 @bp.route("/orders/<order_id>/refund")
 class OrderRefund(MethodView):
-    @bp.response(200, OrderOut)
+    @bp.arguments(RefundIn)
+    @bp.response(202, RefundAccepted)
+    @fails(401, 403, 404, 409, 422)
+    def post(self, body, order_id):
+        """Ask for money back (all that is left of the order, or `amount_fen` of it), within the refund
+        window; the store decides, or it is approved after REFUND_AUTO_APPROVE_SECONDS."""
+        config = current_app.config
+        refund = refunds.request_refund(
+            get_session(),
+            current_consumer().id,
+            order_id,
+            body["reason"],
+            body["amount_fen"],
+            window_seconds=config["REFUND_WINDOW_SECONDS"],
+            auto_approve_seconds=config["REFUND_AUTO_APPROVE_SECONDS"],
+        )
+        jobs.enqueue_at(refund.due_at, payment_jobs.auto_approve, refund.id, job_id=f"refund-auto:{refund.id}")
+        return {"refund": refunds.describe(refund)}
+
+
+@bp.route("/store/refunds")
+class StoreRefunds(MethodView):
+    @bp.arguments(RefundListArgs, location="query")
+    @bp.response(200, page_of(RefundOut))
+    @fails(401, 403)
+    def get(self, args):
+        """Refund requests on this store's orders, newest first; `?status=requested` for those to decide."""
+        items, cursor = refunds.store_refunds(
+            get_session(), current_store().id, args["status"], args["limit"], args["cursor"]
+        )
+        return {"items": items, "next_cursor": cursor}
+
+
+@bp.route("/store/refunds/<refund_id>/<any(approve, reject):decision>")
+class StoreRefundDecision(MethodView):
+    @bp.arguments(DecisionIn)
+    @bp.response(200, RefundAccepted)
     @fails(401, 403, 404, 409)
-    def post(self, order_id):
-        """Refund a paid order in full: every share is reversed (see storefront.settlement)."""
-        return orders.describe(orders.refund(get_session(), current_consumer().id, order_id))
+    def post(self, body, refund_id, decision):
+        """Approve (the money goes back to the consumer through the payment provider) or reject a refund request."""
+        approve = decision == "approve"
+        refunds.decide(get_session(), current_store().id, refund_id, approve, body["note"])
+        if approve:
+            payment_jobs.enqueue_refund(refund_id)
+        return {"refund": refunds.one(get_session(), refund_id)}
+
+
+@bp.route("/admin/refunds")
+class AdminRefunds(MethodView):
+    @bp.arguments(RefundListArgs, location="query")
+    @bp.response(200, page_of(AdminRefundOut))
+    @fails(401, 403)
+    def get(self, args):
+        """Refunds the provider has not completed (default `?status=failed`), with attempts and the last error."""
+        require_admin()
+        items, cursor = refunds.failed_refunds(get_session(), args["status"], args["limit"], args["cursor"])
+        return {"items": items, "next_cursor": cursor}
 
 
 @bp.route("/payments/notify")
@@ -118,13 +180,16 @@ class PaymentNotify(MethodView):
     def post(self):
         """The payment provider's signed notice (X-Signature: hex HMAC-SHA256 of the raw body)."""
         config = current_app.config
-        return payments.handle_notice(
+        answer = notices.handle_notice(
             get_session(),
             request.get_data(cache=True),
             request.headers.get("X-Signature"),
             secret=config["PAYMENT_WEBHOOK_SECRET"],
             settle_delay_seconds=config["SETTLEMENT_DELAY_SECONDS"],
         )
+        if answer["refund_id"] and not answer["replay"]:
+            payment_jobs.enqueue_refund(answer["refund_id"])
+        return answer
 
 
 @bp.route("/brand/split-rules")

@@ -194,6 +194,15 @@ def notify_payment(
     return Api._check(r, expect)
 
 
+def refund_order(api: Api, consumer: Tenant, store: Tenant, order: dict, amount_fen: int | None = None) -> dict:
+    """The consumer asks for a refund and the store approves it (jobs run inline or synchronously in
+    tests, so the provider has paid it by the time this returns): the order as the consumer sees it."""
+    body = {"reason": "damaged on delivery"} | ({} if amount_fen is None else {"amount_fen": amount_fen})
+    refund = api.post(f"/api/v1/orders/{order['id']}/refund", body, who=consumer, expect=202).json["refund"]
+    api.post(f"/api/v1/store/refunds/{refund['id']}/approve", {}, who=store, expect=200)
+    return api.get(f"/api/v1/orders/{order['id']}", who=consumer, expect=200).json
+
+
 # --- every error answer in the suite holds to the documented error schema ---------------------------
 _error_validators: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 

@@ -34,6 +34,8 @@ class LedgerKind(StrEnum):
     # commerce (storefront): orders and store incentives
     ORDER_SPLIT = "order_split"
     ORDER_REFUND = "order_refund"
+    REFUND_HOLD = "refund_hold"
+    PAYMENT_UNAPPLIED = "payment_unapplied"
     RECEIPT_REBATE = "receipt_rebate"
     SCAN_COMMISSION = "scan_commission"
     DAILY_REBATE = "daily_rebate"
@@ -208,3 +210,5 @@ class Settlement(Base):
     status: Mapped[str] = mapped_column(String(10), default=SettlementStatus.PENDING)
     due_at: Mapped[datetime] = mapped_column()
     settled_at: Mapped[datetime | None] = mapped_column()
+    reversed_fen: Mapped[int] = mapped_column(BigInteger, default=0)  # refunded from pending before it settled
+    holds: Mapped[int] = mapped_column(Integer, default=0)  # open refunds keeping it from settling

@@ -41,6 +41,8 @@ KIND_LABELS: dict[str, str] = {
         (LedgerKind.PAYOUT_FAILED, _l("Payout returned")),
         (LedgerKind.ORDER_SPLIT, _l("Order commission")),
         (LedgerKind.ORDER_REFUND, _l("Order refund")),
+        (LedgerKind.REFUND_HOLD, _l("Held for a refund request")),
+        (LedgerKind.PAYMENT_UNAPPLIED, _l("Payment returned to the payer")),
         (LedgerKind.RECEIPT_REBATE, _l("Receipt rebate")),
         (LedgerKind.SCAN_COMMISSION, _l("Scan commission")),
         (LedgerKind.DAILY_REBATE, _l("Daily rebate")),

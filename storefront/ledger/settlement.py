@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from db import insert_ignore, utcnow
 from errors import InsufficientFunds
 from storefront.ledger.accounts import AccountRef, account_name, spendable, store_account
+from storefront.ledger.books import lock
 from storefront.ledger.models import LedgerKind, Settlement, SettlementStatus
 from storefront.ledger.transfers import transfer
 
@@ -31,12 +32,12 @@ from storefront.ledger.transfers import transfer
 _FROM = {SettlementStatus.SETTLED: (SettlementStatus.PENDING,), SettlementStatus.REVERSED: (SettlementStatus.PENDING,)}
 
 
-def _move(session: Session, row_id: int, to: SettlementStatus, at: datetime) -> bool:
+def _move(session: Session, row_id: int, to: SettlementStatus, at: datetime, *where) -> bool:
     """Conditional UPDATE to `to` from the states it may follow; True if this transaction won the row."""
     return (
         session.execute(
             update(Settlement)
-            .where(Settlement.id == row_id, Settlement.status.in_(_FROM[to]))
+            .where(Settlement.id == row_id, Settlement.status.in_(_FROM[to]), *where)
             .values(status=to, settled_at=at)
             .execution_options(synchronize_session=False)
         ).rowcount
@@ -104,14 +105,16 @@ def credit_store(
 
 
 def settle_due(session: Session, now: datetime | None = None, batch_size: int = 500) -> int:
-    """Sweep: every due pending row moves pending -> available, once, even with two sweeps racing."""
+    """Sweep: every due pending row moves pending -> available, once, even with two sweeps racing.
+    A row an open refund holds waits (refunds.hold_store_credits); what a refund already took back
+    from pending (`reversed_fen`) stays behind."""
     now = now or utcnow()
     settled = 0
     while True:
         ids = list(
             session.scalars(
                 select(Settlement.id)
-                .where(Settlement.status == SettlementStatus.PENDING, Settlement.due_at <= now)
+                .where(Settlement.status == SettlementStatus.PENDING, Settlement.due_at <= now, Settlement.holds == 0)
                 .order_by(Settlement.id)
                 .limit(batch_size)
             )
@@ -119,19 +122,53 @@ def settle_due(session: Session, now: datetime | None = None, batch_size: int = 
         if not ids:
             return settled
         for row_id in ids:  # one row per transaction: never hold one store's accounts while waiting on another's
-            if _move(session, row_id, SettlementStatus.SETTLED, now):
+            if _move(session, row_id, SettlementStatus.SETTLED, now, Settlement.holds == 0):
                 row = session.get(Settlement, row_id)
                 transfer(
                     session,
                     store_account(row.store_id, "pending"),
                     store_account(row.store_id, "available"),
-                    row.amount_fen,
+                    row.amount_fen - row.reversed_fen,
                     key=f"settle:{row.source_key}",
                     kind=LedgerKind.SETTLEMENT,
                     reference=row.reference,
                 )
                 settled += 1
             session.commit()
+
+
+def hold(session: Session, store_id: str, reference: str) -> list[dict]:
+    """Keep the store's unsettled credits under `reference` (an order id) from settling while a
+    refund is open; returns every credit under it as {id, status, amount_fen, reversed_fen}.
+    Each `hold` is undone by one `release` of the same rows."""
+    rows = list(
+        session.scalars(
+            select(Settlement)
+            .where(Settlement.store_id == store_id, Settlement.reference == reference)
+            .order_by(Settlement.id)
+            .with_for_update()
+        )
+    )
+    pending = [r.id for r in rows if r.status == SettlementStatus.PENDING]
+    if pending:
+        session.execute(
+            update(Settlement)
+            .where(Settlement.id.in_(pending))
+            .values(holds=Settlement.holds + 1)
+            .execution_options(synchronize_session=False)
+        )
+    return [{"id": r.id, "status": r.status, "amount_fen": r.amount_fen, "reversed_fen": r.reversed_fen} for r in rows]
+
+
+def release(session: Session, row_ids: list[int]) -> None:
+    """Undo one `hold` of these rows (they settle on the next sweep once due and unheld)."""
+    if row_ids:
+        session.execute(
+            update(Settlement)
+            .where(Settlement.id.in_(row_ids), Settlement.holds > 0)
+            .values(holds=Settlement.holds - 1)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def reversal_legs(
@@ -142,12 +179,14 @@ def reversal_legs(
     cover: list[AccountRef],
     planned: dict[str, int] | None = None,
 ) -> tuple[list, dict]:
-    """Legs that take back `amount_fen` of the store credit recorded under `source_key` and send it to `to`.
+    """Legs that take back `amount_fen` (all or part) of the store credit recorded under `source_key`
+    and send it to `to`.
 
-    Unsettled: from the store's pending balance (the row is marked reversed). Settled: from the
-    store's available balance as far as it goes, the rest from the first of `cover` that can pay.
-    The caller posts the legs in its own single transfer; the ledger re-checks every bound under
-    its locks, so a balance that moved meanwhile refuses the whole transfer rather than overdraw.
+    Unsettled: from the store's pending balance (the row keeps what was taken in `reversed_fen`,
+    and is marked reversed once nothing is left). Settled: from the store's available balance as
+    far as it goes, the rest from the first of `cover` that can pay. The store's available account
+    is locked before it is read, so a payout racing this reversal either went first (and the
+    reversal sees the smaller balance) or waits; the caller posts the legs in its own transfer.
     `planned` ({account name: fen}) is what the caller's one transfer already takes from accounts;
     it is read to leave that money alone and updated with what these legs take, so several
     reversals planned for the same transfer never count the same fen twice.
@@ -156,15 +195,28 @@ def reversal_legs(
     record = {"from_pending": 0, "from_available": 0, "covered_by": {}}
     if amount_fen <= 0:
         return [], record
-    row = session.scalar(select(Settlement).where(Settlement.source_key == source_key).with_for_update())
+    row = session.scalar(
+        select(Settlement)
+        .where(Settlement.source_key == source_key)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if row is None:
         raise LookupError(f"no store credit under {source_key}")
     store = row.store_id
-    if _move(session, row.id, SettlementStatus.REVERSED, utcnow()):
+    if row.status == SettlementStatus.PENDING:
+        left = row.amount_fen - row.reversed_fen
+        if amount_fen > left:
+            raise InsufficientFunds("More than is left of this store credit.")
+        row.reversed_fen += amount_fen
+        if row.reversed_fen == row.amount_fen:
+            _move(session, row.id, SettlementStatus.REVERSED, utcnow())
+        session.flush()
         record["from_pending"] = amount_fen
         return [(store_account(store, "pending"), to, amount_fen)], record
     available = store_account(store, "available")
     available_name = account_name(available)
+    lock(session, [available])
     take = min(max(0, spendable(session, available) - planned.get(available_name, 0)), amount_fen)
     legs = [(available, to, take)] if take else []
     planned[available_name] = planned.get(available_name, 0) + take
@@ -172,6 +224,7 @@ def reversal_legs(
     short = amount_fen - take
     for payer in cover if short else []:
         name = account_name(payer)
+        lock(session, [payer])
         if spendable(session, payer) - planned.get(name, 0) >= short:
             legs.append((payer, to, short))
             planned[name] = planned.get(name, 0) + short

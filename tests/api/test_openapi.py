@@ -28,7 +28,6 @@ NO_BODY = {
     ("post", "/api/v1/brand/keys/rotate"): "the brand is the caller",
     ("post", "/api/v1/brand/keys/{key_id}/revoke"): "the key is in the path",
     ("post", "/api/v1/admin/payouts/run"): "runs every requested payout",
-    ("post", "/api/v1/orders/{order_id}/refund"): "refunds the whole order",
     ("post", "/api/v1/brand/campaigns/{campaign_id}/{action}"): "the action is in the path",
 }
 

@@ -12,7 +12,7 @@ import db
 from bench.support import all_at_once
 from storefront.ledger import accounts, audit
 from storefront.ledger.models import Settlement
-from tests.factories import deposit, notify_payment, scan, scan_campaign
+from tests.factories import deposit, notify_payment, refund_order, scan, scan_campaign
 
 
 def balance(api, store):
@@ -115,10 +115,11 @@ def test_the_whole_chain_from_receipt_to_payout_and_refund(api, app, chain):
     ).json
     notify_payment(api, second, expect=200)
     assert balance(api, store)["pending_fen"] == 120
-    refunded = api.post(f"/api/v1/orders/{second['id']}/refund", who=consumer, expect=200).json
-    assert refunded["status"] == "refunded"
+    refunded = refund_order(api, consumer, store, second)
+    assert refunded["status"] == "refunded" and refunded["refunds"][0]["status"] == "succeeded"
     assert balance(api, store)["pending_fen"] == 0
-    assert api.post(f"/api/v1/orders/{second['id']}/refund", who=consumer).status_code == 409
+    again = api.post(f"/api/v1/orders/{second['id']}/refund", {"reason": "again"}, who=consumer)
+    assert again.status_code == 409
     ledger_ok(app)
     assert payout["amount_fen"] == 700
 
@@ -141,7 +142,7 @@ def test_refund_after_settlement_claws_back_from_available_and_the_brand_covers_
     settle_everything(app)
     assert balance(api, store)["available_fen"] == 1200
     api.post("/api/v1/store/payouts", {"amount_fen": 1000}, who=store, expect=201)
-    refund = api.post(f"/api/v1/orders/{order['id']}/refund", who=consumer, expect=200).json
+    refund = refund_order(api, consumer, store, order)
     assert refund["status"] == "refunded"
     assert balance(api, store)["available_fen"] == 0, "the store gives back what it has, never below zero"
     assert balance(api, store)["in_transit_fen"] == 1000, "the payout already requested is not touched"
@@ -266,8 +267,9 @@ def test_bad_payment_notices_move_no_money(api, app, chain):
     assert notify_payment(api, order, secret="wrong").status_code == 401
     unsigned = api.client.post("/api/v1/payments/notify", json={"order_id": order["id"]})
     assert unsigned.status_code == 401
-    wrong = notify_payment(api, order, amount_fen=1, expect=409)
+    wrong = notify_payment(api, order, transaction_id="tx-wrong-amount", amount_fen=1, expect=409)
     assert wrong.json["error"]["code"] == "amount_mismatch"
+    assert notify_payment(api, order, transaction_id="tx-wrong-amount", amount_fen=1).status_code == 409
     ghost = notify_payment(api, {"id": "or_nope", "amount_fen": 5}, expect=404)
     assert "order_id" in ghost.json["error"]["fields"]
     assert api.get(f"/api/v1/orders/{order['id']}", who=consumer).json["status"] == "pending_payment"
@@ -276,8 +278,14 @@ def test_bad_payment_notices_move_no_money(api, app, chain):
     notify_payment(api, order, expect=200)
     replay = notify_payment(api, order, expect=200)
     assert replay.json["replay"] is True
-    assert notify_payment(api, order, transaction_id="tx-other").status_code == 409
+    # a second payment of the paid order is taken in, and given back to the payer by a system refund
+    twice = notify_payment(api, order, transaction_id="tx-other", expect=200).json
+    assert twice["refund_id"] and twice["replay"] is False
     assert balance(api, store)["pending_fen"] == 120
+    refunds = api.get(f"/api/v1/orders/{order['id']}", who=consumer).json["refunds"]
+    assert [(r["system"], r["status"], r["amount_fen"]) for r in refunds] == [(True, "succeeded", order["amount_fen"])]
+    assert clearing(app) == before - order["amount_fen"], "one payment kept, the duplicate given back"
+    ledger_ok(app)
 
 
 @pytest.mark.parametrize(
@@ -331,7 +339,7 @@ def test_a_consumer_cannot_see_or_refund_someone_elses_order(api, chain):
         expect=201,
     ).json
     assert api.get(f"/api/v1/orders/{order['id']}", who=other).status_code == 403
-    assert api.post(f"/api/v1/orders/{order['id']}/refund", who=other).status_code == 403
+    assert api.post(f"/api/v1/orders/{order['id']}/refund", {"reason": "x"}, who=other).status_code == 403
     assert api.get(f"/api/v1/orders/{order['id']}", who=chain["store"]).status_code == 403
     body = api.get(f"/api/v1/orders/{order['id']}", who=owner).json
     assert "split" not in body
@@ -371,7 +379,8 @@ def test_unpaid_orders_expire_and_release_their_coupon(api, app, chain):
     assert (
         api.get("/api/v1/me/coupons?status=issued", who=consumer).json["items"][0]["coupon_id"] == coupon["coupon_id"]
     )
-    assert notify_payment(api, order).status_code == 409, "an expired order cannot be paid"
+    late = notify_payment(api, order, expect=200).json  # the provider took the money: it is given back
+    assert late["status"] == "expired" and late["refund_id"], "an expired order cannot be paid"
 
 
 def test_split_rules_over_one_hundred_percent_are_refused(api, chain):
@@ -463,7 +472,7 @@ def test_refunding_a_coupon_order_after_the_store_withdrew_its_earnings_succeeds
     settle_everything(app)
     available = balance(api, store)["available_fen"]
     api.post("/api/v1/store/payouts", {"amount_fen": available - 70}, who=store, expect=201)
-    refunded = api.post(f"/api/v1/orders/{order['id']}/refund", who=consumer, expect=200).json
+    refunded = refund_order(api, consumer, store, order)
     assert refunded["status"] == "refunded"
     assert balance(api, store)["available_fen"] == 0
     assert clearing(app) == before, "the payer got back exactly what was paid"
