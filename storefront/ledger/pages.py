@@ -52,11 +52,23 @@ KIND_LABELS: dict[str, str] = {
         (LedgerKind.COUPON_EXPIRED, _l("Coupon expired")),
     )
 }
-ACCOUNT_LABELS = {
-    "pending": _l("Pending"),
-    "available": _l("Available"),
-    "in_transit": _l("In transit"),
-    "paid_out": _l("Paid out"),
+# What a statement line did, in plain words, by the balances it moved (ledger.balances.store_statement).
+MOVES = {
+    ("pending", "available"): _l("%(amount)s moved from pending to available: you can pay it out now"),
+    ("available", "in_transit"): _l("%(amount)s left your available balance on its way to your bank account"),
+    ("in_transit", "paid_out"): _l("%(amount)s arrived in your bank account"),
+    ("in_transit", "available"): _l("The payout did not go through: %(amount)s is back in your available balance"),
+}
+ORDER_READ = ("available", "pending", "in_transit", "paid_out")  # the order a line's changes are read in
+CHANGES = {
+    ("pending", True): _l("%(amount)s pending: available once the refund window closes"),
+    ("pending", False): _l("%(amount)s taken back from pending"),
+    ("available", True): _l("%(amount)s added to your available balance"),
+    ("available", False): _l("%(amount)s taken from your available balance"),
+    ("in_transit", True): _l("%(amount)s on its way to your bank account"),
+    ("in_transit", False): _l("%(amount)s no longer on its way to your bank account"),
+    ("paid_out", True): _l("%(amount)s paid to your bank account"),
+    ("paid_out", False): _l("%(amount)s of an earlier payout taken back"),
 }
 STATUS_LABELS = {
     PayoutStatus.REQUESTED: _l("Requested"),
@@ -71,6 +83,28 @@ HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 }
+
+
+def statement_line(item: dict) -> dict:
+    """One statement line for the page: its title, what it did in plain words, and its amount (signed
+    when the store's own money changed; unsigned and muted when money only moved between its balances)."""
+    changes = {p: item[f"{p}_change_fen"] for p in ORDER_READ if item[f"{p}_change_fen"]}
+    taken = [p for p, fen in changes.items() if fen < 0]
+    given = [p for p, fen in changes.items() if fen > 0]
+    if len(taken) == 1 and len(given) == 1 and (taken[0], given[0]) in MOVES and sum(changes.values()) == 0:
+        moved = changes[given[0]]
+        detail = MOVES[taken[0], given[0]] % {"amount": yuan(moved)}
+    else:
+        moved = None
+        detail = " · ".join(str(CHANGES[p, fen > 0] % {"amount": yuan(abs(fen))}) for p, fen in changes.items())
+    net = item["amount_fen"]
+    return {
+        "at": item["at"],
+        "title": KIND_LABELS.get(item["kind"], (item["kind"] or "").replace("_", " ").capitalize()),
+        "detail": detail,
+        "amount": yuan(net, signed=True) if net or moved is None else yuan(moved),
+        "tone": "in" if net > 0 else ("out" if net < 0 else "moved"),
+    }
 
 
 def _csrf_token() -> str:
@@ -119,7 +153,7 @@ def store_page():
     if store is None:
         return _page("store_login.html")
     db_session = get_session()
-    statement = store_statement(db_session, store.id, 20, None)["items"]
+    statement = [statement_line(i) for i in store_statement(db_session, store.id, 20, None)["items"]]
     recent_payouts, _ = payouts.list_payouts(db_session, store.id, 10, None)
     min_fen = current_app.config["PAYOUT_MIN_FEN"]
     return _page(
@@ -130,8 +164,6 @@ def store_page():
         payouts=recent_payouts,
         min_fen=min_fen,
         request_id=secrets.token_urlsafe(12),
-        kind_label=lambda k: KIND_LABELS.get(k, (k or "").replace("_", " ").capitalize()),
-        account_label=lambda a: ACCOUNT_LABELS.get(a, a),
         status_label=lambda s: STATUS_LABELS.get(s, (s or "").replace("_", " ")),
     )
 

@@ -47,18 +47,49 @@ class StoreBalanceOut(Schema):
 
 
 class LedgerEntryOut(Schema):
-    id = fields.String(metadata={"example": "12"})
-    at = UtcDateTime(metadata={"description": "ISO 8601 UTC", "example": "2026-03-01T02:32:10.536933Z"})
+    """One line of a store's statement: one business event (one ledger transfer), however many of
+    the store's accounts it moved money between."""
+
+    id = fields.String(metadata={"description": "the ledger transfer's id", "example": "tr_01HZX3Q8R7K2M4N6P8"})
+    at = UtcDateTime(metadata={"description": "ISO 8601 UTC", "example": "2026-12-01T08:30:00Z"})
     kind = fields.String(
-        metadata={"description": "deposit, payout_request, payout_paid, payout_failed, ...", "example": "order_split"}
+        metadata={
+            "description": "what happened: coupon_reimbursement, order_split, receipt_rebate, scan_commission, "
+            "daily_rebate, order_refund, settlement, payout_request, payout_paid, payout_failed, ...",
+            "example": "coupon_reimbursement",
+        }
     )
-    amount_fen = fields.Integer(metadata={"description": "credit positive, debit negative", "example": 2144})
-    account = fields.String(
-        metadata={"description": "pending, available, in_transit or paid_out", "example": "pending"}
+    amount_fen = fields.Integer(
+        metadata={
+            "description": "what the event did to the store's own money (available + pending): an earning is "
+            "positive, a refund or a payout request negative; a settlement (pending to available) and a paid "
+            "payout (in transit to the bank; the request already took it off the balance) are 0, and a failed "
+            "payout, its money back in available, is positive",
+            "example": 500,
+        }
     )
-    balance_after_fen = fields.Integer(metadata={"example": 2274})
-    reference = fields.String(allow_none=True, metadata={"example": "or_676f7445c47f17c00773"})
-    transfer_id = fields.String(metadata={"example": "tr_d8a4b7fab13714609068"})
+    available_change_fen = fields.Integer(
+        metadata={"description": "the change to the available balance (what can be paid out)", "example": 0}
+    )
+    pending_change_fen = fields.Integer(
+        metadata={"description": "the change to the pending balance (waiting for the refund window)", "example": 500}
+    )
+    in_transit_change_fen = fields.Integer(
+        metadata={"description": "the change to the money in transit (payouts requested, not yet paid)", "example": 0}
+    )
+    paid_out_change_fen = fields.Integer(
+        metadata={"description": "the change to what has been paid to the store's bank account", "example": 0}
+    )
+    reference = fields.String(
+        allow_none=True,
+        metadata={"description": "the coupon code, order, payout or campaign it was for", "example": "7KQ2M9XW4HBT"},
+    )
+    transfer_id = fields.String(
+        metadata={
+            "description": "the same as id (kept for clients written before one line per transfer)",
+            "example": "tr_01HZX3Q8R7K2M4N6P8",
+        }
+    )
 
 
 class PayoutIn(Schema):

@@ -29,6 +29,36 @@ from storefront.ledger.schemas import (
     StoreBalanceOut,
 )
 
+STATEMENT_EXAMPLE = {
+    "items": [
+        {
+            "id": "tr_01HZX4B2C9D8E7F6G5",
+            "at": "2026-12-08T08:30:00Z",
+            "kind": "settlement",
+            "amount_fen": 0,
+            "available_change_fen": 500,
+            "pending_change_fen": -500,
+            "in_transit_change_fen": 0,
+            "paid_out_change_fen": 0,
+            "reference": "7KQ2M9XW4HBT",
+            "transfer_id": "tr_01HZX4B2C9D8E7F6G5",
+        },
+        {
+            "id": "tr_01HZX3Q8R7K2M4N6P8",
+            "at": "2026-12-01T08:30:00Z",
+            "kind": "coupon_reimbursement",
+            "amount_fen": 500,
+            "available_change_fen": 0,
+            "pending_change_fen": 500,
+            "in_transit_change_fen": 0,
+            "paid_out_change_fen": 0,
+            "reference": "7KQ2M9XW4HBT",
+            "transfer_id": "tr_01HZX3Q8R7K2M4N6P8",
+        },
+    ],
+    "next_cursor": None,
+}
+
 bp = Blueprint("storefront", __name__, url_prefix="/api/v1", description="Ledger, balances, statements, payouts")
 
 
@@ -74,10 +104,11 @@ class StoreBalance(MethodView):
 @bp.route("/store/ledger")
 class StoreLedger(MethodView):
     @bp.arguments(ListArgs, location="query")
-    @bp.response(200, page_of(LedgerEntryOut))
+    @bp.response(200, page_of(LedgerEntryOut), example=STATEMENT_EXAMPLE)
     @fails(401, 403)
     def get(self, args):
-        """The calling store's statement: entries on its accounts, newest first."""
+        """The calling store's statement, newest first: one line per business event, with what it did
+        to the available, pending, in-transit and paid-out balances (amount_fen: to available + pending)."""
         return balances.store_statement(get_session(), current_store().id, args["limit"], args["cursor"])
 
 

@@ -54,11 +54,13 @@ def test_the_store_page_speaks_chinese_with_yuan_and_beijing_time(api, app, clie
     csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
     client.post("/store/login", data={"key": store.key, "csrf": csrf})
     html = client.get("/store").get_data(as_text=True)
-    assert "可提现金额" in html and "¥12.50" in html and "+¥12.50" in html and "¥2.50" in html
+    assert "可提现金额" in html and "¥12.50" in html and "+¥15.00" in html and "¥2.50" in html
     assert "核销返款" in html  # the statement's kind, in Chinese
+    assert "¥12.50 已计入可提现余额" in html and "¥2.50 待结算" in html  # and what it did, in plain words
     assert shanghai_minute(before) in html or shanghai_minute(after) in html  # Beijing time, UTC+8
     english = client.get("/store?lang=en").get_data(as_text=True)
     assert "Available to pay out" in english and "Coupon reimbursement" in english and "¥12.50" in english
+    assert "¥12.50 added to your available balance" in english and "+¥15.00" in english
 
 
 def test_money_and_times_read_the_chinese_way():

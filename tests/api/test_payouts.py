@@ -123,8 +123,13 @@ def test_the_payout_run_pays_requested_payouts(api, app):
     assert got["status"] == "paid" and got["finished_at"].endswith("Z")
     assert balance(api, store) == {"available": 400, "in_transit": 0, "paid_out": 600}
     assert provider_records(app, payout["id"]) == 1
-    kinds = [(i["kind"], i["account"]) for i in api.get("/api/v1/store/ledger", who=store).json["items"][:2]]
-    assert sorted(kinds) == [("payout_paid", "in_transit"), ("payout_paid", "paid_out")]
+    top = api.get("/api/v1/store/ledger", who=store).json["items"][0]
+    assert (top["kind"], top["amount_fen"], top["in_transit_change_fen"], top["paid_out_change_fen"]) == (
+        "payout_paid",
+        0,
+        -600,
+        600,
+    )
     assert verify(app) == []
 
 
@@ -148,7 +153,12 @@ def test_a_declined_payout_returns_the_money_to_available(api, app, monkeypatch)
     assert got["status"] == "failed" and got["failure_reason"]
     assert balance(api, store) == {"available": 1000, "in_transit": 0, "paid_out": 0}
     top = api.get("/api/v1/store/ledger", who=store).json["items"][0]
-    assert (top["kind"], top["account"], top["amount_fen"]) == ("payout_failed", "available", 600)
+    assert (top["kind"], top["amount_fen"], top["available_change_fen"], top["in_transit_change_fen"]) == (
+        "payout_failed",
+        600,
+        600,
+        -600,
+    )
     monkeypatch.setitem(app.config, "SIMULATED_PAYOUT_FAILURES", None)
     run(api)  # a failed payout stays failed: the store asks again if it wants
     assert balance(api, store) == {"available": 1000, "in_transit": 0, "paid_out": 0}

@@ -2,6 +2,7 @@
 
 import pytest
 
+from tests.factories import deposit, scan, scan_campaign
 from tests.money import give_store
 
 BALANCE, LEDGER, PAYOUTS = "/api/v1/store/balance", "/api/v1/store/ledger", "/api/v1/store/payouts"
@@ -31,25 +32,77 @@ def test_balance_shows_pending_and_available_money(api, app):
     )
 
 
-def test_statement_lists_entries_newest_first_with_kind_amount_reference_and_time(api, app):
+def _line(item) -> tuple:
+    return (
+        item["kind"],
+        item["amount_fen"],
+        item["available_change_fen"],
+        item["pending_change_fen"],
+        item["in_transit_change_fen"],
+        item["paid_out_change_fen"],
+    )
+
+
+def test_statement_lists_one_line_per_event_newest_first_with_what_it_did_to_each_balance(api, app):
     store = api.store()
-    give_store(app, store.id, available_fen=1000)
+    give_store(app, store.id, available_fen=1000, pending_fen=200)
     payout = api.post(PAYOUTS, {"amount_fen": 400}, who=store, expect=201).json
     items = api.get(LEDGER, who=store).json["items"]
-    assert [(i["kind"], i["account"], i["amount_fen"]) for i in items] == [
-        ("payout_request", "in_transit", 400),
-        ("payout_request", "available", -400),
-        ("coupon_reimbursement", "available", 1000),
+    assert [_line(i) for i in items] == [
+        ("payout_request", -400, -400, 0, 400, 0),  # off the balance, on its way: one line, not two
+        ("coupon_reimbursement", 1200, 1000, 200, 0, 0),  # one credit to two accounts: one line
     ]
     assert items[0]["reference"] == payout["id"] and items[0]["at"].endswith("Z")
-    assert items[1]["balance_after_fen"] == 600
-    assert all(isinstance(i["id"], str) for i in items)
+    assert all(isinstance(i["id"], str) and i["id"] == i["transfer_id"] for i in items)
+
+
+def test_a_redeemed_coupon_and_its_settlement_are_two_lines_and_the_settlement_nets_nothing(api, app, monkeypatch):
+    monkeypatch.setitem(app.config, "SETTLEMENT_DELAY_SECONDS", 0)
+    brand = api.brand()
+    deposit(api, brand, 10_000)
+    store = api.store(partner_of=brand)
+    batch = api.batch(brand, quantity=1)
+    scan_campaign(api, brand, [batch["product"]["id"]], budget_fen=5_000)
+    coupon = scan(api, api.consumer(), api.codes(brand, batch)[0]["token"]).json["rewards"][0]
+    api.post("/api/v1/store/redemptions", {"coupon_code": coupon["code"]}, who=store, expect=200)
+    assert "settlement: 1" in app.test_cli_runner().invoke(args=["jobs", "run-due"]).output
+    items = api.get(LEDGER, who=store).json["items"]
+    assert [_line(i) for i in items] == [
+        ("settlement", 0, 500, -500, 0, 0),
+        ("coupon_reimbursement", 500, 0, 500, 0, 0),
+    ]
+    assert [i["reference"] for i in items] == [coupon["code"], coupon["code"]]
+    body = api.get(BALANCE, who=store).json
+    assert (body["available_fen"], body["pending_fen"]) == (500, 0)
+    assert body["available_fen"] + body["pending_fen"] == sum(i["amount_fen"] for i in items)
+
+
+def test_a_paid_payout_nets_nothing_and_a_failed_one_gives_the_money_back(api, app, monkeypatch):
+    store = api.store()
+    give_store(app, store.id, available_fen=1000)
+    api.post(PAYOUTS, {"amount_fen": 300}, who=store, expect=201)
+    api.post("/api/v1/admin/payouts/run", who=api.admin, expect=202)
+    monkeypatch.setitem(app.config, "SIMULATED_PAYOUT_FAILURES", {store.id})
+    api.post(PAYOUTS, {"amount_fen": 200}, who=store, expect=201)
+    api.post("/api/v1/admin/payouts/run", who=api.admin, expect=202)
+    items = api.get(LEDGER, who=store).json["items"]
+    assert [_line(i) for i in items] == [
+        ("payout_failed", 200, 200, 0, -200, 0),
+        ("payout_request", -200, -200, 0, 200, 0),
+        ("payout_paid", 0, 0, 0, -300, 300),
+        ("payout_request", -300, -300, 0, 300, 0),
+        ("coupon_reimbursement", 1000, 1000, 0, 0, 0),
+    ]
+    body = api.get(BALANCE, who=store).json
+    assert body["available_fen"] + body["pending_fen"] == sum(i["amount_fen"] for i in items) == 700
+    assert body["paid_out_fen"] == sum(i["paid_out_change_fen"] for i in items) == 300
 
 
 def test_statement_pages_with_a_cursor(api, app):
     store = api.store()
     for _ in range(5):
-        give_store(app, store.id, available_fen=100)
+        give_store(app, store.id, available_fen=100, pending_fen=10)  # two accounts, one line each
+    everything = api.get(LEDGER, who=store).json["items"]
     seen, cursor = [], None
     while True:
         r = api.get(LEDGER + "?limit=2" + (f"&cursor={cursor}" if cursor else ""), who=store, expect=200).json
@@ -58,7 +111,8 @@ def test_statement_pages_with_a_cursor(api, app):
         if not cursor:
             break
     assert len(seen) == 5 and len(set(seen)) == 5
-    assert seen == sorted(seen, key=int, reverse=True)
+    assert seen == [i["id"] for i in everything]
+    assert all(i["amount_fen"] == 110 for i in everything)
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from tests.factories import deposit, scan, scan_campaign
 from tests.money import give_store, store_balance
 
 
@@ -67,6 +68,52 @@ def test_the_signed_in_page_shows_balance_statement_and_payout_form(owner, clien
     assert "Wang&#39;s Corner Shop" in html or "Wang's Corner Shop" in html
     assert "¥10.00" in html and "¥2.50" in html
     assert "Coupon reimbursement" in html and 'name="amount"' in html
+
+
+def _statement(html: str) -> list[str]:
+    """The statement's lines as a reader sees them: title, what it did, amount (tags and times dropped)."""
+    section = html.split('data-testid="statement"', 1)[1].split("</ul>", 1)[0]
+    lines = []
+    for item in section.split("<li>")[1:]:
+        words = [w.strip() for w in re.sub(r"<small>.*?</small>", "", item, flags=re.S).split("<") if w.strip()]
+        lines.append(" | ".join(w.split(">", 1)[1].strip() for w in words if ">" in w and w.split(">", 1)[1].strip()))
+    return [line.replace("&#39;", "'") for line in lines]
+
+
+def test_the_statement_says_once_what_each_payout_did(owner, api, client):
+    html = client.get("/store").get_data(as_text=True)
+    form = {"amount": "4", "csrf": csrf_of(html), "request_id": field(html, "request_id")}
+    client.post("/store/payouts", data=form)
+    api.post("/api/v1/admin/payouts/run", who=api.admin, expect=202)
+    assert _statement(client.get("/store").get_data(as_text=True)) == [
+        "Payout paid | ¥4.00 arrived in your bank account | ¥4.00",
+        "Payout requested | ¥4.00 left your available balance on its way to your bank account | −¥4.00",
+        "Coupon reimbursement | ¥10.00 added to your available balance · "
+        "¥2.50 pending: available once the refund window closes | +¥12.50",
+    ]
+    assert _statement(client.get("/store?lang=zh").get_data(as_text=True)) == [
+        "提现已到账 | ¥4.00 已打到您的银行账户 | ¥4.00",
+        "申请提现 | ¥4.00 已从可提现余额转出，正在打款到您的银行账户 | −¥4.00",
+        "核销返款 | ¥10.00 已计入可提现余额 · ¥2.50 待结算：退款期结束后即可提现 | +¥12.50",
+    ]
+
+
+def test_a_settlement_reads_as_money_becoming_available_not_as_income(api, app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "SETTLEMENT_DELAY_SECONDS", 0)
+    brand = api.brand()
+    deposit(api, brand, 10_000)
+    store = api.store(partner_of=brand)
+    batch = api.batch(brand, quantity=1)
+    scan_campaign(api, brand, [batch["product"]["id"]], budget_fen=5_000)
+    coupon = scan(api, api.consumer(), api.codes(brand, batch)[0]["token"]).json["rewards"][0]
+    api.post("/api/v1/store/redemptions", {"coupon_code": coupon["code"]}, who=store, expect=200)
+    app.test_cli_runner().invoke(args=["jobs", "run-due"])
+    page = client.get("/store").get_data(as_text=True)
+    client.post("/store/login", data={"key": store.key, "csrf": csrf_of(page)})
+    assert _statement(client.get("/store").get_data(as_text=True)) == [
+        "Settled | ¥5.00 moved from pending to available: you can pay it out now | ¥5.00",
+        "Coupon reimbursement | ¥5.00 pending: available once the refund window closes | +¥5.00",
+    ]
 
 
 def test_asking_for_a_payout_on_the_page_moves_the_money(owner, app, client):

@@ -88,6 +88,6 @@ def test_the_store_page_on_a_phone_in_its_language(api, app, live_server, browse
     page.wait_for_selector("[data-testid=available]")
     assert text["available"] in page.inner_text("section.hero")
     assert page.inner_text("[data-testid=available]") == "¥1,288.50"
-    assert "+¥1,288.50" in page.inner_text("[data-testid=statement]")
+    assert "+¥1,330.50" in page.inner_text("[data-testid=statement]")  # one credit to available and pending
     shoot(page, f"store-{locale[:2]}.png")
     context.close()
