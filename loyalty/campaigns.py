@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, bindparam, literal_column, select, update
+from sqlalchemy import and_, bindparam, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 
 from codes import catalog
@@ -27,7 +27,7 @@ from loyalty import draw
 from loyalty.models import Campaign, CampaignStatus, CampaignType, ConsumerCount, RewardKind, TierCount
 from loyalty.scanning.catalog import CAMPAIGNS
 from pagination import keyset_page
-from storefront.ledger import accounts, transfers
+from storefront.ledger import accounts, balances, transfers
 from storefront.ledger.models import LedgerKind
 
 
@@ -274,6 +274,44 @@ def end_overdue(session: Session) -> int:
             ended += 1
         session.commit()
     return ended
+
+
+# --- what the brand's money is doing ----------------------------------------------------------------
+def holdings(session: Session, brand_id: str) -> list[dict]:
+    """What each of the brand's campaigns holds in its ledger reserve, newest first: every active or
+    paused campaign, and an ended one while coupons it issued still hold their share (committed)."""
+    rows = list(
+        session.scalars(
+            select(Campaign)
+            .where(
+                Campaign.brand_id == brand_id,
+                or_(Campaign.status != CampaignStatus.ENDED, Campaign.committed_fen > 0),
+            )
+            .order_by(Campaign.created_at.desc(), Campaign.id.desc())
+        )
+    )
+    held = balances.posted_balances(session, [reserve_account(c.id) for c in rows])
+    return [
+        {
+            "id": c.id,
+            "name": c.name,
+            "type": c.type,
+            "status": c.status,
+            "held_fen": held[reserve_account(c.id)],
+            "committed_fen": c.committed_fen,
+            "remaining_budget_fen": remaining(c),
+        }
+        for c in rows
+    ]
+
+
+def brand_balance(session: Session, brand_id: str) -> dict:
+    """GET /brand/balance: the ledger's figures for the brand's budget and revenue, with what its
+    campaigns hold counted in reserved_fen and listed one by one."""
+    campaigns = holdings(session, brand_id)
+    figures = balances.brand_balance(session, brand_id)
+    reserved = figures["reserved_fen"] + sum(c["held_fen"] for c in campaigns)
+    return {**figures, "reserved_fen": reserved, "campaigns": campaigns}
 
 
 # --- the counters, for the scan path's prizes and the coupons' uses -------------------------------

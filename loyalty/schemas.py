@@ -287,3 +287,105 @@ class StoreRedemptionOut(Schema):
     campaign_id = fields.String(allow_none=True, metadata={"example": "cp_f1b947626c6c07500ff0"})
     order_id = fields.String(allow_none=True, metadata={"example": "or_676f7445c47f17c00773"})
     redeemed_at = UtcDateTime(metadata={"example": "2026-03-01T02:31:05.532619Z"})
+
+
+class CampaignHoldingOut(Schema):
+    """Money one of the brand's campaigns holds in its ledger reserve."""
+
+    id = fields.String(metadata={"example": "cp_9f2c41d07a3b4e5f"})
+    name = fields.String(metadata={"example": "Spring scan and win"})
+    type = fields.String(metadata={"description": "scan_reward, ...", "example": "scan_reward"})
+    status = fields.String(
+        metadata={
+            "description": "active or paused; ended while coupons it issued still hold their share",
+            "example": "active",
+        }
+    )
+    held_fen = fields.Integer(
+        metadata={"description": "in the campaign's reserve: committed_fen + remaining_budget_fen", "example": 30_000}
+    )
+    committed_fen = fields.Integer(
+        metadata={"description": "held for coupons issued and not yet used or expired", "example": 2_500}
+    )
+    remaining_budget_fen = fields.Integer(metadata={"description": "what it can still give out", "example": 27_500})
+
+
+class BrandBalanceOut(Schema):
+    """The brand's money: unallocated budget, what its campaigns hold, and its order revenue."""
+
+    budget_fen = fields.Integer(
+        metadata={
+            "description": "deposited and not yet put into a campaign or spent: what a new campaign can take",
+            "example": 70_000,
+        }
+    )
+    reserved_fen = fields.Integer(
+        metadata={
+            "description": "held for the brand: the sum of campaigns[].held_fen (plus anything pending transfers "
+            "hold on the budget); budget_fen + reserved_fen is the brand's money not yet spent",
+            "example": 30_000,
+        }
+    )
+    revenue_fen = fields.Integer(metadata={"description": "the brand's share of paid orders", "example": 0})
+    balance_fen = fields.Integer(
+        metadata={
+            "description": "the budget account's posted balance (budget_fen before pending holds)",
+            "example": 70_000,
+        }
+    )
+    available_fen = fields.Integer(metadata={"description": "the same as budget_fen", "example": 70_000})
+    deposited_fen = fields.Integer(metadata={"description": "every deposit so far", "example": 100_000})
+    currency = fields.String(metadata={"example": "CNY"})
+    campaigns = fields.List(
+        fields.Nested(CampaignHoldingOut),
+        metadata={"description": "each campaign holding money, newest first"},
+    )
+
+
+class BrandPointsOut(Schema):
+    brand_id = fields.String(metadata={"example": "br_5a1e9c0f3d2b4a68"})
+    brand_name = fields.String(metadata={"example": "Bright Dairy"})
+    points = fields.Integer(metadata={"description": "live points of this brand", "example": 150})
+
+
+class PointsGrantOut(Schema):
+    """One points prize: when, how many, from which brand's campaign, and whether it still counts."""
+
+    id = fields.String(metadata={"description": "the grant's id (its coupon's)", "example": "cu_0c7d2e9b41a35f86"})
+    at = UtcDateTime(metadata={"description": "when it was won (ISO 8601 UTC)", "example": "2026-12-01T08:30:00Z"})
+    points = fields.Integer(metadata={"example": 50})
+    status = fields.String(
+        metadata={
+            "description": "active (counts in the balance), expired (past expires_at) or revoked",
+            "example": "active",
+        }
+    )
+    expires_at = UtcDateTime(metadata={"example": "2026-12-31T08:30:00Z"})
+    brand_id = fields.String(metadata={"example": "br_5a1e9c0f3d2b4a68"})
+    brand_name = fields.String(allow_none=True, metadata={"example": "Bright Dairy"})
+    campaign_id = fields.String(allow_none=True, metadata={"example": "cp_9f2c41d07a3b4e5f"})
+    campaign_name = fields.String(allow_none=True, metadata={"example": "Spring scan and win"})
+    coupon_id = fields.String(
+        metadata={
+            "description": "the coupon that carried the points (also in /me/coupons)",
+            "example": "cu_0c7d2e9b41a35f86",
+        }
+    )
+    serial = fields.Integer(
+        allow_none=True, metadata={"description": "the serial of the scanned code that won them", "example": 1042}
+    )
+
+
+class PointsOut(Schema):
+    """The consumer's points: the live balance (in all and per brand) and a page of the grants behind it."""
+
+    balance = fields.Integer(metadata={"description": "live points of every brand together", "example": 150})
+    brands = fields.List(
+        fields.Nested(BrandPointsOut),
+        metadata={"description": "live points per brand, largest first (points of one brand are spent with it)"},
+    )
+    items = fields.List(fields.Nested(PointsGrantOut), metadata={"description": "points grants, newest first"})
+    next_cursor = Cursor(
+        allow_none=True,
+        metadata={"description": "pass as ?cursor= for the next page; null on the last", "example": None},
+    )

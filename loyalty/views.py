@@ -7,19 +7,21 @@ from flask_smorest import Blueprint
 from db import get_session
 from errors import fails
 from identity.auth import current_brand, current_consumer, current_store
-from loyalty import blacklist, campaigns, coupons
+from loyalty import blacklist, campaigns, coupons, points
 from loyalty.scanning import batch
 from loyalty.scanning.request import ScanSettings
 from loyalty.schemas import (
     SCAN_EXAMPLE,
     BlacklistIn,
     BlacklistOut,
+    BrandBalanceOut,
     CampaignIn,
     CampaignListArgs,
     CampaignOut,
     ConsumerBalance,
     CouponListArgs,
     CouponPage,
+    PointsOut,
     RedemptionIn,
     RedemptionOut,
     ScanIn,
@@ -177,3 +179,22 @@ class BrandBlacklistEntry(MethodView):
     def delete(self, consumer_id):
         """Take a consumer off the brand's blacklist."""
         blacklist.remove(get_session(), current_brand().id, consumer_id)
+
+
+@bp.route("/brand/balance")
+class BrandBalance(MethodView):
+    @bp.response(200, BrandBalanceOut)
+    @fails(401, 403)
+    def get(self):
+        """The brand's money: unallocated budget, what each of its campaigns holds (in all: reserved_fen), revenue."""
+        return campaigns.brand_balance(get_session(), current_brand().id)
+
+
+@bp.route("/me/points")
+class MyPoints(MethodView):
+    @bp.arguments(ListArgs, location="query")
+    @bp.response(200, PointsOut)
+    @fails(401, 403)
+    def get(self, args):
+        """The consumer's points: the live balance, in all and per brand, and each points prize, newest first."""
+        return points.wallet(get_session(), current_consumer().id, args["limit"], args["cursor"])

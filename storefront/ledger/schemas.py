@@ -26,18 +26,6 @@ class DepositOut(Schema):
     balance_fen = fields.Integer(metadata={"example": 6000000})
 
 
-class BrandBalanceOut(Schema):
-    balance_fen = fields.Integer(
-        metadata={"description": "the campaign budget: deposits less what was spent", "example": 5958500}
-    )
-    reserved_fen = fields.Integer(metadata={"description": "held by pending transfers", "example": 92500})
-    available_fen = fields.Integer(
-        metadata={"description": "balance_fen - reserved_fen: what can still be spent", "example": 5866000}
-    )
-    deposited_fen = fields.Integer(metadata={"example": 6000000})
-    currency = fields.String(metadata={"example": "CNY"})
-
-
 class StoreBalanceOut(Schema):
     pending_fen = fields.Integer(metadata={"description": "earned, waiting for the refund window", "example": 2774})
     available_fen = fields.Integer(metadata={"description": "can be paid out now", "example": 15820})

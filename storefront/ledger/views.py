@@ -1,4 +1,5 @@
-"""Money endpoints: brand deposits and balance, store balance, statement and payouts, the payout run.
+"""Money endpoints: brand deposits, store balance, statement and payouts, the payout run. (The
+brand's balance, which shows what its campaigns hold, is loyalty's: loyalty/views.py.)
 
 POST /store/payouts honours an optional `Idempotency-Key` header: a retried request with the same
 key returns the first payout (201) instead of asking twice; the same key with another amount is 409.
@@ -13,13 +14,12 @@ from flask_smorest import Blueprint
 import jobs
 from db import get_session
 from errors import NotFound, fails, invalid
-from identity.auth import current_brand, current_store, require_admin
+from identity.auth import current_store, require_admin
 from identity.models import Brand
 from pagination import ListArgs, page_of
 from storefront.ledger import accounts, balances, deposits, payouts
 from storefront.ledger.jobs import run_payouts
 from storefront.ledger.schemas import (
-    BrandBalanceOut,
     DepositIn,
     DepositOut,
     LedgerEntryOut,
@@ -81,15 +81,6 @@ class BrandDeposits(MethodView):
             "reference": deposit.reference,
             "balance_fen": accounts.balance(session, accounts.brand_budget(brand_id)),
         }
-
-
-@bp.route("/brand/balance")
-class BrandBalance(MethodView):
-    @bp.response(200, BrandBalanceOut)
-    @fails(401, 403)
-    def get(self):
-        """The brand's budget: balance, reserved by pending transfers, available, total deposited."""
-        return balances.brand_balance(get_session(), current_brand().id)
 
 
 @bp.route("/store/balance")

@@ -11,11 +11,14 @@ def test_deposit_funds_the_brand_budget(api):
     r = deposit(api, brand, 50_000, "bank-2026-001")
     assert r.json["balance_fen"] == 50_000 and r.json["reference"] == "bank-2026-001"
     assert api.get("/api/v1/brand/balance", who=brand, expect=200).json == {
-        "balance_fen": 50_000,
+        "budget_fen": 50_000,
         "reserved_fen": 0,
+        "revenue_fen": 0,
+        "balance_fen": 50_000,
         "available_fen": 50_000,
         "deposited_fen": 50_000,
         "currency": "CNY",
+        "campaigns": [],
     }
 
 
