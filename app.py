@@ -73,10 +73,11 @@ def create_app(config: dict | None = None) -> Flask:
 
     import codes
     import identity
+    import insight
     import loyalty
     import storefront
 
-    for part in (identity, codes, storefront, loyalty):
+    for part in (identity, codes, storefront, loyalty, insight):
         part.init_app(app, api)
 
     ops.init_app(app)

@@ -180,6 +180,9 @@ SETTINGS: tuple[Setting, ...] = (
         "the simulated provider answers a refund this long after paying it",
         _at_least(0),
     ),
+    Setting(
+        "INSIGHT_SETTLE_SECONDS", 60, int, "how long a scan may take to commit before the rollups pass it", _at_least(0)
+    ),
     Setting("INLINE_SWEEP_SECONDS", 60, int, "without Redis: how often the embedded server runs the sweeps"),
     Setting("SWEEP_INTERVAL_SECONDS", 60, int, "with Redis: how often the worker runs the sweeps", _at_least(1)),
     Setting("EXPORT_PROCESSES", 0, int, "processes for large CSV exports; 0: one per core", _at_least(0)),

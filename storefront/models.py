@@ -27,10 +27,19 @@ class OrderStatus(StrEnum):
 
 
 class AlertKind(StrEnum):
-    """Where diverted goods surfaced: a store's receipt of a case, or a consumer's scan."""
+    """Where diverted goods surfaced: a store's receipt of a case, or consumers' scans clustering."""
 
     RECEIPT = "receipt"
-    SCAN = "scan"
+    SCAN_CLUSTER = "scan_cluster"
+
+
+class AlertStatus(StrEnum):
+    """open -> acknowledged -> confirmed | dismissed; open -> confirmed | dismissed (storefront.diversion.triage)."""
+
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    CONFIRMED = "confirmed"
+    DISMISSED = "dismissed"
 
 
 class RebatePolicy(Base):
@@ -93,6 +102,11 @@ class DiversionAlert(Base):
     seen_region: Mapped[str | None] = mapped_column(String(6))
     distributor: Mapped[str | None] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(12), default=AlertStatus.OPEN, server_default=AlertStatus.OPEN.value)
+    note: Mapped[str | None] = mapped_column(String(500))
+    triaged_at: Mapped[datetime | None] = mapped_column()
+    evidence: Mapped[dict | None] = mapped_column(JSON)  # a scan cluster's codes, consumers, times, place
+    cluster_key: Mapped[str | None] = mapped_column(String(100), unique=True)  # one alert per cluster
 
 
 class Order(Base):

@@ -109,10 +109,3 @@ def store_receipts(session: Session, store_id: str, limit: int, cursor: str | No
     """The cases this store received, the latest first, one keyset page: (receipts, next_cursor)."""
     query = select(Receipt).where(Receipt.store_id == store_id)
     return keyset_page(session, query, [Receipt.at, Receipt.id], limit, cursor)
-
-
-def diversion_alerts(session: Session, brand_id: str, limit: int, cursor: str | None):
-    """The brand's diversion alerts, newest first, one keyset page: (alerts, next_cursor)."""
-    return keyset_page(
-        session, select(DiversionAlert).where(DiversionAlert.brand_id == brand_id), [DiversionAlert.id], limit, cursor
-    )

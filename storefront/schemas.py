@@ -141,18 +141,6 @@ class RebatePolicyOut(Schema):
     created_at = UtcDateTime(allow_none=True, metadata={"example": "2026-02-28T07:35:00.366650Z"})
 
 
-class AlertOut(Schema):
-    id = fields.String(metadata={"example": "7"})
-    kind = fields.String(metadata={"example": "receipt"})
-    serial = fields.Integer(metadata={"example": 10001})
-    batch_id = fields.String(metadata={"example": "ba_607684d9ae05a482f17f"})
-    store_id = fields.String(allow_none=True, metadata={"example": "st_5b0e3c91d2a74f86e1c3"})
-    expected_regions = fields.List(fields.String(), metadata={"example": ["310000"]})
-    seen_region = fields.String(allow_none=True, metadata={"example": "440305"})
-    distributor = fields.String(allow_none=True, metadata={"example": "上海华东配送中心"})
-    at = UtcDateTime(metadata={"example": "2026-03-03T05:12:40.372331Z"})
-
-
 class StoreReceiptOut(Schema):
     """A case the store received."""
 

@@ -14,7 +14,6 @@ from storefront.payments import jobs as payment_jobs
 from storefront.payments import notices, refunds
 from storefront.schemas import (
     AdminRefundOut,
-    AlertOut,
     CodeIn,
     DecisionIn,
     NoticeIn,
@@ -224,14 +223,3 @@ class RebatePolicy(MethodView):
     def get(self):
         """The brand's current store-incentive policy."""
         return rebates.describe_policy(rebates.current_policy(get_session(), current_brand().id))
-
-
-@bp.route("/brand/diversion-alerts")
-class DiversionAlerts(MethodView):
-    @bp.arguments(ListArgs, location="query")
-    @bp.response(200, page_of(AlertOut))
-    @fails(401, 403)
-    def get(self, args):
-        """Goods seen outside their assigned regions, with the evidence, newest first."""
-        items, cursor = receipts.diversion_alerts(get_session(), current_brand().id, args["limit"], args["cursor"])
-        return {"items": items, "next_cursor": cursor}

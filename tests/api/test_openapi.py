@@ -34,6 +34,7 @@ NO_BODY = {
 # Operations whose success answer is not a JSON document, so it has no example to show.
 NO_JSON_ANSWER = {
     ("get", "/api/v1/brand/batches/{batch_id}/codes.csv"): "a streamed CSV file",
+    ("get", "/api/v1/brand/scans.csv"): "a streamed CSV file",
     ("get", "/api/v1/brand/batches/{batch_id}/labels.zip"): "a ZIP of label images",
     ("get", "/api/v1/brand/codes/{token}/qr.{fmt}"): "a PNG or SVG image",
     ("delete", "/api/v1/brand/blacklist/{consumer_id}"): "204, no body",
