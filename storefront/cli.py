@@ -66,3 +66,33 @@ def simulate_command(order_id, transaction_id, url):
     click.echo(f"{status} {text.strip()}")
     if status != 200:
         raise click.ClickException("the notice was refused")
+
+
+@payments_group.command("reconcile")
+@click.option(
+    "--date",
+    "day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="The statement day, YYYY-MM-DD in Asia/Shanghai (default: yesterday).",
+)
+def reconcile_command(day):
+    """Compare our provider transactions (payments and refunds) of one day with the payment provider's
+    statement and print every difference, one JSON object per line; exit 1 if there is any."""
+    from datetime import timedelta
+
+    from db import utcnow
+    from locale_format import shanghai
+    from storefront.payments import provider, reconciliation
+
+    day = day.date() if day else shanghai(utcnow()).date() - timedelta(days=1)
+    if current_app.config["PAYMENT_PROVIDER"] != "simulated":
+        raise click.ClickException("only the simulated provider's statement can be fetched here")
+    with session_scope() as session:
+        ours = reconciliation.ours(session, day)
+    found = reconciliation.differences(ours, provider.statement(day))
+    for row in found:
+        click.echo(json.dumps(row, ensure_ascii=False, sort_keys=True))
+    click.echo(f"{day}: {len(found)} difference(s)", err=True)
+    if found:
+        raise SystemExit(1)

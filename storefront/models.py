@@ -118,7 +118,7 @@ class Order(Base):
     consumer_id: Mapped[str] = mapped_column(ForeignKey("consumers.id"), index=True)
     store_id: Mapped[str] = mapped_column(ForeignKey("stores.id"), index=True)
     brand_id: Mapped[str] = mapped_column(ForeignKey("brands.id"), index=True)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(20))
     items: Mapped[list] = mapped_column(JSON)
     subtotal_fen: Mapped[int] = mapped_column(BigInteger)
     discount_fen: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,7 +1,7 @@
 """Refunds and provider facts: refunds (requested -> approved -> processing -> succeeded | failed,
 or rejected), provider_transactions (every signed payment notice, kept before anything else, and
 every refund the provider confirmed), the simulated provider's own books (simulated_charges,
-simulated_refunds); orders.refunded_fen; settlements.reversed_fen (refunded from pending before
+simulated_refunds); orders.refunded_fen and a wider orders.status; settlements.reversed_fen (refunded from pending before
 settling) and settlements.holds (open refunds keeping a credit from settling).
 
 Revision ID: 0010
@@ -98,6 +98,9 @@ def upgrade():
 
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.add_column(sa.Column("refunded_fen", sa.BigInteger(), nullable=False, server_default="0"))
+        batch_op.alter_column(  # "partially_refunded"
+            "status", existing_type=sa.String(length=16), type_=sa.String(length=20), existing_nullable=False
+        )
     with op.batch_alter_table("settlements", schema=None) as batch_op:
         batch_op.add_column(sa.Column("reversed_fen", sa.BigInteger(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("holds", sa.Integer(), nullable=False, server_default="0"))
@@ -108,6 +111,9 @@ def downgrade():
         batch_op.drop_column("holds")
         batch_op.drop_column("reversed_fen")
     with op.batch_alter_table("orders", schema=None) as batch_op:
+        batch_op.alter_column(
+            "status", existing_type=sa.String(length=20), type_=sa.String(length=16), existing_nullable=False
+        )
         batch_op.drop_column("refunded_fen")
     with op.batch_alter_table("simulated_refunds", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_simulated_refunds_transaction_id"))
