@@ -6,6 +6,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, aliased
 
 from pagination import keyset_page
+from storefront.ledger import settlement
 from storefront.ledger.accounts import CURRENCY, AccountRef, account_name, accounts_of, brand_budget
 from storefront.ledger.deposits import deposited
 from storefront.ledger.models import Account, Entry, Transfer
@@ -18,6 +19,9 @@ def store_balance(session: Session, store_id: str) -> dict:
     figures = {f"{p}_fen": (accounts[p].balance_fen if p in accounts else 0) for p in STORE_PURPOSES}
     if "available" in accounts:
         figures["available_fen"] = accounts["available"].spendable_fen
+    coming = settlement.what_becomes_available(session, store_id)
+    figures["held_fen"] = coming["held_fen"]
+    figures["next_available_fen"], figures["next_available_at"] = coming["next_fen"], coming["next_at"]
     return {**figures, "currency": CURRENCY}
 
 

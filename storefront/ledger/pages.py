@@ -1,4 +1,5 @@
-"""GET /store: the store owner's phone page (balance, statement, payouts, request a payout).
+"""GET /store: the store owner's phone page (balance, refund requests to decide, payouts, statement,
+request a payout).
 
 The owner signs in once by pasting a store key into a POST form; the page then keeps only that
 key's id in Flask's signed session cookie (HttpOnly, SameSite=Lax; Secure and `__Host-` in
@@ -23,10 +24,13 @@ from db import get_session
 from errors import DomainError, translated
 from identity.auth import store_for_key, store_for_key_id
 from identity.models import Store
-from locale_format import yuan
+from locale_format import shanghai_minute, yuan
 from storefront.ledger import payouts
 from storefront.ledger.balances import store_balance, store_statement
 from storefront.ledger.models import LedgerKind, PayoutStatus
+from storefront.payments import jobs as payment_jobs
+from storefront.payments import refunds
+from storefront.payments.models import RefundStatus
 
 bp = Blueprint("store_page", __name__, template_folder="templates")
 
@@ -155,6 +159,7 @@ def store_page():
     db_session = get_session()
     statement = [statement_line(i) for i in store_statement(db_session, store.id, 20, None)["items"]]
     recent_payouts, _ = payouts.list_payouts(db_session, store.id, 10, None)
+    to_decide, _ = refunds.store_refunds(db_session, store.id, RefundStatus.REQUESTED, 20, None)
     min_fen = current_app.config["PAYOUT_MIN_FEN"]
     return _page(
         "store_page.html",
@@ -162,6 +167,7 @@ def store_page():
         balance=store_balance(db_session, store.id),
         statement=statement,
         payouts=recent_payouts,
+        refunds=to_decide,
         min_fen=min_fen,
         request_id=secrets.token_urlsafe(12),
         status_label=lambda s: STATUS_LABELS.get(s, (s or "").replace("_", " ")),
@@ -222,7 +228,47 @@ def store_request_payout():
                 request_key=f"page:{request_id}" if request_id else None,
             )
             flash(_("Payout of %(amount)s requested. It is on its way.", amount=yuan(payout.amount_fen)), "ok")
+        except payouts.PayoutRefused as exc:
+            flash(_refused(exc), "error")
         except DomainError as exc:
             reasons = [m for messages in exc.fields.values() for m in messages]
             flash(" ".join(reasons) if exc.status == 422 and reasons else translated(exc.message), "error")
+    return _back()
+
+
+def _refused(exc) -> str:
+    """A refused payout in the page's language: what is available, held, and when more comes."""
+    parts = [_("Only %(amount)s is available to pay out now.", amount=yuan(exc.available_fen))]
+    if exc.held_fen:
+        parts.append(_("%(amount)s is held for open refund requests.", amount=yuan(exc.held_fen)))
+    if exc.next_fen:
+        parts.append(
+            _(
+                "%(amount)s more becomes available on %(when)s.",
+                amount=yuan(exc.next_fen),
+                when=shanghai_minute(exc.next_at),
+            )
+        )
+    return " ".join(parts)
+
+
+@bp.post("/store/refunds/<refund_id>/<any(approve, reject):decision>")
+def store_decide_refund(refund_id, decision):
+    """Approve (the consumer is refunded through the payment provider) or reject a refund request."""
+    store = _signed_in_store()
+    if store is None or not _csrf_ok():
+        return _back()
+    approve = decision == "approve"
+    try:
+        refunds.decide(
+            get_session(), store.id, refund_id, approve, (request.form.get("note") or "").strip()[:200] or None
+        )
+    except DomainError as exc:
+        flash(translated(exc.message), "error")
+        return _back()
+    if approve:
+        payment_jobs.enqueue_refund(refund_id)
+        flash(_("Refund approved: the money goes back to the customer."), "ok")
+    else:
+        flash(_("Refund request rejected."), "ok")
     return _back()

@@ -32,9 +32,9 @@ from sqlalchemy.orm import Session
 
 import db
 from db import new_id, utcnow
-from errors import Forbidden, IdempotencyConflict, NotFound, invalid
+from errors import Forbidden, IdempotencyConflict, InsufficientFunds, NotFound, invalid
 from pagination import keyset_page
-from storefront.ledger import transfers
+from storefront.ledger import settlement, transfers
 from storefront.ledger.accounts import store_account
 from storefront.ledger.models import LedgerKind, Payout, PayoutStatus
 from storefront.ledger.providers import PayoutProvider, PayoutResult, ProviderUnavailable
@@ -109,8 +109,27 @@ def request_payout(
         if existing is None:
             raise
         return _same_request(existing, amount_fen)
+    except InsufficientFunds:
+        raise PayoutRefused(**settlement.what_becomes_available(session, store_id)) from None
     session.commit()
     return payout
+
+
+class PayoutRefused(InsufficientFunds):
+    """More than the store has available: says how much it has, and when more becomes available."""
+
+    def __init__(self, available_fen: int, held_fen: int, pending_fen: int, next_fen: int, next_at):
+        self.available_fen, self.held_fen, self.next_fen, self.next_at = available_fen, held_fen, next_fen, next_at
+        parts = [f"{available_fen} fen is available to pay out now"]
+        if held_fen:
+            parts.append(f"{held_fen} fen more is held for open refund requests")
+        if next_fen:
+            parts.append(
+                f"{next_fen} fen of the {pending_fen} fen pending becomes available at "
+                f"{next_at.isoformat(timespec='seconds')}Z"
+            )
+        reason = "; ".join(parts) + "."
+        super().__init__(f"Not enough available balance: {reason}", fields={"amount_fen": [reason]})
 
 
 def _same_request(existing: Payout, amount_fen: int) -> Payout:

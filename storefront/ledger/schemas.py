@@ -31,6 +31,15 @@ class StoreBalanceOut(Schema):
     available_fen = fields.Integer(metadata={"description": "can be paid out now", "example": 15820})
     in_transit_fen = fields.Integer(metadata={"description": "payouts requested, not yet paid", "example": 0})
     paid_out_fen = fields.Integer(metadata={"description": "paid to the store so far", "example": 50000})
+    held_fen = fields.Integer(
+        metadata={"description": "available money held for open refund requests (not in available_fen)", "example": 0}
+    )
+    next_available_fen = fields.Integer(
+        metadata={"description": "pending money that becomes available next (0: none)", "example": 1200}
+    )
+    next_available_at = UtcDateTime(
+        allow_none=True, metadata={"description": "when it does", "example": "2026-12-08T08:30:00Z"}
+    )
     currency = fields.String(metadata={"example": "CNY"})
 
 

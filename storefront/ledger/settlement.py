@@ -18,14 +18,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from db import insert_ignore, utcnow
 from errors import InsufficientFunds
 from storefront.ledger.accounts import AccountRef, account_name, spendable, store_account
 from storefront.ledger.books import lock
-from storefront.ledger.models import LedgerKind, Settlement, SettlementStatus
+from storefront.ledger.models import Account, LedgerKind, Settlement, SettlementStatus
 from storefront.ledger.transfers import transfer
 
 # The states each status may follow (the only way a settlement's status changes is `_move`).
@@ -135,6 +135,47 @@ def settle_due(session: Session, now: datetime | None = None, batch_size: int = 
                 )
                 settled += 1
             session.commit()
+
+
+def what_becomes_available(session: Session, store_id: str) -> dict:
+    """The store's money as a payout sees it: what it may take now, what open refunds hold, what is
+    pending, and the next settlement (its amount and when) that nothing holds back."""
+    available = store_account(store_id, "available")
+    found = session.execute(
+        select(Account.balance_fen, Account.pending_debits_fen).where(Account.name == account_name(available))
+    ).first()
+    balance_fen, held_fen = (int(found[0]), int(found[1])) if found else (0, 0)
+    pending_fen = int(
+        session.scalar(
+            select(func.coalesce(func.sum(Settlement.amount_fen - Settlement.reversed_fen), 0)).where(
+                Settlement.store_id == store_id, Settlement.status == SettlementStatus.PENDING
+            )
+        )
+    )
+    next_at = session.scalar(
+        select(func.min(Settlement.due_at)).where(
+            Settlement.store_id == store_id, Settlement.status == SettlementStatus.PENDING, Settlement.holds == 0
+        )
+    )
+    next_fen = 0
+    if next_at is not None:
+        next_fen = int(
+            session.scalar(
+                select(func.coalesce(func.sum(Settlement.amount_fen - Settlement.reversed_fen), 0)).where(
+                    Settlement.store_id == store_id,
+                    Settlement.status == SettlementStatus.PENDING,
+                    Settlement.holds == 0,
+                    Settlement.due_at == next_at,
+                )
+            )
+        )
+    return {
+        "available_fen": balance_fen - held_fen,
+        "held_fen": held_fen,
+        "pending_fen": pending_fen,
+        "next_fen": next_fen,
+        "next_at": next_at,
+    }
 
 
 def hold(session: Session, store_id: str, reference: str) -> list[dict]:

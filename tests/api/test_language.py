@@ -177,7 +177,7 @@ def test_an_unknown_api_path_answers_in_the_language_asked_for(client):
 
 
 @pytest.mark.parametrize(
-    ("amount", "message"), [("20", "可提现余额不足以支付该金额。"), ("0.5", "最低提现金额为 ¥1.00。")]
+    ("amount", "message"), [("20", "目前可提现金额只有 ¥10.00。"), ("0.5", "最低提现金额为 ¥1.00。")]
 )
 def test_a_refused_payout_is_explained_in_chinese(api, app, client, amount, message):
     store = api.store()

@@ -197,7 +197,11 @@ def test_refund_requests_that_cannot_be_granted_are_refused_and_move_nothing(api
     ).json
     assert ask(api, consumer, unpaid, expect=409).json["error"]["code"] == "refund_state"
     order = paid_order(api, shop, consumer)
-    before = (clearing(app), balance(api, store))
+    def money():
+        b = balance(api, store)
+        return clearing(app), b["pending_fen"], b["available_fen"], b["in_transit_fen"]
+
+    before = money()
     for body, field in (
         ({"amount_fen": 0}, "amount_fen"),
         ({"amount_fen": -5}, "amount_fen"),
@@ -217,7 +221,7 @@ def test_refund_requests_that_cannot_be_granted_are_refused_and_move_nothing(api
     assert api.post("/api/v1/store/refunds/rf_nope/approve", {}, who=store).status_code == 404
     assert api.get("/api/v1/store/refunds", who=rival).json["items"] == []
     assert api.post(f"/api/v1/store/refunds/{refund['id']}/approve", {}, who=consumer).status_code == 403
-    assert (clearing(app), balance(api, store)) == before
+    assert money() == before
     assert verify(app) == []
 
 
@@ -627,4 +631,49 @@ def test_a_worker_killed_while_a_refund_is_processing_leaves_it_to_the_next_work
     assert clearing(app) == before
     with db.session_scope(app) as session:
         assert session.scalar(select(func.count()).select_from(Refund).where(Refund.order_id == order["id"])) == 1
+    assert verify(app) == []
+
+
+# --- what the store owner reads ----------------------------------------------------------------------
+
+
+def test_a_refused_payout_says_what_is_available_what_is_held_and_when_more_comes(api, app, shop):
+    store, consumer = shop["store"], api.consumer()
+    settled = paid_order(api, shop, consumer, quantity=5)  # 500 for the store
+    settle_everything(app)
+    paid_order(api, shop, consumer, quantity=2)  # 200 more, pending
+    ask(api, consumer, settled, amount_fen=1000)  # may claw back 100 of the 500
+    b = balance(api, store)
+    assert (b["available_fen"], b["held_fen"], b["pending_fen"], b["next_available_fen"]) == (400, 100, 200, 200)
+    assert b["next_available_at"].endswith("Z")
+    refused = api.post("/api/v1/store/payouts", {"amount_fen": 500}, who=store, expect=409).json["error"]
+    assert refused["code"] == "insufficient_funds"
+    reason = refused["fields"]["amount_fen"][0]
+    assert "400 fen is available" in reason and "100 fen more is held" in reason
+    assert f"200 fen of the 200 fen pending becomes available at {b['next_available_at'][:19]}" in reason
+
+
+def test_the_store_page_lists_refund_requests_and_approves_and_rejects_them(api, app, client, shop):
+    from tests.api.test_store_page import csrf_of
+
+    store, consumer = shop["store"], api.consumer()
+    first, second = paid_order(api, shop, consumer), paid_order(api, shop, consumer, quantity=2)
+    one = ask(api, consumer, first).json["refund"]
+    two = ask(api, consumer, second).json["refund"]
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    page = client.get("/store").get_data(as_text=True)
+    client.post("/store/login", data={"key": store.key, "csrf": csrf_of(page)})
+    html = client.get("/store").get_data(as_text=True)
+    assert "Refund requests" in html and one["id"] in html and two["id"] in html and "牛奶包装破损" in html
+    token = csrf_of(html)
+    assert client.post(f"/store/refunds/{one['id']}/approve", data={}).status_code == 303  # no CSRF token
+    assert api.get(f"/api/v1/orders/{first['id']}", who=consumer).json["refunds"][0]["status"] == "requested"
+    client.post(f"/store/refunds/{one['id']}/approve", data={"csrf": token})
+    client.post(f"/store/refunds/{two['id']}/reject", data={"csrf": token})
+    assert api.get(f"/api/v1/orders/{first['id']}", who=consumer).json["status"] == "refunded"
+    assert api.get(f"/api/v1/orders/{second['id']}", who=consumer).json["status"] == "paid"
+    after = client.get("/store?lang=zh").get_data(as_text=True)
+    assert "退款申请" not in after, "nothing left to decide"
+    again = client.post(f"/store/refunds/{one['id']}/reject", data={"csrf": token}, follow_redirects=True)
+    assert "already been decided" in again.get_data(as_text=True)
     assert verify(app) == []

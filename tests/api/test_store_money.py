@@ -15,6 +15,9 @@ def test_a_new_store_has_nothing(api):
         "available_fen": 0,
         "in_transit_fen": 0,
         "paid_out_fen": 0,
+        "held_fen": 0,
+        "next_available_fen": 0,
+        "next_available_at": None,
         "currency": "CNY",
     }
     assert api.get(LEDGER, who=store, expect=200).json == {"items": [], "next_cursor": None}

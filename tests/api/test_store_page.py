@@ -145,7 +145,7 @@ def test_a_payout_form_without_the_session_token_is_ignored(owner, app, client):
 @pytest.mark.parametrize(
     "amount, message",
     [
-        ("20", "Not enough available balance"),
+        ("20", "Only ¥10.00 is available to pay out now."),
         ("0.5", "smallest payout"),
         ("abc", "Enter an amount"),
         ("1.234", "Enter an amount"),
