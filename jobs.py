@@ -177,6 +177,25 @@ def enqueue(func: Callable, *args, job_id: str | None = None, required: bool = F
     return job
 
 
+def enqueue_after_commit(session, func: Callable, *args, job_id: str | None = None) -> None:
+    """`enqueue(func, *args)` once `session`'s transaction commits; forgotten if it rolls back (the
+    periodic sweep is behind every such job anyway). For services that decide inside a caller's
+    transaction (a signal receiver) that work should follow it."""
+    from sqlalchemy import event
+
+    pending = session.info.setdefault("enqueue_after_commit", [])
+    pending.append((func, args, job_id))
+    if not session.info.get("enqueue_after_commit_hooked"):
+        session.info["enqueue_after_commit_hooked"] = True
+        event.listen(session, "after_commit", _enqueue_committed)
+        event.listen(session, "after_rollback", lambda s: s.info.pop("enqueue_after_commit", None))
+
+
+def _enqueue_committed(session) -> None:
+    for func, args, job_id in session.info.pop("enqueue_after_commit", []):
+        enqueue(func, *args, job_id=job_id)
+
+
 def enqueue_at(when: datetime, func: Callable, *args, job_id: str | None = None):
     """Run `func(*args)` at `when` (UTC). Inline mode leaves it to the periodic sweep."""
     app = current_app._get_current_object()

@@ -39,11 +39,12 @@ TEXT = {
 }
 
 
-def miniapp_link(appid: str | None, path: str, code: str) -> str | None:
-    """WeChat's plain URL scheme that opens the mini app's page with code=<the code>; None without an AppID."""
+def miniapp_link(appid: str | None, path: str, **params: str) -> str | None:
+    """WeChat's plain URL scheme that opens the mini app's page with the query `params` (the landing
+    page: code=<the code>); None without an AppID."""
     if not appid:
         return None
-    query = urlencode({"code": code})
+    query = urlencode(params)
     return "weixin://dl/business/?" + "&".join(
         f"{name}={quote(value, safe='')}"
         for name, value in (("appid", appid), ("path", path), ("query", query), ("env_version", "release"))
@@ -68,7 +69,7 @@ def _render(code: str):
         scan_count=result.scan_count,
         first_scanned_at=result.code.first_scan_at if result.code else None,
         warning=latest_warning(session, result, config["REPEAT_SCAN_WARNING"], utcnow()),
-        miniapp=miniapp_link(config["MINIAPP_APPID"], config["MINIAPP_PATH"], code) if live else None,
+        miniapp=miniapp_link(config["MINIAPP_APPID"], config["MINIAPP_PATH"], code=code) if live else None,
         code=code,
     )
     return html, STATUS[result.verdict], {"Cache-Control": "no-store"}

@@ -13,7 +13,7 @@ What is left to give out is `remaining(...)`, one expression for a row and (REMA
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, bindparam, literal_column, or_, select, update
 from sqlalchemy.orm import Session
@@ -166,6 +166,83 @@ def create_scan_reward(
     return campaign
 
 
+def create_group_buy(
+    session: Session,
+    brand_id: str,
+    *,
+    name: str,
+    product_id: str,
+    group_size: int,
+    price_fen: int,
+    duration_seconds: int,
+    starts_at: datetime | None = None,
+    ends_at: datetime | None = None,
+    max_groups: int | None = None,
+    per_consumer_limit: int | None = None,
+    virtual_fill: bool = False,
+) -> Campaign:
+    """A group-buy campaign (loyalty.groupbuy runs its groups): no budget of its own, the buyers pay.
+    Without `ends_at` it runs for a year; `max_groups` caps the groups opened (counted in `issued`)."""
+    now = utcnow()
+    starts_at = naive_utc(starts_at) if starts_at else now
+    ends_at = naive_utc(ends_at) if ends_at else starts_at + timedelta(days=365)
+    if ends_at <= starts_at:
+        raise ValidationFailed({"ends_at": ["Must be after starts_at."]})
+    product = session.get(Product, product_id)
+    if product is None or product.brand_id != brand_id:
+        raise ValidationFailed({"product_id": ["Not a product of this brand."]})
+    campaign = Campaign(
+        id=new_id("cp"),
+        brand_id=brand_id,
+        type=CampaignType.GROUP_BUY,
+        name=name,
+        status=CampaignStatus.ACTIVE,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        product_ids=[],  # not a scan campaign's: scans of this product win nothing from it
+        region_codes=[],
+        budget_fen=0,
+        committed_fen=0,
+        spent_fen=0,
+        released_fen=0,
+        max_rewards=max_groups,
+        issued=0,
+        per_consumer_daily=None,
+        per_consumer_total=per_consumer_limit,
+        tiers=[],
+        seed=os.urandom(32),
+        settings={
+            "group_buy": {
+                "product_id": product_id,
+                "group_size": group_size,
+                "price_fen": price_fen,
+                "duration_seconds": duration_seconds,
+                "max_groups": max_groups,
+                "per_consumer_limit": per_consumer_limit,
+                "virtual_fill": bool(virtual_fill),
+            }
+        },
+    )
+    session.add(campaign)
+    session.commit()
+    return campaign
+
+
+def give_back_consumer_quota(session: Session, campaign_id: str, consumer_id: str, period: str) -> None:
+    """take_consumer_quota undone (a group-buy seat whose order expired unpaid)."""
+    session.execute(
+        update(ConsumerCount)
+        .where(
+            ConsumerCount.campaign_id == campaign_id,
+            ConsumerCount.consumer_id == consumer_id,
+            ConsumerCount.period == period,
+            ConsumerCount.count > 0,
+        )
+        .values(count=ConsumerCount.count - 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def own_campaign(session: Session, brand_id: str, campaign_id: str, lock: bool = False) -> Campaign:
     query = select(Campaign).where(Campaign.id == campaign_id)
     if lock:
@@ -214,6 +291,11 @@ def describe(campaign: Campaign) -> dict:
         "seed": campaign.seed.hex() if campaign.status == CampaignStatus.ENDED else None,
         "created_at": campaign.created_at,
         "ended_at": campaign.ended_at,
+        "group_buy": (
+            {**campaign.settings.get("group_buy", {}), "groups_opened": campaign.issued}
+            if campaign.type == CampaignType.GROUP_BUY
+            else None
+        ),
     }
 
 

@@ -29,23 +29,26 @@ class TierIn(Schema):
 
 
 class CampaignIn(Schema):
+    """One body for every campaign type; which fields are required depends on `type` (SCAN_FIELDS,
+    GROUP_BUY_FIELDS)."""
+
     type = fields.String(
         required=True, validate=validate.OneOf(list(CampaignType)), metadata={"example": "scan_reward"}
     )
     name = Text(required=True, validate=validate.Length(1, 200), metadata={"example": "扫码赢红包"})
-    starts_at = UtcDateTime(required=True, metadata={"example": "2026-03-01T00:00:00Z"})
-    ends_at = UtcDateTime(required=True, metadata={"example": "2026-03-31T16:00:00Z"})
+    starts_at = UtcDateTime(load_default=None, metadata={"example": "2026-03-01T00:00:00Z"})
+    ends_at = UtcDateTime(load_default=None, metadata={"example": "2026-03-31T16:00:00Z"})
     product_ids = fields.List(
         Text(validate=validate.Length(1, 32)),
-        required=True,
+        load_default=None,
         validate=validate.Length(1, 500),
-        metadata={"example": ["pr_d10460933cb42a0f58bb"]},
+        metadata={"description": "scan_reward: the products whose scans win", "example": ["pr_d10460933cb42a0f58bb"]},
     )
     region_codes = fields.List(
         Text(), load_default=None, validate=validate.Length(max=500), metadata={"example": ["310000"]}
     )
     budget_fen = fields.Integer(
-        required=True, strict=True, validate=validate.Range(1, 10**12), metadata={"example": 1000000}
+        load_default=None, strict=True, validate=validate.Range(1, 10**12), metadata={"example": 1000000}
     )
     max_rewards = fields.Integer(
         load_default=None, strict=True, validate=validate.Range(1, MAX_INT), metadata={"example": 2000}
@@ -56,12 +59,62 @@ class CampaignIn(Schema):
     per_consumer_total = fields.Integer(
         load_default=None, strict=True, validate=validate.Range(1, MAX_INT), metadata={"example": 3}
     )
-    tiers = fields.List(fields.Nested(TierIn), required=True, validate=validate.Length(1, 20))
+    tiers = fields.List(fields.Nested(TierIn), load_default=None, validate=validate.Length(1, 20))
+    # group_buy
+    product_id = Text(
+        load_default=None,
+        validate=validate.Length(1, 32),
+        metadata={"description": "group_buy: the product sold", "example": "pr_d10460933cb42a0f58bb"},
+    )
+    group_size = fields.Integer(
+        load_default=None,
+        strict=True,
+        validate=validate.Range(2, 50),
+        metadata={"description": "group_buy: members a group needs", "example": 3},
+    )
+    price_fen = fields.Integer(
+        load_default=None,
+        strict=True,
+        validate=validate.Range(1, 10**9),
+        metadata={"description": "group_buy: the group price of one item", "example": 990},
+    )
+    duration_seconds = fields.Integer(
+        load_default=None,
+        strict=True,
+        validate=validate.Range(60, 604800),
+        metadata={"description": "group_buy: how long a group has to fill", "example": 86400},
+    )
+    max_groups = fields.Integer(
+        load_default=None, strict=True, validate=validate.Range(1, MAX_INT), metadata={"example": 1000}
+    )
+    per_consumer_limit = fields.Integer(
+        load_default=None,
+        strict=True,
+        validate=validate.Range(1, MAX_INT),
+        metadata={"description": "group_buy: groups one consumer may be in", "example": 2},
+    )
+    virtual_fill = fields.Boolean(
+        load_default=False,
+        metadata={"description": "group_buy: a group out of time with a paid member succeeds", "example": False},
+    )
 
     @validates_schema
-    def _only_scan_reward(self, data, **_):
-        if data.get("type") != CampaignType.SCAN_REWARD:
-            raise ValidationError("Only scan_reward campaigns are available so far.", "type")
+    def _fields_of_its_type(self, data, **_):
+        required = {
+            CampaignType.SCAN_REWARD: SCAN_FIELDS,
+            CampaignType.GROUP_BUY: GROUP_BUY_FIELDS,
+        }.get(data.get("type"))
+        if required is None:
+            raise ValidationError("Only scan_reward and group_buy campaigns are available so far.", "type")
+        missing = {name: ["Missing data for required field."] for name in required if data.get(name) is None}
+        if missing:
+            raise ValidationError(missing)
+
+
+SCAN_FIELDS = ("starts_at", "ends_at", "product_ids", "budget_fen", "tiers")
+GROUP_BUY_FIELDS = ("product_id", "group_size", "price_fen", "duration_seconds")
+GROUP_BUY_BODY = GROUP_BUY_FIELDS + ("starts_at", "ends_at", "max_groups", "per_consumer_limit", "virtual_fill")
+SCAN_BODY = SCAN_FIELDS + ("region_codes", "max_rewards", "per_consumer_daily", "per_consumer_total")
 
 
 class CampaignOut(Schema):
@@ -103,6 +156,13 @@ class CampaignOut(Schema):
     )
     created_at = UtcDateTime(metadata={"example": "2026-02-28T09:00:00.356696Z"})
     ended_at = UtcDateTime(allow_none=True, metadata={"example": None})
+    group_buy = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "group_buy campaigns: their settings and how many groups were opened",
+            "example": None,
+        },
+    )
 
 
 class ScanIn(Schema):

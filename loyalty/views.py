@@ -8,9 +8,12 @@ from db import get_session
 from errors import fails
 from identity.auth import current_brand, current_consumer, current_store
 from loyalty import blacklist, campaigns, coupons, points
+from loyalty.models import CampaignType
 from loyalty.scanning import batch
 from loyalty.scanning.request import ScanSettings
 from loyalty.schemas import (
+    GROUP_BUY_BODY,
+    SCAN_BODY,
     SCAN_EXAMPLE,
     BlacklistIn,
     BlacklistOut,
@@ -76,9 +79,13 @@ class Campaigns(MethodView):
     @bp.response(201, CampaignOut)
     @fails(401, 403, 409)
     def post(self, body):
-        """Create a scan-reward campaign; its whole budget is reserved from the brand's balance."""
-        body.pop("type")
-        return campaigns.describe(campaigns.create_scan_reward(get_session(), current_brand().id, **body))
+        """Create a campaign: scan_reward (its whole budget is reserved from the brand's balance) or
+        group_buy (a product at a group price for groups of `group_size` that fill within `duration_seconds`)."""
+        if body["type"] == CampaignType.GROUP_BUY:
+            fields_ = {name: body[name] for name in ("name", *GROUP_BUY_BODY)}
+            return campaigns.describe(campaigns.create_group_buy(get_session(), current_brand().id, **fields_))
+        fields_ = {name: body[name] for name in ("name", *SCAN_BODY)}
+        return campaigns.describe(campaigns.create_scan_reward(get_session(), current_brand().id, **fields_))
 
     @bp.arguments(CampaignListArgs, location="query")
     @bp.response(200, page_of(CampaignOut))

@@ -3,6 +3,7 @@ from alembic import context
 import codes.models  # noqa: F401
 import db
 import identity.models  # noqa: F401
+import loyalty.groupbuy.models  # noqa: F401
 import loyalty.models  # noqa: F401
 import storefront.models  # noqa: F401
 

@@ -134,6 +134,7 @@ class Order(Base):
     paid_at: Mapped[datetime | None] = mapped_column()
     refunded_at: Mapped[datetime | None] = mapped_column()
     refunded_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    group_id: Mapped[str | None] = mapped_column(String(32), index=True)  # a group-buy seat (loyalty.groupbuy)
 
 
 class DailyRebateRun(Base):

@@ -24,10 +24,11 @@ from storefront import signals, splits
 from storefront.ledger import settlement
 from storefront.ledger.accounts import CLEARING, AccountRef, store_account
 from storefront.ledger.models import LedgerKind
-from storefront.ledger.transfers import transfer_many
+from storefront.ledger.transfers import transfer, transfer_many
 from storefront.models import Order, OrderStatus, SplitRule
 
 FEES: AccountRef = ("platform", None, "fees")
+ESCROW: AccountRef = ("platform", None, "group_escrow")  # paid group-buy orders whose group has not succeeded
 
 
 class OrderStateConflict(Conflict):
@@ -146,8 +147,13 @@ def create_order(
     coupon_id: str | None = None,
     *,
     payment_seconds: int,
+    group_id: str | None = None,
+    unit_price_fen: int | None = None,
+    order_id: str | None = None,
 ) -> Order:
-    """A pending order, held `payment_seconds` for its payment; commits."""
+    """A pending order, held `payment_seconds` for its payment; commits (with whatever the caller
+    changed in this transaction: a group-buy seat). A group-buy order (`group_id`) is of one product
+    at the group's `unit_price_fen`, takes no coupon, and its payment waits in escrow (mark_paid)."""
     store = session.get(Store, store_id)
     if store is None:
         raise NotFound("No such store.", fields={"store_id": ["Unknown store."]})
@@ -169,8 +175,8 @@ def create_order(
             "product_id": pid,
             "name": products[pid].name,
             "quantity": qty,
-            "unit_price_fen": products[pid].price_fen,
-            "line_fen": products[pid].price_fen * qty,
+            "unit_price_fen": products[pid].price_fen if unit_price_fen is None else unit_price_fen,
+            "line_fen": (products[pid].price_fen if unit_price_fen is None else unit_price_fen) * qty,
         }
         for pid, qty in quantities.items()
     ]
@@ -179,7 +185,7 @@ def create_order(
         raise ValidationFailed({"items": ["The order's total must be above zero."]})
     now = utcnow()
     order = Order(
-        id=new_id("or"),
+        id=order_id or new_id("or"),
         consumer_id=consumer_id,
         store_id=store.id,
         brand_id=brand_id,
@@ -193,9 +199,12 @@ def create_order(
         refund={},
         created_at=now,
         expires_at=now + timedelta(seconds=payment_seconds),
+        group_id=group_id,
     )
     session.add(order)
     session.flush()
+    if coupon_id and group_id:
+        raise ValidationFailed({"coupon_id": ["Coupons do not apply to group-buy orders."]})
     if coupon_id:
         answers = [
             value
@@ -253,6 +262,7 @@ def describe(order: Order) -> dict:
         "paid_at": order.paid_at,
         "refunded_at": order.refunded_at,
         "refunded_fen": order.refunded_fen,
+        "group_id": order.group_id,
     }
 
 
@@ -280,10 +290,42 @@ def mark_paid(session: Session, order: Order, transaction_id: str, *, settle_del
     if not move_order(session, order.id, OrderStatus.PAID, paying, transaction_id=transaction_id, paid_at=utcnow()):
         return False
     session.refresh(order)
+    if order.group_id:  # the group may still fail: the money waits in escrow, split when it succeeds
+        transfer(
+            session,
+            CLEARING,
+            ESCROW,
+            order.amount_fen,
+            key=f"order:{order.id}:escrow",
+            kind=LedgerKind.GROUP_ESCROW,
+            reference=order.id,
+            metadata={"transaction_id": transaction_id, "group_id": order.group_id},
+        )
+        signals.group_order_paid.send(session, order=order)
+        return True
+    _post_split(session, order, CLEARING, settle_delay_seconds, {"transaction_id": transaction_id})
+    return True
+
+
+def split_escrowed(session: Session, order_id: str, *, settle_delay_seconds: int) -> bool:
+    """A paid group-buy order whose group succeeded: its escrowed payment is split now (once; the
+    order row is locked and an order already split is left alone). In the caller's transaction."""
+    order = session.scalar(
+        select(Order).where(Order.id == order_id).with_for_update().execution_options(populate_existing=True)
+    )
+    if order is None or order.split or order.status != OrderStatus.PAID or not order.group_id:
+        return False
+    _post_split(session, order, ESCROW, settle_delay_seconds, {"group_id": order.group_id})
+    return True
+
+
+def _post_split(session: Session, order: Order, source: AccountRef, settle_delay_seconds: int, metadata: dict):
+    """The order's paid amount, from `source`, shared by its split rule in one transfer; the store's
+    share settles later."""
     lines = [(line["line_fen"], rule_for(session, order.brand_id, line["product_id"])) for line in order.items]
     shares = splits.split_order(order.amount_fen, lines, bool(order.referrer_id), bool(order.referrer2_id))
     accounts = receivers(order)
-    legs = [(CLEARING, accounts[name], fen) for name, fen in shares.items() if fen]
+    legs = [(source, accounts[name], fen) for name, fen in shares.items() if fen]
     for _, extra in signals.order_paid.send(session, order=order, settle_delay_seconds=settle_delay_seconds):
         legs += extra or []
     transfer_many(
@@ -292,7 +334,7 @@ def mark_paid(session: Session, order: Order, transaction_id: str, *, settle_del
         key=f"order:{order.id}:paid",
         kind=LedgerKind.ORDER_SPLIT,
         reference=order.id,
-        metadata={"transaction_id": transaction_id},
+        metadata=metadata,
     )
     if shares["store"]:
         settlement.schedule(
@@ -305,7 +347,6 @@ def mark_paid(session: Session, order: Order, transaction_id: str, *, settle_del
             delay_seconds=settle_delay_seconds,
         )
     order.split = shares
-    return True
 
 
 # --- expiry ------------------------------------------------------------------------------------
@@ -316,6 +357,16 @@ def expire_order(session: Session, order_id: str) -> bool:
     if won:
         signals.order_released.send(session, order=session.get(Order, order_id), refunded=False, planned={})
     session.commit()
+    return won
+
+
+def cancel_order(session: Session, order_id: str, notify: bool = True) -> bool:
+    """An unpaid order that can no longer be paid (its group failed): cancelled, and unless `notify`
+    is False the order_released receivers hear of it. In the caller's transaction; True if it was
+    still pending."""
+    won = move_order(session, order_id, OrderStatus.CANCELLED)
+    if won and notify:
+        signals.order_released.send(session, order=session.get(Order, order_id), refunded=False, planned={})
     return won
 
 

@@ -66,6 +66,9 @@ class OrderOut(Schema):
     paid_at = UtcDateTime(allow_none=True, metadata={"example": None})
     refunded_at = UtcDateTime(allow_none=True, metadata={"example": None})
     refunded_fen = fields.Integer(metadata={"example": 0, "description": "what succeeded refunds gave back"})
+    group_id = fields.String(
+        allow_none=True, metadata={"example": None, "description": "the group-buy group this order holds a seat in"}
+    )
     refunds = fields.List(
         fields.Nested(lambda: RefundOut()), metadata={"description": "one order's own: its refunds, oldest first"}
     )

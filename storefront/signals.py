@@ -8,6 +8,8 @@ Receivers take the session as sender and work inside the caller's transaction.
 - order_released: the order expired (coupon back to the wallet) or was refunded (coupon back,
   reimbursement reversed). `planned` ({account: fen}) is what the refund's one ledger transfer
   already takes from each account; receivers returning legs must count theirs into it.
+- group_order_paid: a group-buy order was paid; its money waits in escrow (no split) until its
+  group succeeds (kwarg order). The receiver counts the paid seat, in the payment's transaction.
 """
 
 from blinker import Namespace
@@ -16,3 +18,4 @@ _signals = Namespace()
 coupon_for_order = _signals.signal("coupon-for-order")
 order_paid = _signals.signal("order-paid")
 order_released = _signals.signal("order-released")
+group_order_paid = _signals.signal("group-order-paid")

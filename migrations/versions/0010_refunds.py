@@ -1,8 +1,9 @@
 """Refunds and provider facts: refunds (requested -> approved -> processing -> succeeded | failed,
 or rejected), provider_transactions (every signed payment notice, kept before anything else, and
 every refund the provider confirmed), the simulated provider's own books (simulated_charges,
-simulated_refunds); orders.refunded_fen and a wider orders.status; settlements.reversed_fen (refunded from pending before
-settling) and settlements.holds (open refunds keeping a credit from settling).
+simulated_refunds); orders.refunded_fen and a wider orders.status; settlements.reversed_fen
+(refunded from pending before settling) and settlements.holds (open refunds keeping a credit
+from settling).
 
 Revision ID: 0010
 Revises: 0009

@@ -34,6 +34,7 @@ class LedgerKind(StrEnum):
     # commerce (storefront): orders and store incentives
     ORDER_SPLIT = "order_split"
     ORDER_REFUND = "order_refund"
+    GROUP_ESCROW = "group_escrow"
     REFUND_HOLD = "refund_hold"
     PAYMENT_UNAPPLIED = "payment_unapplied"
     RECEIPT_REBATE = "receipt_rebate"

@@ -45,6 +45,7 @@ KIND_LABELS: dict[str, str] = {
         (LedgerKind.PAYOUT_FAILED, _l("Payout returned")),
         (LedgerKind.ORDER_SPLIT, _l("Order commission")),
         (LedgerKind.ORDER_REFUND, _l("Order refund")),
+        (LedgerKind.GROUP_ESCROW, _l("Group-buy payment held until the group fills")),
         (LedgerKind.REFUND_HOLD, _l("Held for a refund request")),
         (LedgerKind.PAYMENT_UNAPPLIED, _l("Payment returned to the payer")),
         (LedgerKind.RECEIPT_REBATE, _l("Receipt rebate")),

@@ -44,8 +44,8 @@ from storefront.ledger.books import lock
 from storefront.ledger.models import LedgerKind, SettlementStatus
 from storefront.ledger.providers import ProviderUnavailable
 from storefront.models import Order, OrderStatus
+from storefront.orders import ESCROW, move_order, own_order, receivers
 from storefront.orders import describe as describe_order
-from storefront.orders import move_order, own_order, receivers
 from storefront.payments.models import (
     OPEN_REFUND,
     ProviderTransaction,
@@ -248,6 +248,41 @@ def refund_unapplied_payment(session: Session, order: Order, transaction_id: str
     session.add(refund)
     session.flush()
     return refund
+
+
+def refund_in_full(session: Session, order_id: str, reason: str) -> str | None:
+    """A refund the system owes of everything paid for an order (its group failed): approved from
+    the start, at most one per order (its id is derived from the order's), in the caller's
+    transaction; the caller enqueues it after commit. Returns its id, or None when the order is not
+    paid or already has one."""
+    refund_id = f"rfs_{order_id}"[:32]
+    if session.get(Refund, refund_id) is not None:
+        return None
+    if not move_order(session, order_id, OrderStatus.REFUND_REQUESTED):
+        return None
+    order = session.get(Order, order_id)
+    now = utcnow()
+    session.add(
+        Refund(
+            id=refund_id,
+            order_id=order.id,
+            consumer_id=order.consumer_id,
+            store_id=order.store_id,
+            transaction_id=order.transaction_id,
+            amount_fen=order.amount_fen - order.refunded_fen,
+            reason=reason,
+            system=True,
+            status=RefundStatus.APPROVED,
+            decided_by="system",
+            decided_at=now,
+            attempts=0,
+            due_at=now,
+            parts={},
+            requested_at=now,
+        )
+    )
+    session.flush()
+    return refund_id
 
 
 # --- deciding --------------------------------------------------------------------------------------
@@ -478,7 +513,19 @@ def finish_refund(refund_id: str, token: str, result: RefundResult) -> str:
                 metadata={"refund_id": refund.id},
             )
             return RefundStatus.SUCCEEDED
-        refund.parts = {**(refund.parts or {}), **_post_reversal(session, order, refund)}
+        if order.group_id and not order.split:  # never split: the whole payment waits in escrow
+            transfers.transfer(
+                session,
+                ESCROW,
+                CLEARING,
+                refund.amount_fen,
+                key=f"refund:{refund.id}",
+                kind=LedgerKind.ORDER_REFUND,
+                reference=order.id,
+                metadata={"refund_id": refund.id},
+            )
+        else:
+            refund.parts = {**(refund.parts or {}), **_post_reversal(session, order, refund)}
         order.refunded_fen += refund.amount_fen
         order.refunded_at = now
         full = order.refunded_fen == order.amount_fen

@@ -66,7 +66,7 @@ def test_a_budget_above_the_funded_balance_is_refused_and_nothing_moves(api):
         ({"region_codes": ["abc"]}, "region_codes"),
         ({"budget_fen": -5}, "budget_fen"),
         ({"type": "lottery"}, "type"),
-        ({"type": "group_buy"}, "type"),
+        ({"type": "group_buy"}, "product_id"),  # a group-buy body lacks its own fields
     ],
 )
 def test_invalid_campaigns_name_the_field_and_reserve_nothing(api, change, field):

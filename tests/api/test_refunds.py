@@ -197,6 +197,7 @@ def test_refund_requests_that_cannot_be_granted_are_refused_and_move_nothing(api
     ).json
     assert ask(api, consumer, unpaid, expect=409).json["error"]["code"] == "refund_state"
     order = paid_order(api, shop, consumer)
+
     def money():
         b = balance(api, store)
         return clearing(app), b["pending_fen"], b["available_fen"], b["in_transit_fen"]

@@ -51,7 +51,7 @@ def test_run_due_help_lists_exactly_the_registered_sweeps(app):
     section = out.split("Sweeps:\n", 1)[1].split("\n\n", 1)[0]
     listed = [line.split()[0] for line in section.splitlines() if line[2] != " "]
     assert listed == list(jobs._SWEEPS) and "settlement" in listed and "payouts" in listed
-    assert "group" not in out  # no group-expiry sweep exists
+    assert "group_buy" in listed and "refunds" in listed
     assert all(len(line.split()) > 1 for line in section.splitlines() if line[2] != " ")  # each one explained
 
 
