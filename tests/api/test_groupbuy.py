@@ -322,3 +322,57 @@ def test_a_worker_killed_while_refunding_a_failed_group_refunds_each_member_once
 def refunds_paid(app):
     with db.session_scope(app) as session:
         return [(r.amount_fen, r.calls) for r in session.scalars(select(SimulatedRefund))]
+
+
+class WorkerKilled(BaseException):
+    """Stands for SIGKILL: nothing in the job gets to clean up after it."""
+
+
+def test_an_expiry_that_dies_halfway_leaves_nothing_done_and_the_sweep_refunds_each_member_once(
+    api, app, deal, monkeypatch
+):
+    from loyalty.groupbuy import groups as group_service
+    from storefront.payments import refunds as refund_service
+
+    members = [api.consumer() for _ in range(3)]
+    opened = open_group(api, deal, members[0]).json
+    orders = [opened["order"]] + [join(api, opened["group_id"], m).json["order"] for m in members[1:3]]
+    for order in orders[:2]:
+        notify_payment(api, order, expect=200)
+    clearing = account(app, CLEARING)
+    real, calls = refund_service.refund_in_full, []
+
+    def dies_on_the_second(session, order_id, reason):
+        calls.append(order_id)
+        if len(calls) == 2:
+            raise WorkerKilled
+        return real(session, order_id, reason)
+
+    monkeypatch.setattr(group_service.refunds, "refund_in_full", dies_on_the_second)
+    with pytest.raises(WorkerKilled):
+        _expire_now(app, opened["group_id"])
+    monkeypatch.undo()
+    assert group(api, opened["group_id"], members[0])["status"] == "forming", "all of it rolled back"
+    assert api.get(f"/api/v1/orders/{orders[2]['id']}", who=members[2]).json["status"] == "pending_payment"
+    with db.session_scope(app) as session:
+        assert session.scalar(select(func.count()).select_from(Refund)) == 0
+
+    run_due(app)  # the sweep decides it again, once
+    assert group(api, opened["group_id"], members[0])["status"] == "failed"
+    for who, order in zip(members[:2], orders[:2], strict=True):
+        assert api.get(f"/api/v1/orders/{order['id']}", who=who).json["refunds"][0]["status"] == "succeeded"
+    run_due(app)
+    with db.session_scope(app) as session:
+        assert session.scalar(select(func.count()).select_from(Refund)) == 2
+    assert account(app, CLEARING) == clearing + 1980
+    assert verify(app) == []
+
+
+def _expire_now(app, group_id):
+    """The expiry job at expires_at, in this process (as a worker would run it)."""
+    from loyalty.groupbuy import jobs as groupbuy_jobs
+
+    with db.session_scope(app) as session:
+        session.get(Group, group_id).expires_at -= timedelta(hours=2)
+    with app.app_context():
+        groupbuy_jobs.expire_group(group_id)
