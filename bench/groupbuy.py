@@ -141,7 +141,8 @@ def run(url: str, redis_url: str, n: int, workers: int) -> None:
                     r = client.post(f"/api/v1/groups/{group_ids[g]}/join", json={}, headers=joiners[i].headers)
                     if r.status_code == 201:
                         break
-                    assert r.status_code == 409 and r.get_json()["error"]["code"] == "group_full", r.get_data()
+                    assert r.status_code == 409, r.get_data()
+                    assert r.get_json()["error"]["code"] in ("group_full", "group_closed"), r.get_data()
                     g += 1
                     cursor["next"] = max(cursor["next"], g)
                 pay(client, r.get_json()["order"])
