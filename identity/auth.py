@@ -14,13 +14,14 @@ from dataclasses import dataclass
 
 from flask import current_app, g, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 import db
 from errors import Forbidden, Unauthorized
 from identity import credentials
 from identity.credentials import KeyUse
-from identity.models import Brand, Store
+from identity.models import ApiKey, Brand, Store
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,26 @@ def store_for_key_id(key_id: str) -> KeyUse | None:
     """The store page's later requests: the store of the key it signed in with, while that key is
     active (revoking the key signs the page out on its next request)."""
     return _key_used(lambda session: credentials.store_for_key_id(session, key_id))
+
+
+def brand_for_key(key: str) -> KeyUse | None:
+    """The brand dashboard's sign-in: the active brand key this is (its use recorded), or None."""
+    return _key_used(lambda session: credentials.find_key(session, key, only="brand"))
+
+
+def brand_for_key_id(key_id: str) -> KeyUse | None:
+    """The brand dashboard's later requests: the brand of the key it signed in with, while that key
+    is active (revoking the key signs the page out on its next request)."""
+
+    def lookup(session):
+        row = session.execute(
+            select(Brand, ApiKey.last_used_at)
+            .join(ApiKey, ApiKey.brand_id == Brand.id)
+            .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+        ).first()
+        return None if row is None else KeyUse("brand", key_id, row[0], row[1])
+
+    return _key_used(lookup)
 
 
 def _bearer() -> str:

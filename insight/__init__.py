@@ -7,8 +7,10 @@ from insight import models  # noqa: F401  (tables on Base.metadata, also for Ale
 def init_app(app, api):
     import jobs
     from insight import jobs as insight_jobs
+    from insight.pages import bp as page
     from insight.views import bp
 
     api.register_blueprint(bp)
+    app.register_blueprint(page)
     jobs.register_sweep("rollups", insight_jobs.roll_up)
     jobs.register_sweep("diversion_detection", insight_jobs.detect_diversion)
