@@ -159,6 +159,13 @@ SETTINGS: tuple[Setting, ...] = (
         "a refund request the store has not decided is approved after this",
         _at_least(0),
     ),
+    Setting(
+        "REFERRAL_DAILY_BINDINGS",
+        50,
+        int,
+        "new consumers one referrer may bind per day (Beijing time); past it: 409 daily_limit",
+        _at_least(1),
+    ),
     Setting("REFUND_LEASE_SECONDS", 300, int, "how long a refund job holds a refund before another may", _at_least(1)),
     Setting("PAYMENT_PROVIDER", "simulated", str, "who takes payments and pays refunds", _one_of("simulated")),
     Setting(

@@ -228,6 +228,88 @@ def create_group_buy(
     return campaign
 
 
+def create_referral(
+    session: Session,
+    brand_id: str,
+    *,
+    name: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    budget_fen: int,
+    trigger: str,
+    reward: dict,
+    second_level_percent: float | None = None,
+    max_rewards: int | None = None,
+) -> Campaign:
+    """A referral campaign (loyalty.referral grants its rewards): its whole budget reserved from the
+    brand's balance, as a scan campaign's. `reward` is a coupon (value_fen, valid_days) or a
+    commission (value_fen, or percent of the first order); `second_level_percent` of it goes to
+    the referrer's own referrer. Never a third level."""
+    starts_at, ends_at = naive_utc(starts_at), naive_utc(ends_at)
+    errors: dict[str, list[str]] = {}
+    if ends_at <= starts_at:
+        errors["ends_at"] = ["Must be after starts_at."]
+    elif ends_at <= utcnow():
+        errors["ends_at"] = ["Must be in the future."]
+    fixed, percent = reward.get("value_fen"), reward.get("percent")
+    if reward["kind"] == "coupon" and (not fixed or percent is not None):
+        errors["reward"] = ["A coupon needs value_fen (and no percent)."]
+    elif reward["kind"] == "commission" and (fixed is None) == (percent is None):
+        errors["reward"] = ["A commission is either value_fen or percent, one of them."]
+    elif percent is not None and trigger != "first_order":
+        errors["reward"] = ["A percent of the order needs trigger first_order."]
+    if errors:
+        raise ValidationFailed(errors)
+    config = {
+        "trigger": trigger,
+        "reward": {key: value for key, value in reward.items() if value is not None},
+        "second_level_percent": second_level_percent or 0,
+    }
+    campaign = Campaign(
+        id=new_id("cp"),
+        brand_id=brand_id,
+        type=CampaignType.REFERRAL,
+        name=name,
+        status=CampaignStatus.ACTIVE,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        product_ids=[],  # not a scan campaign's: scans win nothing from it
+        region_codes=[],
+        budget_fen=budget_fen,
+        committed_fen=0,
+        spent_fen=0,
+        released_fen=0,
+        max_rewards=max_rewards,
+        issued=0,
+        per_consumer_daily=None,
+        per_consumer_total=None,
+        tiers=[],
+        seed=os.urandom(32),
+        settings={"referral": config},
+    )
+    session.add(campaign)
+    session.flush()
+    try:
+        transfers.transfer(
+            session,
+            brand_budget(brand_id),
+            reserve_account(campaign.id),
+            budget_fen,
+            key=f"campaign:{campaign.id}:reserve",
+            kind=LedgerKind.CAMPAIGN_RESERVE,
+            reference=campaign.id,
+        )
+    except InsufficientFunds:
+        session.rollback()
+        raise InsufficientFunds(
+            "The brand's funded balance is below this budget; deposit first.",
+            fields={"budget_fen": ["Exceeds the brand's available balance."]},
+        ) from None
+    catalog.bump(session, CAMPAIGNS)
+    session.commit()
+    return campaign
+
+
 def give_back_consumer_quota(session: Session, campaign_id: str, consumer_id: str, period: str) -> None:
     """take_consumer_quota undone (a group-buy seat whose order expired unpaid)."""
     session.execute(
@@ -296,6 +378,7 @@ def describe(campaign: Campaign) -> dict:
             if campaign.type == CampaignType.GROUP_BUY
             else None
         ),
+        "referral": campaign.settings.get("referral") if campaign.type == CampaignType.REFERRAL else None,
     }
 
 

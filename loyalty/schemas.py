@@ -28,9 +28,28 @@ class TierIn(Schema):
     )
 
 
+class ReferralRewardIn(Schema):
+    """A referral campaign's reward for the referrer: a coupon, or a commission (fixed or a percent)."""
+
+    kind = fields.String(
+        required=True, validate=validate.OneOf(["coupon", "commission"]), metadata={"example": "commission"}
+    )
+    value_fen = fields.Integer(
+        load_default=None, strict=True, validate=validate.Range(1, 10**9), metadata={"example": 500}
+    )
+    percent = fields.Float(
+        load_default=None,
+        validate=validate.Range(0.01, 100),
+        metadata={"description": "commission: a percent of the referee's first order", "example": None},
+    )
+    valid_days = fields.Integer(
+        load_default=None, strict=True, validate=validate.Range(1, 3650), metadata={"example": None}
+    )
+
+
 class CampaignIn(Schema):
     """One body for every campaign type; which fields are required depends on `type` (SCAN_FIELDS,
-    GROUP_BUY_FIELDS)."""
+    GROUP_BUY_FIELDS, REFERRAL_FIELDS)."""
 
     type = fields.String(
         required=True, validate=validate.OneOf(list(CampaignType)), metadata={"example": "scan_reward"}
@@ -97,15 +116,28 @@ class CampaignIn(Schema):
         load_default=False,
         metadata={"description": "group_buy: a group out of time with a paid member succeeds", "example": False},
     )
+    # referral
+    trigger = fields.String(
+        load_default=None,
+        validate=validate.OneOf(["first_scan", "first_order"]),
+        metadata={"description": "referral: what the referee does that rewards its referrer", "example": None},
+    )
+    reward = fields.Nested(ReferralRewardIn, load_default=None, metadata={"example": None})
+    second_level_percent = fields.Float(
+        load_default=None,
+        validate=validate.Range(0, 100),
+        metadata={"description": "referral: the referrer's referrer gets this percent of the reward", "example": None},
+    )
 
     @validates_schema
     def _fields_of_its_type(self, data, **_):
         required = {
             CampaignType.SCAN_REWARD: SCAN_FIELDS,
             CampaignType.GROUP_BUY: GROUP_BUY_FIELDS,
+            CampaignType.REFERRAL: REFERRAL_FIELDS,
         }.get(data.get("type"))
         if required is None:
-            raise ValidationError("Only scan_reward and group_buy campaigns are available so far.", "type")
+            raise ValidationError("Unknown campaign type.", "type")
         missing = {name: ["Missing data for required field."] for name in required if data.get(name) is None}
         if missing:
             raise ValidationError(missing)
@@ -115,6 +147,8 @@ SCAN_FIELDS = ("starts_at", "ends_at", "product_ids", "budget_fen", "tiers")
 GROUP_BUY_FIELDS = ("product_id", "group_size", "price_fen", "duration_seconds")
 GROUP_BUY_BODY = GROUP_BUY_FIELDS + ("starts_at", "ends_at", "max_groups", "per_consumer_limit", "virtual_fill")
 SCAN_BODY = SCAN_FIELDS + ("region_codes", "max_rewards", "per_consumer_daily", "per_consumer_total")
+REFERRAL_FIELDS = ("starts_at", "ends_at", "budget_fen", "trigger", "reward")
+REFERRAL_BODY = REFERRAL_FIELDS + ("second_level_percent", "max_rewards")
 
 
 class CampaignOut(Schema):
@@ -162,6 +196,10 @@ class CampaignOut(Schema):
             "description": "group_buy campaigns: their settings and how many groups were opened",
             "example": None,
         },
+    )
+    referral = fields.Dict(
+        allow_none=True,
+        metadata={"description": "referral campaigns: trigger, reward and second level", "example": None},
     )
 
 
@@ -327,6 +365,10 @@ class BlacklistOut(Schema):
 class ConsumerBalance(Schema):
     pending_fen = fields.Integer(metadata={"example": 300})
     available_fen = fields.Integer(metadata={"example": 1200})
+    in_transit_fen = fields.Integer(metadata={"example": 0})
+    paid_out_fen = fields.Integer(metadata={"example": 5000})
+    next_available_fen = fields.Integer(metadata={"example": 300})
+    next_available_at = UtcDateTime(allow_none=True, metadata={"example": "2026-03-08T02:10:44Z"})
 
 
 class CampaignListArgs(Schema):

@@ -9,10 +9,12 @@ from errors import fails
 from identity.auth import current_brand, current_consumer, current_store
 from loyalty import blacklist, campaigns, coupons, points
 from loyalty.models import CampaignType
+from loyalty.referral import triggers
 from loyalty.scanning import batch
 from loyalty.scanning.request import ScanSettings
 from loyalty.schemas import (
     GROUP_BUY_BODY,
+    REFERRAL_BODY,
     SCAN_BODY,
     SCAN_EXAMPLE,
     BlacklistIn,
@@ -33,7 +35,7 @@ from loyalty.schemas import (
 )
 from pagination import ListArgs, page_of
 from schemas import has_control
-from storefront.ledger import accounts
+from storefront.ledger import balances
 
 bp = Blueprint("loyalty", __name__, url_prefix="/api/v1", description="Scans, campaigns, coupons and redemption")
 
@@ -68,6 +70,7 @@ class Scans(MethodView):
         consumer = current_consumer()
         settings = ScanSettings.from_config(current_app.config)
         result = batch.scan(settings, consumer.id, body["code"], body["lat"], body["lng"], request.remote_addr)
+        triggers.after_scan(consumer.id, result)  # a referee's first scan: its referral job
         # Already in ScanOut's shape (a test holds it to the schema): skip the schema's dump.
         written = json.dumps(result, separators=(",", ":")) + "\n"  # byte for byte what jsonify writes
         return current_app.response_class(written, mimetype="application/json")
@@ -80,10 +83,14 @@ class Campaigns(MethodView):
     @fails(401, 403, 409)
     def post(self, body):
         """Create a campaign: scan_reward (its whole budget is reserved from the brand's balance) or
-        group_buy (a product at a group price for groups of `group_size` that fill within `duration_seconds`)."""
+        group_buy (a product at a group price for groups of `group_size` that fill within `duration_seconds`) or
+        referral (a reward for the referrer of a consumer's first scan or first order; its budget reserved too)."""
         if body["type"] == CampaignType.GROUP_BUY:
             fields_ = {name: body[name] for name in ("name", *GROUP_BUY_BODY)}
             return campaigns.describe(campaigns.create_group_buy(get_session(), current_brand().id, **fields_))
+        if body["type"] == CampaignType.REFERRAL:
+            fields_ = {name: body[name] for name in ("name", *REFERRAL_BODY)}
+            return campaigns.describe(campaigns.create_referral(get_session(), current_brand().id, **fields_))
         fields_ = {name: body[name] for name in ("name", *SCAN_BODY)}
         return campaigns.describe(campaigns.create_scan_reward(get_session(), current_brand().id, **fields_))
 
@@ -131,11 +138,7 @@ class MyBalance(MethodView):
     @fails(401, 403)
     def get(self):
         """The consumer's referral earnings: pending until the refund window passes, then available."""
-        consumer, session = current_consumer(), get_session()
-        return {
-            purpose + "_fen": accounts.balance(session, ("consumer", consumer.id, purpose))
-            for purpose in ("pending", "available")
-        }
+        return balances.consumer_balance(get_session(), current_consumer().id)
 
 
 @bp.route("/store/redemptions")

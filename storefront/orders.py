@@ -201,6 +201,10 @@ def create_order(
         expires_at=now + timedelta(seconds=payment_seconds),
         group_id=group_id,
     )
+    for _, referrers in signals.referrers_for_order.send(session, consumer_id=consumer_id, brand_id=brand_id):
+        if referrers:
+            order.referrer_id, order.referrer2_id = referrers
+            break
     session.add(order)
     session.flush()
     if coupon_id and group_id:
@@ -346,6 +350,18 @@ def _post_split(session: Session, order: Order, source: AccountRef, settle_delay
             reference=order.id,
             delay_seconds=settle_delay_seconds,
         )
+    for name in ("referrer", "referrer2"):  # the referrers' shares settle like the store's
+        if shares[name]:
+            settlement.schedule(
+                session,
+                None,
+                shares[name],
+                key=f"order:{order.id}:split:{name}",
+                kind=LedgerKind.ORDER_SPLIT,
+                reference=order.id,
+                delay_seconds=settle_delay_seconds,
+                consumer_id=getattr(order, f"{name}_id"),
+            )
     order.split = shares
 
 

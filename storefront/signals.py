@@ -10,6 +10,9 @@ Receivers take the session as sender and work inside the caller's transaction.
   already takes from each account; receivers returning legs must count theirs into it.
 - group_order_paid: a group-buy order was paid; its money waits in escrow (no split) until its
   group succeeds (kwarg order). The receiver counts the paid seat, in the payment's transaction.
+- referrers_for_order: who referred the consumer placing a new order (kwargs consumer_id,
+  brand_id); the receiver returns (referrer_id, referrer2_id or None), or None for nobody. The
+  order carries them, and its split rule's referrer shares go to them.
 """
 
 from blinker import Namespace
@@ -19,3 +22,4 @@ coupon_for_order = _signals.signal("coupon-for-order")
 order_paid = _signals.signal("order-paid")
 order_released = _signals.signal("order-released")
 group_order_paid = _signals.signal("group-order-paid")
+referrers_for_order = _signals.signal("referrers-for-order")

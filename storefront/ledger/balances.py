@@ -25,6 +25,18 @@ def store_balance(session: Session, store_id: str) -> dict:
     return {**figures, "currency": CURRENCY}
 
 
+def consumer_balance(session: Session, consumer_id: str) -> dict:
+    """A consumer's referral earnings, as a store's balance: pending, available (less open payout
+    requests' holds), in transit, paid out, and the next settlement."""
+    accounts = accounts_of(session, "consumer", consumer_id)
+    figures = {f"{p}_fen": (accounts[p].balance_fen if p in accounts else 0) for p in STORE_PURPOSES}
+    if "available" in accounts:
+        figures["available_fen"] = accounts["available"].spendable_fen
+    coming = settlement.what_becomes_available(session, consumer_id, "consumer")
+    figures["next_available_fen"], figures["next_available_at"] = coming["next_fen"], coming["next_at"]
+    return {**figures, "currency": CURRENCY}
+
+
 def store_statement(session: Session, store_id: str, limit: int, cursor: str | None) -> dict:
     """The store's statement, newest first: one line per ledger transfer that touched its accounts
     (a settlement or a payout moves money between two of them and is still one line), with what it

@@ -45,6 +45,7 @@ class LedgerKind(StrEnum):
     CAMPAIGN_RELEASE = "campaign_release"
     COUPON_REIMBURSEMENT = "coupon_reimbursement"
     COUPON_EXPIRED = "coupon_expired"
+    REFERRAL_COMMISSION = "referral_commission"
 
 
 class TransferStatus(StrEnum):
@@ -157,16 +158,19 @@ class Entry(Base):
 
 
 class Payout(Base):
-    """requested -> processing -> paid | failed (PayoutStatus). The money sits in the store's
-    in_transit account from the request until the provider answers."""
+    """requested -> processing -> paid | failed (PayoutStatus). The money sits in its owner's
+    in_transit account from the request until the provider answers. The owner is a store, or a
+    consumer withdrawing referral earnings: exactly one of store_id and consumer_id is set."""
 
     __tablename__ = "payouts"
     __table_args__ = (
         Index("ix_payouts_status_created_at", "status", "created_at"),
         CheckConstraint("amount_fen > 0", name="amount_positive"),
+        CheckConstraint("(store_id IS NULL) <> (consumer_id IS NULL)", name="one_owner"),
     )
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    store_id: Mapped[str] = mapped_column(ForeignKey("stores.id"), index=True)
+    store_id: Mapped[str | None] = mapped_column(ForeignKey("stores.id"), index=True)
+    consumer_id: Mapped[str | None] = mapped_column(ForeignKey("consumers.id"), index=True)
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(12))
     request_key: Mapped[str | None] = mapped_column(String(255), unique=True)
@@ -198,13 +202,18 @@ class SimulatedPayment(Base):
 
 
 class Settlement(Base):
-    """One credit to a store's pending balance and when it becomes available: pending -> settled | reversed."""
+    """One credit to a store's (or a consumer's: referral earnings) pending balance and when it
+    becomes available: pending -> settled | reversed. Exactly one of store_id and consumer_id is set."""
 
     __tablename__ = "settlements"
-    __table_args__ = (Index("ix_settlements_status_due_at", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_settlements_status_due_at", "status", "due_at"),
+        CheckConstraint("(store_id IS NULL) <> (consumer_id IS NULL)", name="one_owner"),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     source_key: Mapped[str] = mapped_column(String(255), unique=True)  # the crediting transfer's key
-    store_id: Mapped[str] = mapped_column(ForeignKey("stores.id"), index=True)
+    store_id: Mapped[str | None] = mapped_column(ForeignKey("stores.id"), index=True)
+    consumer_id: Mapped[str | None] = mapped_column(ForeignKey("consumers.id"), index=True)
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(32))
     reference: Mapped[str | None] = mapped_column(String(255))

@@ -55,6 +55,7 @@ KIND_LABELS: dict[str, str] = {
         (LedgerKind.CAMPAIGN_RELEASE, _l("Campaign release")),
         (LedgerKind.COUPON_REIMBURSEMENT, _l("Coupon reimbursement")),
         (LedgerKind.COUPON_EXPIRED, _l("Coupon expired")),
+        (LedgerKind.REFERRAL_COMMISSION, _l("Referral commission")),
     )
 }
 # What a statement line did, in plain words, by the balances it moved (ledger.balances.store_statement).

@@ -1,4 +1,6 @@
-"""Store payouts: a store asks for part of its available balance and the provider pays it.
+"""Payouts: a store (or a consumer, its referral earnings) asks for part of its available balance
+and the provider pays it. The owner is named by (owner_type, owner_id): ("store", id) or
+("consumer", id); each payout row carries it in store_id or consumer_id.
 
 States (PayoutStatus): requested -> processing -> paid | failed.
 
@@ -35,7 +37,6 @@ from db import new_id, utcnow
 from errors import Forbidden, IdempotencyConflict, InsufficientFunds, NotFound, invalid
 from pagination import keyset_page
 from storefront.ledger import settlement, transfers
-from storefront.ledger.accounts import store_account
 from storefront.ledger.models import LedgerKind, Payout, PayoutStatus
 from storefront.ledger.providers import PayoutProvider, PayoutResult, ProviderUnavailable
 
@@ -66,10 +67,25 @@ def _move(session: Session, payout_id: str, to: PayoutStatus, *where, returning=
 # --- the store's side ------------------------------------------------------------------------
 
 
+def _owner_column(owner_type: str):
+    return Payout.consumer_id if owner_type == "consumer" else Payout.store_id
+
+
+def _owner(payout) -> tuple[str, str]:
+    return ("store", payout.store_id) if payout.store_id else ("consumer", payout.consumer_id)
+
+
 def request_payout(
-    session: Session, store_id: str, amount_fen: int, *, min_fen: int, request_key: str | None = None
+    session: Session,
+    store_id: str,
+    amount_fen: int,
+    *,
+    min_fen: int,
+    request_key: str | None = None,
+    owner_type: str = "store",
 ) -> Payout:
-    """Reserve `amount_fen` of the store's available balance for a payout; commits.
+    """Reserve `amount_fen` of the store's (or, owner_type "consumer", the consumer's) available
+    balance for a payout; commits.
 
     `request_key` (a client's Idempotency-Key) makes a retried request return the first payout.
     """
@@ -84,7 +100,8 @@ def request_payout(
             return _same_request(existing, amount_fen)
     payout = Payout(
         id=new_id("po"),
-        store_id=store_id,
+        store_id=store_id if owner_type == "store" else None,
+        consumer_id=store_id if owner_type == "consumer" else None,
         amount_fen=amount_fen,
         status=REQUESTED,
         request_key=scoped_key,
@@ -95,8 +112,8 @@ def request_payout(
         with session.begin_nested():
             transfers.transfer(
                 session,
-                store_account(store_id, "available"),
-                store_account(store_id, "in_transit"),
+                (owner_type, store_id, "available"),
+                (owner_type, store_id, "in_transit"),
                 amount_fen,
                 key=f"payout:{payout.id}:request",
                 kind=LedgerKind.PAYOUT_REQUEST,
@@ -110,7 +127,7 @@ def request_payout(
             raise
         return _same_request(existing, amount_fen)
     except InsufficientFunds:
-        raise PayoutRefused(**settlement.what_becomes_available(session, store_id)) from None
+        raise PayoutRefused(**settlement.what_becomes_available(session, store_id, owner_type)) from None
     session.commit()
     return payout
 
@@ -138,17 +155,17 @@ def _same_request(existing: Payout, amount_fen: int) -> Payout:
     return existing
 
 
-def list_payouts(session: Session, store_id: str, limit: int, cursor: str | None):
-    query = select(Payout).where(Payout.store_id == store_id)
+def list_payouts(session: Session, store_id: str, limit: int, cursor: str | None, owner_type: str = "store"):
+    query = select(Payout).where(_owner_column(owner_type) == store_id)
     return keyset_page(session, query, [Payout.created_at, Payout.id], limit, cursor)
 
 
-def own_payout(session: Session, store_id: str, payout_id: str) -> Payout:
+def own_payout(session: Session, store_id: str, payout_id: str, owner_type: str = "store") -> Payout:
     payout = session.get(Payout, payout_id)
     if payout is None:
         raise NotFound("No such payout.")
-    if payout.store_id != store_id:
-        raise Forbidden("This payout belongs to another store.")
+    if _owner(payout) != (owner_type, store_id):
+        raise Forbidden(f"This payout belongs to another {owner_type}.")
     return payout
 
 
@@ -194,13 +211,13 @@ def _claim(payout_id: str, provider_name: str, lease_seconds: int):
             payout_id,
             PROCESSING,
             _lease_over(now, lease_seconds),
-            returning=(_TABLE.c.store_id, _TABLE.c.amount_fen),
+            returning=(_TABLE.c.store_id, _TABLE.c.consumer_id, _TABLE.c.amount_fen),
             claim_token=token,
             claimed_at=now,
             attempts=_TABLE.c.attempts + 1,
             provider=provider_name,
         )
-    return None if row is None else (token, row.store_id, row.amount_fen)
+    return None if row is None else (token, row.store_id or row.consumer_id, row.amount_fen)
 
 
 def process_payout(provider: PayoutProvider, payout_id: str, *, lease_seconds: int) -> str:
@@ -211,7 +228,7 @@ def process_payout(provider: PayoutProvider, payout_id: str, *, lease_seconds: i
     token, store_id, amount_fen = claim
     try:
         result = provider.pay(
-            idempotency_key=payout_id, payee=store_id, amount_fen=amount_fen, description=f"Store payout {payout_id}"
+            idempotency_key=payout_id, payee=store_id, amount_fen=amount_fen, description=f"Payout {payout_id}"
         )
     except ProviderUnavailable as exc:
         log.warning("payout %s: provider unavailable (%s); retrying on the next run", payout_id, exc)
@@ -239,10 +256,11 @@ def finish_payout(payout_id: str, token: str, result: PayoutResult) -> str:
             return "skipped"  # another run re-claimed it after our lease ran out and finishes it
         payout = session.get(Payout, payout_id)
         to, kind = ("paid_out", LedgerKind.PAYOUT_PAID) if status == PAID else ("available", LedgerKind.PAYOUT_FAILED)
+        owner_type, owner_id = _owner(payout)
         transfers.transfer(
             session,
-            store_account(payout.store_id, "in_transit"),
-            store_account(payout.store_id, to),
+            (owner_type, owner_id, "in_transit"),
+            (owner_type, owner_id, to),
             payout.amount_fen,
             key=f"payout:{payout_id}:{status}",
             kind=kind,

@@ -1,4 +1,9 @@
-"""Store earnings: credited as pending, available once the refund window has passed.
+"""Store earnings (and consumers' referral earnings): credited as pending, available once the
+refund window has passed.
+
+A settlement row belongs to a store (store_id) or to a consumer (consumer_id, its referral
+commissions and split shares); everything below works the same for both, on the owner's accounts
+(`owner_account`).
 
 Every credit to a store's pending account goes through `credit_store` (or `schedule`, for a
 credit the caller posts in its own transfer), which also writes a settlement row due
@@ -45,9 +50,18 @@ def _move(session: Session, row_id: int, to: SettlementStatus, at: datetime, *wh
     )
 
 
+def owner_account(row: Settlement, purpose: str) -> AccountRef:
+    """The row's owner's account for `purpose`: ("store", id, purpose) or ("consumer", id, purpose)."""
+    return store_account(row.store_id, purpose) if row.store_id else ("consumer", row.consumer_id, purpose)
+
+
+def _owned_by(owner_id: str, owner_type: str):
+    return Settlement.consumer_id == owner_id if owner_type == "consumer" else Settlement.store_id == owner_id
+
+
 def schedule(
     session: Session,
-    store_id: str,
+    store_id: str | None,
     amount_fen: int,
     *,
     key: str,
@@ -55,8 +69,10 @@ def schedule(
     reference: str | None,
     delay_seconds: int,
     now: datetime | None = None,
+    consumer_id: str | None = None,
 ) -> None:
-    """Record that `amount_fen` credited to the store's pending account under `key` settles `delay_seconds` later."""
+    """Record that `amount_fen` credited to the store's (or, with store_id None, the consumer's)
+    pending account under `key` settles `delay_seconds` later."""
     insert_ignore(
         session,
         Settlement.__table__,
@@ -64,6 +80,7 @@ def schedule(
             {
                 "source_key": key,
                 "store_id": store_id,
+                "consumer_id": consumer_id,
                 "amount_fen": amount_fen,
                 "kind": kind,
                 "reference": reference,
@@ -104,6 +121,44 @@ def credit_store(
     return moved
 
 
+def credit_consumer(
+    session: Session,
+    consumer_id: str,
+    debit: AccountRef,
+    amount_fen: int,
+    *,
+    key: str,
+    kind: str,
+    delay_seconds: int,
+    reference: str | None = None,
+    metadata: dict | None = None,
+):
+    """credit_store for a consumer's earnings (a referral commission): pending now, available later."""
+    if amount_fen <= 0:
+        return None
+    moved = transfer(
+        session,
+        debit,
+        ("consumer", consumer_id, "pending"),
+        amount_fen,
+        key=key,
+        kind=kind,
+        reference=reference,
+        metadata=metadata,
+    )
+    schedule(
+        session,
+        None,
+        amount_fen,
+        key=key,
+        kind=kind,
+        reference=reference,
+        delay_seconds=delay_seconds,
+        consumer_id=consumer_id,
+    )
+    return moved
+
+
 def settle_due(session: Session, now: datetime | None = None, batch_size: int = 500) -> int:
     """Sweep: every due pending row moves pending -> available, once, even with two sweeps racing.
     A row an open refund holds waits (refunds.hold_store_credits); what a refund already took back
@@ -126,8 +181,8 @@ def settle_due(session: Session, now: datetime | None = None, batch_size: int = 
                 row = session.get(Settlement, row_id)
                 transfer(
                     session,
-                    store_account(row.store_id, "pending"),
-                    store_account(row.store_id, "available"),
+                    owner_account(row, "pending"),
+                    owner_account(row, "available"),
                     row.amount_fen - row.reversed_fen,
                     key=f"settle:{row.source_key}",
                     kind=LedgerKind.SETTLEMENT,
@@ -137,10 +192,11 @@ def settle_due(session: Session, now: datetime | None = None, batch_size: int = 
             session.commit()
 
 
-def what_becomes_available(session: Session, store_id: str) -> dict:
-    """The store's money as a payout sees it: what it may take now, what open refunds hold, what is
-    pending, and the next settlement (its amount and when) that nothing holds back."""
-    available = store_account(store_id, "available")
+def what_becomes_available(session: Session, store_id: str, owner_type: str = "store") -> dict:
+    """The store's (or consumer's) money as a payout sees it: what it may take now, what open refunds
+    hold, what is pending, and the next settlement (its amount and when) that nothing holds back."""
+    available = (owner_type, store_id, "available")
+    owned = _owned_by(store_id, owner_type)
     found = session.execute(
         select(Account.balance_fen, Account.pending_debits_fen).where(Account.name == account_name(available))
     ).first()
@@ -148,13 +204,13 @@ def what_becomes_available(session: Session, store_id: str) -> dict:
     pending_fen = int(
         session.scalar(
             select(func.coalesce(func.sum(Settlement.amount_fen - Settlement.reversed_fen), 0)).where(
-                Settlement.store_id == store_id, Settlement.status == SettlementStatus.PENDING
+                owned, Settlement.status == SettlementStatus.PENDING
             )
         )
     )
     next_at = session.scalar(
         select(func.min(Settlement.due_at)).where(
-            Settlement.store_id == store_id, Settlement.status == SettlementStatus.PENDING, Settlement.holds == 0
+            owned, Settlement.status == SettlementStatus.PENDING, Settlement.holds == 0
         )
     )
     next_fen = 0
@@ -162,7 +218,7 @@ def what_becomes_available(session: Session, store_id: str) -> dict:
         next_fen = int(
             session.scalar(
                 select(func.coalesce(func.sum(Settlement.amount_fen - Settlement.reversed_fen), 0)).where(
-                    Settlement.store_id == store_id,
+                    owned,
                     Settlement.status == SettlementStatus.PENDING,
                     Settlement.holds == 0,
                     Settlement.due_at == next_at,
@@ -199,6 +255,12 @@ def hold(session: Session, store_id: str, reference: str) -> list[dict]:
             .execution_options(synchronize_session=False)
         )
     return [{"id": r.id, "status": r.status, "amount_fen": r.amount_fen, "reversed_fen": r.reversed_fen} for r in rows]
+
+
+def has_credit(session: Session, source_key: str) -> bool:
+    """Whether a credit was scheduled under `source_key` (orders split before referrer shares had
+    settlement rows have none for those shares)."""
+    return session.scalar(select(Settlement.id).where(Settlement.source_key == source_key)) is not None
 
 
 def release(session: Session, row_ids: list[int]) -> None:
@@ -244,7 +306,6 @@ def reversal_legs(
     )
     if row is None:
         raise LookupError(f"no store credit under {source_key}")
-    store = row.store_id
     if row.status == SettlementStatus.PENDING:
         left = row.amount_fen - row.reversed_fen
         if amount_fen > left:
@@ -254,8 +315,8 @@ def reversal_legs(
             _move(session, row.id, SettlementStatus.REVERSED, utcnow())
         session.flush()
         record["from_pending"] = amount_fen
-        return [(store_account(store, "pending"), to, amount_fen)], record
-    available = store_account(store, "available")
+        return [(owner_account(row, "pending"), to, amount_fen)], record
+    available = owner_account(row, "available")
     available_name = account_name(available)
     lock(session, [available])
     take = min(max(0, spendable(session, available) - planned.get(available_name, 0)), amount_fen)

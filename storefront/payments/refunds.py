@@ -559,10 +559,15 @@ def _post_reversal(session: Session, order: Order, refund: Refund) -> dict:
     ]
     lock(session, involved)  # every account we know of, at once, in id order
     _release_hold(session, refund)
+    settled_like_stores = [  # referrer shares with a settlement row: taken back as the store's is
+        name
+        for name in ("referrer", "referrer2")
+        if portions.get(name) and settlement.has_credit(session, f"order:{order.id}:split:{name}")
+    ]
     others = [
         (accounts[name], CLEARING, portions[name])
         for name in ("platform", "referrer", "referrer2", "brand")
-        if portions.get(name) and accounts[name] is not None
+        if portions.get(name) and accounts[name] is not None and name not in settled_like_stores
     ]
     planned: dict[str, int] = {}
     for debit, _, fen in others:
@@ -570,6 +575,10 @@ def _post_reversal(session: Session, order: Order, refund: Refund) -> dict:
     legs, store_record = settlement.reversal_legs(
         session, f"order:{order.id}:split:store", portions.get("store", 0), CLEARING, cover, planned
     )
+    for name in settled_like_stores:
+        legs += settlement.reversal_legs(
+            session, f"order:{order.id}:split:{name}", portions[name], CLEARING, cover, planned
+        )[0]
     legs += others
     full = order.refunded_fen + refund.amount_fen == order.amount_fen
     for _, extra in signals.order_released.send(
