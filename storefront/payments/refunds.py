@@ -180,6 +180,10 @@ def request_refund(
         raise RefundStateConflict("This order has been refunded in full.")
     if order.status not in REFUNDABLE:
         raise RefundStateConflict(f"Only a paid order can be refunded; this one is {order.status}.")
+    if order.group_id and not order.split:
+        raise RefundStateConflict(
+            "This group-buy order waits for its group: if the group does not fill in time it is refunded in full."
+        )
     closes = (order.paid_at or now) + timedelta(seconds=window_seconds)
     if closes <= now:
         raise RefundWindowClosed(f"This order's refund window closed at {closes.isoformat(timespec='seconds')}Z.")

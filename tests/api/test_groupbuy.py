@@ -97,6 +97,8 @@ def test_a_group_fills_with_paying_members_succeeds_once_and_every_order_is_spli
     for order in orders[:2]:
         notify_payment(api, order, expect=200)
     assert group(api, gid, a)["status"] == "forming" and group(api, gid, a)["members_paid"] == 2
+    early = api.post(f"/api/v1/orders/{orders[0]['id']}/refund", {"reason": "changed my mind"}, who=a, expect=409)
+    assert "waits for its group" in early.json["error"]["message"]
     assert account(app, ESCROW) == 1980, "paid, not split: the money waits"
     assert api.get("/api/v1/store/balance", who=store).json["pending_fen"] == 0
     notify_payment(api, orders[2], expect=200)
