@@ -89,8 +89,9 @@ UNION ALL
 SELECT 'redeemed', CAST(redeemed_at + interval '8 hours' AS date), count(*), sum(budget_fen), 0 FROM coupons
 WHERE brand_id = :b AND status = 'redeemed' AND redeemed_at >= :lo AND redeemed_at < :hi GROUP BY 2
 UNION ALL
-SELECT 'orders', NULL, count(*), coalesce(sum(amount_fen), 0), 0 FROM orders
-WHERE brand_id = :b AND status = 'paid' AND paid_at >= :lo AND paid_at < :hi
+SELECT 'orders', NULL, count(*), coalesce(sum(amount_fen - refunded_fen), 0), 0 FROM orders
+WHERE brand_id = :b AND status IN ('paid', 'refund_requested', 'partially_refunded')
+  AND paid_at >= :lo AND paid_at < :hi
 UNION ALL
 SELECT 'receipts', NULL, count(*), 0, 0 FROM receipts WHERE brand_id = :b AND at >= :lo AND at < :hi
 """

@@ -45,6 +45,41 @@ class ConsumerDay(Base):
     first_scans: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+BLOCK_DAYS = 63  # days per ConsumerMarks row: bits 0..62 of a bigint, never the sign bit
+# Each consumer's days are kept twice, in blocks starting at day numbers 63k (phase 0) and 63k + 31
+# (phase 1): any window of up to 32 days lies inside one block of one phase.
+PHASE_SHIFTS = (0, 31)
+
+
+class ConsumerMarks(Base):
+    """One consumer's days with a brand, as bits: for the block of BLOCK_DAYS days numbered `block`
+    (day number = days since 1970-01-01, Shanghai; block = (number - shift) // BLOCK_DAYS with the
+    phase's shift), bit i of `seen` is set when the consumer scanned on day
+    block * BLOCK_DAYS + shift + i, and of `firsts` when one of those
+    scans was a first scan. Only ever OR-ed into by the rollup job, so a window's unique consumers are
+    the rows whose `seen` meets the window's mask, and its repeat consumers those with two or more
+    `firsts` bits in it: one row per consumer and block instead of one per consumer, day and cell."""
+
+    __tablename__ = "insight_consumer_marks"
+    brand_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    phase: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block: Mapped[int] = mapped_column(Integer, primary_key=True)
+    consumer_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seen: Mapped[int] = mapped_column(BigInteger, default=0)
+    firsts: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class BrandDay(Base):
+    """A brand's distinct consumers of one Shanghai day (all regions, products and stores): one added
+    for each bit the rollup job newly sets in ConsumerMarks.seen, so the unfiltered day series reads
+    one row per day."""
+
+    __tablename__ = "insight_brand_days"
+    brand_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    consumers: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class MoneyCell(Base):
     """Coupons, orders and receipts of one brand's day and cell. Those rows change state (a coupon is
     redeemed, an order refunded), so a day they touched is recomputed whole by the rollup job."""

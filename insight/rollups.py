@@ -25,12 +25,16 @@ from sqlalchemy.orm import Session
 
 from codes.models import Verdict
 from db import is_postgres, utcnow
-from insight.models import MoneyCell, Watermark
+from insight.models import BLOCK_DAYS, PHASE_SHIFTS, MoneyCell, Watermark
 from loyalty.models import CouponStatus
 from storefront.models import OrderStatus
 
 SHANGHAI = timedelta(hours=8)  # China Standard Time all year (no daylight saving)
 CHUNK = 1_000_000  # scan ids per statement
+# Orders that count, on their payment day: paid and not wholly refunded (a refund asked for and not
+# yet decided, or a part refunded), with what the consumer kept paying: amount_fen - refunded_fen.
+KEPT_ORDERS = (OrderStatus.PAID, OrderStatus.REFUND_REQUESTED, OrderStatus.PARTIALLY_REFUNDED)
+KEPT_ORDERS_SQL = "(" + ", ".join(f"'{status}'" for status in KEPT_ORDERS) + ")"
 MONEY_FIGURES = (
     "coupons_issued",
     "coupons_redeemed",
@@ -95,13 +99,61 @@ def _scan_sql(postgres: bool) -> tuple[str, str]:
     return cells, consumers
 
 
+def day_number_sql(column: str, postgres: bool) -> str:
+    """SQL for the Shanghai day of a naive-UTC timestamp column as days since 1970-01-01."""
+    if postgres:
+        return f"({day_sql(column, True)} - DATE '1970-01-01')"
+    return f"CAST(julianday({day_sql(column, False)}) - 2440587.5 AS INTEGER)"
+
+
+def day_of_number_sql(number: str, postgres: bool) -> str:
+    if postgres:
+        return f"(DATE '1970-01-01' + CAST({number} AS integer))"
+    return f"date('1970-01-01', '+' || ({number}) || ' days')"
+
+
+def _marks_sql(postgres: bool) -> tuple[str, str]:
+    """The two statements that OR the scans with lo < id <= hi into insight_consumer_marks, after adding
+    one consumer to insight_brand_days for each day bit they newly set (run in this order)."""
+    bit = f"(CAST(1 AS BIGINT) << ((d.n - p.shift) % {BLOCK_DAYS}))"
+    phases = ", ".join(f"({phase}, {shift})" for phase, shift in enumerate(PHASE_SHIFTS))
+    chunk = (
+        "WITH d AS (SELECT s.brand_id, s.consumer_id, "
+        f"{day_number_sql('s.at', postgres)} AS n, max(CASE WHEN s.verdict = '{Verdict.GENUINE}' THEN 1 ELSE 0 END) "
+        "AS first FROM scans s WHERE s.id > :lo AND s.id <= :hi AND s.brand_id IS NOT NULL "
+        f"AND s.consumer_id IS NOT NULL GROUP BY 1, 2, 3), p(phase, shift) AS (VALUES {phases}), "
+        f"c AS (SELECT d.brand_id, p.phase, d.consumer_id, (d.n - p.shift) / {BLOCK_DAYS} AS block, "
+        f"CAST(sum({bit}) AS BIGINT) AS seen, CAST(sum(CASE WHEN d.first = 1 THEN {bit} ELSE 0 END) AS BIGINT) "
+        "AS firsts FROM d CROSS JOIN p GROUP BY 1, 2, 3, 4)"
+    )
+    bits = ", ".join(f"({i})" for i in range(BLOCK_DAYS))
+    new_days = (  # counted in phase 0 (shift 0) only
+        f"{chunk}, b(i) AS (VALUES {bits}), "
+        "x AS (SELECT c.brand_id, c.block, c.seen & ~coalesce(m.seen, 0) AS fresh FROM c "
+        "LEFT JOIN insight_consumer_marks m ON m.brand_id = c.brand_id AND m.phase = c.phase "
+        "AND m.block = c.block AND m.consumer_id = c.consumer_id WHERE c.phase = 0) "
+        "INSERT INTO insight_brand_days (brand_id, day, consumers) "
+        f"SELECT x.brand_id, {day_of_number_sql(f'x.block * {BLOCK_DAYS} + b.i', postgres)}, count(*) "
+        "FROM x JOIN b ON ((x.fresh >> b.i) & 1) = 1 WHERE x.fresh <> 0 GROUP BY 1, 2 "
+        "ON CONFLICT (brand_id, day) DO UPDATE SET consumers = insight_brand_days.consumers + excluded.consumers"
+    )
+    marks = (
+        f"{chunk} INSERT INTO insight_consumer_marks (brand_id, phase, block, consumer_id, seen, firsts) "
+        "SELECT brand_id, phase, block, consumer_id, seen, firsts FROM c WHERE true "
+        "ON CONFLICT (brand_id, phase, block, consumer_id) DO UPDATE SET "
+        "seen = insight_consumer_marks.seen | excluded.seen, firsts = insight_consumer_marks.firsts | excluded.firsts"
+    )
+    return new_days, marks
+
+
 def _add_scans(session: Session, lo: int, hi: int) -> None:
-    cells, consumers = _scan_sql(is_postgres(session))
+    postgres = is_postgres(session)
+    statements = (*_scan_sql(postgres), *_marks_sql(postgres))
     start = lo
     while start < hi:
         end = min(start + CHUNK, hi)
-        session.execute(text(cells), {"lo": start, "hi": end})
-        session.execute(text(consumers), {"lo": start, "hi": end})
+        for statement in statements:
+            session.execute(text(statement), {"lo": start, "hi": end})
         start = end
 
 
@@ -156,8 +208,9 @@ def _money_sources(postgres: bool) -> list[tuple[str, str]]:
         ),
         (
             "orders,order_revenue_fen",
-            f"SELECT o.brand_id, {paid_day} AS day, st.region_code, '', o.store_id, count(*), sum(o.amount_fen) "
-            f"FROM orders o JOIN stores st ON st.id = o.store_id WHERE o.status = '{OrderStatus.PAID}' "
+            f"SELECT o.brand_id, {paid_day} AS day, st.region_code, '', o.store_id, count(*), "
+            "sum(o.amount_fen - o.refunded_fen) "
+            f"FROM orders o JOIN stores st ON st.id = o.store_id WHERE o.status IN {KEPT_ORDERS_SQL} "
             "AND o.paid_at >= :lo AND o.paid_at < :hi GROUP BY 1, 2, 3, 4, 5",
         ),
         (
@@ -240,6 +293,13 @@ def roll_money(session: Session, settle_seconds: int) -> dict:
 
 def rebuild(session: Session) -> None:
     """Start over: empty every rollup and its watermarks (then run the jobs). For repairs and tests."""
-    for table in ("insight_scan_cells", "insight_consumer_days", "insight_money_cells", "insight_watermarks"):
+    for table in (
+        "insight_scan_cells",
+        "insight_consumer_days",
+        "insight_consumer_marks",
+        "insight_brand_days",
+        "insight_money_cells",
+        "insight_watermarks",
+    ):
         session.execute(text(f"DELETE FROM {table}"))
     session.commit()

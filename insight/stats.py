@@ -14,12 +14,12 @@ from sqlalchemy.orm import Session
 from db import is_postgres, utcnow
 from errors import NotFound, invalid
 from identity.models import Partnership, Store
-from insight.models import ConsumerDay, MoneyCell, ScanCell
-from insight.rollups import shanghai_day
+from insight.models import BLOCK_DAYS, PHASE_SHIFTS, BrandDay, ConsumerDay, MoneyCell, ScanCell
+from insight.rollups import KEPT_ORDERS_SQL, shanghai_day
 from loyalty.models import Campaign, CouponStatus
-from storefront.models import OrderStatus
 
 MAX_DAYS = 366
+EPOCH = date(1970, 1, 1)  # day numbers of ConsumerMarks count from here
 ATTRIBUTION_DAYS = 7
 SCAN_FIGURES = ("scans", "first_scans")
 MONEY_FIGURES = ("coupons_issued", "coupons_redeemed", "reward_cost_fen")
@@ -87,20 +87,10 @@ def brand_stats(
     ).one()
     totals.update(zip(ORDER_FIGURES, (int(v) for v in orders)))
 
-    first_days = func.count(distinct(case((ConsumerDay.first_scans > 0, ConsumerDay.day))))
-    per_consumer = (
-        select(ConsumerDay.consumer_id, first_days.label("first_days"))
-        .where(_where(ConsumerDay, *filters))
-        .group_by(ConsumerDay.consumer_id)
-        .subquery()
-    )
-    unique, with_first, repeat = session.execute(
-        select(
-            func.count(),
-            func.coalesce(func.sum(cast(per_consumer.c.first_days >= 1, Integer)), 0),
-            func.coalesce(func.sum(cast(per_consumer.c.first_days >= 2, Integer)), 0),
-        ).select_from(per_consumer)
-    ).one()
+    if product_id is None and region_code is None:
+        unique, with_first, repeat = _consumers_from_marks(session, brand_id, first, last)
+    else:
+        unique, with_first, repeat = _consumers_from_days(session, filters)
     totals["unique_consumers"] = int(unique)
     totals["repeat_consumers"] = int(repeat)
     totals["repurchase_rate"] = round(int(repeat) / int(with_first), 4) if with_first else 0.0
@@ -110,6 +100,74 @@ def brand_stats(
         series = _every_day(series, first, last)
     ordered = {k: totals[k] for k in SERIES_TOTALS_ORDER}
     return {"from": first, "to": last, "group_by": group_by, "totals": ordered, "series": series}
+
+
+def _consumers_from_days(session: Session, filters: tuple) -> tuple[int, int, int]:
+    """(unique consumers, with a first scan, repeat) of a filtered window, from the consumers' days."""
+    first_days = func.count(distinct(case((ConsumerDay.first_scans > 0, ConsumerDay.day))))
+    per_consumer = (
+        select(ConsumerDay.consumer_id, first_days.label("first_days"))
+        .where(_where(ConsumerDay, *filters))
+        .group_by(ConsumerDay.consumer_id)
+        .subquery()
+    )
+    return session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(cast(per_consumer.c.first_days >= 1, Integer)), 0),
+            func.coalesce(func.sum(cast(per_consumer.c.first_days >= 2, Integer)), 0),
+        ).select_from(per_consumer)
+    ).one()
+
+
+def block_masks(first: date, last: date, shift: int = 0) -> dict[int, int]:
+    """{block: mask of the window's days in it} for ConsumerMarks of the phase with this shift (bit i =
+    day block * BLOCK_DAYS + shift + i)."""
+    lo, hi = day_number(first) - shift, day_number(last) - shift
+    masks = {}
+    for block in range(lo // BLOCK_DAYS, hi // BLOCK_DAYS + 1):
+        start = block * BLOCK_DAYS
+        a, b = max(lo, start) - start, min(hi, start + BLOCK_DAYS - 1) - start
+        masks[block] = ((1 << (b - a + 1)) - 1) << a
+    return masks
+
+
+def day_number(day: date) -> int:
+    return (day - EPOCH).days
+
+
+def _consumers_from_marks(session: Session, brand_id: str, first: date, last: date) -> tuple[int, int, int]:
+    """(unique consumers, with a first scan, repeat) of the brand's whole window from ConsumerMarks:
+    a consumer is in the window when its `seen` bits meet the window's mask; it has first scans on
+    two or more days when its masked `firsts` has two bits set (f & (f - 1) <> 0) in one block, or
+    bits in two blocks. A window of up to 32 days lies in one block of one phase: one pass over one row
+    per consumer, no grouping by consumer; longer windows group the phase's blocks by consumer."""
+    phase, masks = min(
+        ((phase, block_masks(first, last, shift)) for phase, shift in enumerate(PHASE_SHIFTS)),
+        key=lambda found: len(found[1]),
+    )  # a window of up to 32 days lies in one block of one phase
+    params = {"b": brand_id, "p": phase, **{f"m{i}": m for i, m in enumerate(masks.values())}}
+    blocks = list(masks)
+    two = "CASE WHEN (f & (f - 1)) <> 0 THEN 1 ELSE 0 END"
+    one = "CASE WHEN f <> 0 THEN 1 ELSE 0 END"
+    if len(blocks) == 1:
+        sql = (
+            f"SELECT count(*), coalesce(sum({one}), 0), coalesce(sum({two}), 0) FROM ("
+            "SELECT seen & :m0 AS s, firsts & :m0 AS f FROM insight_consumer_marks "
+            "WHERE brand_id = :b AND phase = :p AND block = :k0) t WHERE s <> 0"
+        )
+        params["k0"] = blocks[0]
+    else:
+        mask = "CASE block " + " ".join(f"WHEN {k} THEN :m{i}" for i, k in enumerate(blocks)) + " END"
+        sql = (
+            "SELECT count(*), coalesce(sum(CASE WHEN ones >= 1 THEN 1 ELSE 0 END), 0), "
+            "coalesce(sum(CASE WHEN twos >= 1 OR ones >= 2 THEN 1 ELSE 0 END), 0) FROM ("
+            f"SELECT consumer_id, sum({one}) AS ones, sum({two}) AS twos FROM ("
+            f"SELECT consumer_id, seen & {mask} AS s, firsts & {mask} AS f FROM insight_consumer_marks "
+            f"WHERE brand_id = :b AND phase = :p AND block >= {blocks[0]} AND block <= {blocks[-1]}) x "
+            "WHERE s <> 0 GROUP BY consumer_id) t"
+        )
+    return tuple(int(v) for v in session.execute(text(sql), params).one())
 
 
 SERIES_TOTALS_ORDER = (
@@ -146,10 +204,19 @@ def _series(session: Session, group_by: str, filters: tuple) -> list[dict]:
         .group_by(key)
     ):
         add(k, dict(zip(SCAN_FIGURES, values)))
-    key = column(ConsumerDay)
-    for k, n in session.execute(
-        select(key, func.count(distinct(ConsumerDay.consumer_id))).where(_where(ConsumerDay, *filters)).group_by(key)
-    ):
+    brand_id, first, last, product_id, region_code = filters
+    if group_by == "day" and product_id is None and region_code is None:
+        consumers = select(BrandDay.day, BrandDay.consumers).where(
+            BrandDay.brand_id == brand_id, BrandDay.day >= first, BrandDay.day <= last
+        )
+    else:
+        key = column(ConsumerDay)
+        consumers = (
+            select(key, func.count(distinct(ConsumerDay.consumer_id)))
+            .where(_where(ConsumerDay, *filters))
+            .group_by(key)
+        )
+    for k, n in session.execute(consumers):
         add(k, {"unique_consumers": n})
     key = column(MoneyCell)
     money_query = (
@@ -190,14 +257,14 @@ def campaign_stats(session: Session, brand_id: str, campaign_id: str) -> dict:
     until = f"r.last + INTERVAL '{ATTRIBUTION_DAYS} days'" if pg else f"datetime(r.last, '+{ATTRIBUTION_DAYS} days')"
     attributed = session.execute(
         text(
-            "SELECT count(*), coalesce(sum(o.amount_fen), 0) FROM orders o "
-            "WHERE o.brand_id = :b AND o.status = :paid AND ("
+            "SELECT count(*), coalesce(sum(o.amount_fen - o.refunded_fen), 0) FROM orders o "
+            f"WHERE o.brand_id = :b AND o.status IN {KEPT_ORDERS_SQL} AND ("
             " o.coupon_id IN (SELECT id FROM coupons WHERE campaign_id = :c)"
             " OR EXISTS (SELECT 1 FROM (SELECT consumer_id, min(issued_at) AS first, max(issued_at) AS last"
             "  FROM coupons WHERE campaign_id = :c GROUP BY consumer_id) r"
             f"  WHERE r.consumer_id = o.consumer_id AND o.paid_at >= r.first AND o.paid_at < {until}))"
         ),
-        {"b": brand_id, "c": campaign_id, "paid": OrderStatus.PAID},
+        {"b": brand_id, "c": campaign_id},
     ).one()
     issued, redeemed, cost = (int(v) for v in row)
     orders, revenue = (int(v) for v in attributed)

@@ -12,6 +12,10 @@ from sqlalchemy import select
 
 import db
 from codes.models import Scan
+from insight.models import BLOCK_DAYS, PHASE_SHIFTS
+from insight.rollups import day_start, shanghai_day
+from insight.stats import EPOCH, block_masks, day_number
+from storefront.models import Order, OrderStatus
 from tests.factories import deposit, notify_payment, scan, scan_campaign
 
 SHANGHAI = (31.2304, 121.4737)
@@ -230,3 +234,163 @@ def test_bad_statistics_queries_name_the_field(api, world, query, field):
 def test_statistics_need_a_brand_key(api, world):
     assert api.get("/api/v1/brand/stats").status_code == 401
     assert api.get("/api/v1/brand/stats", who=world["shanghai"]).status_code == 403
+
+
+# --- consumers' day marks: the unfiltered unique and repeat consumers ---------------------------------
+def raw_consumers(app, brand_id, first, last) -> dict:
+    """Unique consumers, consumers with a first scan, repeat consumers and each day's unique consumers
+    of the window, from the scans table itself."""
+    days: dict = {}
+    with db.session_scope(app) as session:
+        for consumer, verdict, at in session.execute(
+            select(Scan.consumer_id, Scan.verdict, Scan.at).where(Scan.brand_id == brand_id)
+        ):
+            day = shanghai_day(at)
+            if consumer is None or not first <= day <= last:
+                continue
+            seen = days.setdefault(consumer, {})
+            seen[day] = seen.get(day, False) or verdict == "genuine"
+    firsts = {c: sum(seen.values()) for c, seen in days.items()}
+    per_day: dict = {}
+    for seen in days.values():
+        for day in seen:
+            per_day[day.isoformat()] = per_day.get(day.isoformat(), 0) + 1
+    return {
+        "unique_consumers": len(days),
+        "with_first": sum(1 for n in firsts.values() if n >= 1),
+        "repeat_consumers": sum(1 for n in firsts.values() if n >= 2),
+        "per_day": per_day,
+    }
+
+
+@pytest.fixture
+def block_edge(api, app, settled):
+    """Scans on the two days either side of a ConsumerMarks block edge E (E's day number a multiple of
+    BLOCK_DAYS): Ann first-scans on E-1 and E (two days in two blocks), Bob on E-2 and E-1 (two days in
+    one block), Cy only repeat-scans on E+1, Di first-scans twice on E (one day), and an anonymous scan."""
+    brand = api.brand("Edge Dairy")
+    product = api.product(brand, name="Milk")
+    codes = api.codes(brand, api.batch(brand, product=product, quantity=8))
+    today = shanghai_today()
+    edge = today - timedelta(days=5)
+    while day_number(edge) % BLOCK_DAYS:
+        edge -= timedelta(days=1)
+    ann, bob, cy, di = (api.consumer() for _ in range(4))
+    plan = [
+        (ann, 0, -1),
+        (ann, 1, 0),
+        (bob, 2, -2),
+        (bob, 3, -1),
+        (cy, 0, 1),  # a repeat scan of Ann's code: a consumer of the day, no first scan
+        (di, 4, 0),
+        (di, 5, 0),
+    ]
+    for who, code, _offset in plan:
+        scan(api, who, codes[code]["token"], lat=SHANGHAI[0], lng=SHANGHAI[1])
+    with db.session_scope(app) as session:
+        rows = session.scalars(select(Scan).where(Scan.brand_id == brand.id).order_by(Scan.id)).all()
+        for row, (_who, _code, offset) in zip(rows, plan, strict=True):
+            row.at = day_start(edge + timedelta(days=offset)) + timedelta(hours=10)
+        session.add(Scan(serial=codes[6]["serial"], brand_id=brand.id, verdict="genuine", at=day_start(edge)))
+    run_rollups(app)
+    return {"brand": brand, "edge": edge, "product": product}
+
+
+@pytest.mark.parametrize(
+    "window",
+    [(-2, -1), (-1, 0), (-2, 1), (0, 1), (-1, -1), (1, 1), (-31, 0), (-1, 30), (-30, 30), (-200, 0), (2, 3)],
+)
+def test_unique_and_repeat_consumers_equal_the_raw_rows_across_block_edges(api, app, block_edge, window):
+    edge = block_edge["edge"]
+    first, last = (edge + timedelta(days=d) for d in window)
+    last = min(last, shanghai_today())
+    query = {"from": first.isoformat(), "to": last.isoformat()}
+    body = stats(api, block_edge["brand"], **query)
+    raw = raw_consumers(app, block_edge["brand"].id, first, last)
+    totals = body["totals"]
+    assert (totals["unique_consumers"], totals["repeat_consumers"]) == (
+        raw["unique_consumers"],
+        raw["repeat_consumers"],
+    )
+    expected_rate = round(raw["repeat_consumers"] / raw["with_first"], 4) if raw["with_first"] else 0.0
+    assert totals["repurchase_rate"] == expected_rate
+    assert {r["key"]: r["unique_consumers"] for r in body["series"] if r["unique_consumers"]} == raw["per_day"]
+    # The filtered path (consumers' days per cell) agrees with the marks (the anonymous scan has no product).
+    filtered = stats(api, block_edge["brand"], product_id=block_edge["product"]["id"], **query)["totals"]
+    assert (filtered["unique_consumers"], filtered["repeat_consumers"]) == (
+        totals["unique_consumers"],
+        totals["repeat_consumers"],
+    )
+
+
+def test_the_block_edge_world_reads_as_planned(api, app, block_edge):
+    edge = block_edge["edge"]
+    totals = stats(
+        api,
+        block_edge["brand"],
+        **{"from": (edge - timedelta(days=2)).isoformat(), "to": (edge + timedelta(days=1)).isoformat()},
+    )["totals"]
+    assert (totals["scans"], totals["unique_consumers"], totals["repeat_consumers"]) == (8, 4, 2)  # Ann and Bob
+    assert totals["repurchase_rate"] == round(2 / 3, 4)  # of Ann, Bob and Di
+    around = stats(api, block_edge["brand"], **{"from": (edge - timedelta(days=1)).isoformat(), "to": edge.isoformat()})
+    assert around["totals"]["repeat_consumers"] == 1  # Ann, whose two days sit in two blocks
+    assert [r["unique_consumers"] for r in around["series"]] == [2, 2]  # Ann and Bob; Ann and Di
+
+
+def test_rollups_run_again_add_no_consumer_twice(api, app, block_edge):
+    edge = block_edge["edge"]
+    query = {"from": (edge - timedelta(days=2)).isoformat(), "to": (edge + timedelta(days=1)).isoformat()}
+    before = stats(api, block_edge["brand"], **query)
+    run_rollups(app)
+    assert stats(api, block_edge["brand"], **query) == before
+
+
+@pytest.mark.parametrize(
+    "first, last, masks",
+    [
+        ((0, 0), (0, 0), {0: 1}),
+        ((0, 62), (0, 62), {0: 1 << 62}),
+        ((0, 60), (1, 1), {0: 0b111 << 60, 1: 0b11}),
+        ((0, 0), (2, 0), {0: (1 << 63) - 1, 1: (1 << 63) - 1, 2: 1}),
+    ],
+)
+def test_block_masks_cover_exactly_the_windows_days(first, last, masks):
+    def day(block_and_bit):
+        block, bit = block_and_bit
+        return EPOCH + timedelta(days=block * BLOCK_DAYS + bit)
+
+    assert block_masks(day(first), day(last)) == masks
+
+
+def test_a_window_of_up_to_32_days_lies_in_one_block_of_one_phase():
+    for start in range(BLOCK_DAYS):
+        first = EPOCH + timedelta(days=BLOCK_DAYS * 300 + start)
+        last = first + timedelta(days=31)
+        assert min(len(block_masks(first, last, shift)) for shift in PHASE_SHIFTS) == 1, start
+    shifted = block_masks(EPOCH + timedelta(days=31), EPOCH + timedelta(days=33), shift=31)
+    assert shifted == {0: 0b111}
+
+
+# --- orders and refunds -------------------------------------------------------------------------------
+def test_orders_count_paid_money_net_of_refunds(api, app, world):
+    """A refund asked for and undecided keeps the order; a partial refund keeps it at what was kept; a
+    whole refund drops it (status, refunded_fen and refunded_at set as storefront.payments.refunds does)."""
+    ann, bob, cy = world["consumers"]
+    with db.session_scope(app) as session:
+        orders = {o.consumer_id: o for o in session.scalars(select(Order).where(Order.brand_id == world["brand"].id))}
+        now = datetime.now(UTC).replace(tzinfo=None)
+        orders[ann.id].status = OrderStatus.REFUND_REQUESTED
+        orders[bob.id].status, orders[bob.id].refunded_fen, orders[bob.id].refunded_at = (
+            OrderStatus.PARTIALLY_REFUNDED,
+            500,
+            now,
+        )
+        orders[cy.id].status, orders[cy.id].refunded_fen, orders[cy.id].refunded_at = OrderStatus.REFUNDED, 800, now
+    run_rollups(app)
+    totals = stats(api, world["brand"])["totals"]
+    assert (totals["orders"], totals["order_revenue_fen"]) == (2, 1900 + 700)
+    beijing = stats(api, world["brand"], region_code="110101")["totals"]
+    assert (beijing["orders"], beijing["order_revenue_fen"]) == (0, 0)
+    body = api.get(f"/api/v1/brand/campaigns/{world['campaign']['id']}/stats", who=world["brand"], expect=200).json
+    assert (body["attributed_orders"], body["attributed_revenue_fen"]) == (2, 1900 + 700)
+    assert body["roi"] == round((2600 - 500) / 500, 4)
